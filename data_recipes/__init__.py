@@ -1,0 +1,1 @@
+"""Dataset recipes and the steps that build verified datasets."""

@@ -1,0 +1,1 @@
+"""Benchmarks, metrics, the protocol manifest and the teacher-gap report."""

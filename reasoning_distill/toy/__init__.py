@@ -1,0 +1,1 @@
+"""The miniature world: procedural tasks, a toy teacher and student built locally."""

@@ -1,0 +1,1 @@
+"""Training stages: SFT of a student, then an optional reverse-KL stage."""

@@ -1,0 +1,1 @@
+"""Verifiers: decide whether a completion is right, and why. Usable alone, never imports torch."""
