@@ -1,0 +1,174 @@
+"""The distillation losses against a float64 reference, TRL's GKD loss, and gradcheck."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from reasoning_distill.training.losses import forward_kl_loss, reverse_kl_loss, shift_labels
+
+
+def _random_case(seed: int, b: int = 3, t: int = 7, v: int = 11, scale: float = 3.0):
+    g = torch.Generator().manual_seed(seed)
+    student = torch.randn(b, t, v, generator=g) * scale
+    teacher = torch.randn(b, t, v, generator=g) * scale
+    labels = torch.randint(0, v, (b, t), generator=g)
+    labels[0, :3] = -100  # a masked prompt
+    labels[1, -2:] = -100  # masked padding
+    # garbage at masked positions must not leak into the loss
+    student[1, -1] = float("nan")
+    return student, teacher, labels
+
+
+def _reference(student, teacher, labels, temperature, direction):
+    """Loop-by-loop float64 reference, straight from the definition."""
+    total, count = 0.0, 0
+    b, t, v = student.shape
+    for i in range(b):
+        for j in range(t):
+            if labels[i, j] == -100:
+                continue
+            ps = torch.softmax(student[i, j].double() / temperature, -1)
+            pt = torch.softmax(teacher[i, j].double() / temperature, -1)
+            p, q = (ps, pt) if direction == "reverse" else (pt, ps)
+            total += sum(
+                float(p[k]) * (math.log(float(p[k])) - math.log(float(q[k]))) for k in range(v)
+            )
+            count += 1
+    return total / max(count, 1)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 2.0])
+@pytest.mark.parametrize(
+    ("fn", "direction"), [(reverse_kl_loss, "reverse"), (forward_kl_loss, "forward")]
+)
+def test_matches_float64_reference(fn, direction, temperature):
+    for seed in range(3):
+        s, t, labels = _random_case(seed)
+        got = fn(s, t, labels, temperature=temperature)
+        want = _reference(s, t, labels, temperature, direction)
+        assert got.dtype == torch.float32
+        assert got.item() == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_reverse_and_forward_differ():
+    s, t, labels = _random_case(0)
+    assert abs(reverse_kl_loss(s, t, labels).item() - forward_kl_loss(s, t, labels).item()) > 1e-3
+
+
+def test_zero_when_logits_equal_and_nonnegative():
+    s, _, labels = _random_case(1)
+    s = torch.nan_to_num(s)
+    assert reverse_kl_loss(s, s.clone(), labels).item() == pytest.approx(0.0, abs=1e-6)
+    # a constant shift of the logits leaves the distribution unchanged
+    assert reverse_kl_loss(s, s + 5.0, labels).item() == pytest.approx(0.0, abs=1e-5)
+    for seed in range(20):
+        s, t, labels = _random_case(seed, scale=10.0)
+        per_token = reverse_kl_loss(s, t, labels, reduction="none")
+        assert (per_token >= -1e-6).all()
+        assert (forward_kl_loss(s, t, labels, reduction="none") >= -1e-6).all()
+
+
+def test_reductions_and_mask():
+    s, t, labels = _random_case(2)
+    per_token = reverse_kl_loss(s, t, labels, reduction="none")
+    mask = labels != -100
+    assert per_token.shape == labels.shape
+    assert (per_token[~mask] == 0).all()
+    assert torch.isfinite(per_token).all()
+    total = reverse_kl_loss(s, t, labels, reduction="sum")
+    assert total.item() == pytest.approx(per_token.sum().item(), rel=1e-6)
+    mean = reverse_kl_loss(s, t, labels)
+    assert mean.item() == pytest.approx(total.item() / mask.sum().item(), rel=1e-6)
+
+
+def test_all_masked_gives_finite_zero_with_grad():
+    s, t, labels = _random_case(3)
+    s = torch.nan_to_num(s).requires_grad_(True)
+    loss = reverse_kl_loss(s, t, torch.full_like(labels, -100))
+    loss.backward()
+    assert loss.item() == 0.0
+    assert torch.isfinite(s.grad).all()
+
+
+def test_gradients_only_into_student():
+    s, t, labels = _random_case(4)
+    s = torch.nan_to_num(s).requires_grad_(True)
+    t = t.requires_grad_(True)
+    reverse_kl_loss(s, t, labels).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+    assert t.grad is None
+    # masked positions get no gradient
+    assert (s.grad[labels == -100] == 0).all()
+
+
+def test_bf16_inputs_computed_in_float32():
+    s, t, labels = _random_case(5)
+    s = torch.nan_to_num(s)
+    got = reverse_kl_loss(s.bfloat16(), t.bfloat16(), labels)
+    assert got.dtype == torch.float32
+    want = reverse_kl_loss(s.bfloat16().float(), t.bfloat16().float(), labels)
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("fn", [reverse_kl_loss, forward_kl_loss])
+def test_gradcheck(fn):
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(2, 3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(2, 3, 5, generator=g, dtype=torch.float64)
+    labels = torch.tensor([[1, -100, 2], [0, 4, -100]])
+    assert torch.autograd.gradcheck(lambda x: fn(x, t, labels, temperature=1.5), (s,))
+
+
+@pytest.mark.parametrize(("fn", "beta"), [(reverse_kl_loss, 1.0), (forward_kl_loss, 0.0)])
+def test_agrees_with_trl_generalized_jsd(fn, beta):
+    """TRL's GKD: beta=1 is KL(student||teacher) (reverse), beta=0 is KL(teacher||student).
+
+    With labels, its "batchmean" divides by the number of unmasked tokens, i.e. our "mean";
+    "sum" is comparable directly. Both take already-aligned logits and labels.
+    """
+    from trl.experimental.gkd import GKDTrainer
+
+    for seed in range(3):
+        s, t, labels = _random_case(seed)
+        s = torch.nan_to_num(s)
+        for temperature in (1.0, 2.0):
+            kwargs = {"labels": labels, "beta": beta, "temperature": temperature}
+            trl_mean = GKDTrainer.generalized_jsd_loss(s, t, reduction="batchmean", **kwargs)
+            trl_sum = GKDTrainer.generalized_jsd_loss(s, t, reduction="sum", **kwargs)
+            ours = fn(s, t, labels, temperature=temperature)
+            assert ours.item() == pytest.approx(trl_mean.item(), rel=1e-5)
+            assert fn(s, t, labels, temperature=temperature, reduction="sum").item() == (
+                pytest.approx(trl_sum.item(), rel=1e-5)
+            )
+
+
+def test_shift_labels_aligns_next_token():
+    labels = torch.tensor([[-100, -100, 5, 6, 7], [-100, 8, 9, -100, -100]])
+    assert shift_labels(labels).tolist() == [[-100, 5, 6, 7, -100], [8, 9, -100, -100, -100]]
+    # logits at position t predict labels[t + 1]: with one-hot "perfect" student logits for
+    # the next token, the per-token KL vs a teacher that also predicts it is ~0 at every
+    # unmasked aligned position.
+    v = 10
+    target = shift_labels(labels)
+    logits = torch.full((2, 5, v), -30.0)
+    for i in range(2):
+        for j in range(5):
+            if target[i, j] != -100:
+                logits[i, j, target[i, j]] = 30.0
+    assert reverse_kl_loss(logits, logits.clone(), target).item() == pytest.approx(0.0, abs=1e-6)
+    assert int((target != -100).sum()) == int((labels[:, 1:] != -100).sum())
+
+
+def test_rejects_bad_shapes_and_temperature():
+    s, t, labels = _random_case(0)
+    with pytest.raises(ValueError, match="same shape"):
+        reverse_kl_loss(s, t[..., :-1], labels)
+    with pytest.raises(ValueError, match="labels"):
+        reverse_kl_loss(s, t, labels[:, :-1])
+    with pytest.raises(ValueError, match="temperature"):
+        reverse_kl_loss(s, t, labels, temperature=0.0)
+    with pytest.raises(ValueError, match="reduction"):
+        reverse_kl_loss(s, t, labels, reduction="batchmean")
