@@ -1,0 +1,122 @@
+"""Find the final answer in model output and the gold answer in a dataset row, as text.
+
+Pure string work, no sympy: cheap enough to run in the parent process, and kept apart from
+grading so that what was compared can always be shown (`Verdict.extracted`).
+
+Rules, in order, on the text after the last `</think>` (an unclosed think block has no answer):
+1. the last `\\boxed{...}` / `\\fbox{...}` (nested braces);
+2. GSM8K's `#### n`;
+3. `final answer is ...`, `the answer is ...`, `Answer: ...` (the last one);
+4. a final line `A: n`.
+A model that committed to an answer through one of these never gets graded on some other
+number in its text: an answer that then fails to parse is wrong, not a fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
+_HASH_RE = re.compile(r"####\s*([^\n]+)")
+_PHRASE_RE = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)|the\s+answer\s+is|\banswer\s*:)\s*:?\s*([^\n]+)",
+    re.IGNORECASE,
+)
+_A_LINE_RE = re.compile(r"^\s*A\s*:\s*(\S[^\n]*)$")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What was found: `method` (boxed, hash, phrase, a_line, none, unclosed_think,
+    unclosed_box) and the answer `text` (None when nothing was found)."""
+
+    method: str
+    text: str | None
+
+
+def answer_region(completion: str, include_think: bool = False) -> str | None:
+    """The part of a completion that may hold the final answer; None for an unclosed think."""
+    if include_think:
+        return completion
+    if THINK_CLOSE in completion:
+        return completion.rsplit(THINK_CLOSE, 1)[1]
+    if THINK_OPEN in completion:
+        return None  # still thinking: whatever it wrote is not a committed answer
+    return completion
+
+
+def last_boxed(text: str) -> tuple[str | None, bool]:
+    """Content of the last `\\boxed{...}` / `\\fbox{...}` with nested braces.
+
+    Returns (content, found): found=True with content None means a box that never closed.
+    `\\boxed 5` (no braces) gives the next token.
+    """
+    matches = list(_BOX_RE.finditer(text))
+    if not matches:
+        return None, False
+    m = matches[-1]
+    if m.group(1) is None:
+        tok = re.match(r"\s*([^\s$]+)", text[m.end() :])
+        return (tok.group(1) if tok else None), True
+    depth, start = 1, m.end()
+    i = start
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            i += 2  # an escaped brace `\{` does not open or close a group
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i], True
+        i += 1
+    return None, True
+
+
+def _clean_tail(s: str) -> str:
+    s = s.strip()
+    # trailing sentence punctuation and emphasis, not part of the answer
+    s = re.sub(r"[\s.。!]+$", "", s)
+    s = s.strip("*").strip()
+    return s
+
+
+def extract_answer(completion: str, include_think: bool = False) -> Extraction:
+    """The final answer a completion committed to, by the rules in the module docstring."""
+    region = answer_region(completion, include_think)
+    if region is None:
+        return Extraction("unclosed_think", None)
+    boxed, found = last_boxed(region)
+    if found:
+        return Extraction("boxed" if boxed is not None else "unclosed_box", boxed)
+    hashes = _HASH_RE.findall(region)
+    if hashes:
+        return Extraction("hash", _clean_tail(hashes[-1]))
+    phrases = _PHRASE_RE.findall(region)
+    if phrases:
+        return Extraction("phrase", _clean_tail(phrases[-1]))
+    lines = [ln for ln in region.strip().splitlines() if ln.strip()]
+    if lines:
+        m = _A_LINE_RE.match(lines[-1])
+        if m:
+            return Extraction("a_line", _clean_tail(m.group(1)))
+    return Extraction("none", None)
+
+
+def extract_gold(gold: str) -> str:
+    """The answer part of a gold field: GSM8K `#### n` (commas dropped), the last box of a
+    MATH solution, or the field itself (AIME integers, MATH-500 answers)."""
+    g = str(gold).strip()
+    if "####" in g:
+        return g.rsplit("####", 1)[1].strip().replace(",", "")
+    if "\\boxed" in g or "\\fbox" in g:
+        boxed, found = last_boxed(g)
+        if found and boxed is not None:
+            return boxed.strip()
+    return g
