@@ -79,6 +79,7 @@ def verify_math_batch(
             on_timeout=on_timeout,
             on_crash=on_crash,
             on_result=lambda i, r: task.advance(1),
+            workers=n,
         )
     return [Verdict.from_dict(d) for d in out]
 

@@ -21,6 +21,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -68,21 +69,22 @@ class WorkerPool:
         self.pid = os.getpid()
         self.workers: list[_Worker] = []
         self.restarts = 0
+        self._lock = threading.Lock()  # one map at a time: workers hold per-call state
 
     def _spawn(self) -> _Worker:
         return _Worker(self.target, self.env)
-
-    def resize(self, n: int) -> None:
-        self.n = n
-        while len(self.workers) > n:
-            self.workers.pop().kill()
 
     def close(self) -> None:
         for w in self.workers:
             w.kill()
         self.workers = []
 
-    def map(
+    def map(self, payloads: Sequence[Any], deadline_s: float, **kw: Any) -> list[Any]:
+        """Results for every payload, in order (see `_map`); safe to call from any thread."""
+        with self._lock:
+            return self._map(payloads, deadline_s, **kw)
+
+    def _map(
         self,
         payloads: Sequence[Any],
         deadline_s: float,
@@ -90,14 +92,17 @@ class WorkerPool:
         on_crash: Callable[[Any, str], Any],
         on_result: Callable[[int, Any], None] | None = None,
         depth: int = 4,
+        workers: int | None = None,
     ) -> list[Any]:
         """Results for every payload, in order. `deadline_s` bounds each item's own run time;
-        `depth` items are queued per worker so no worker idles waiting for the parent."""
+        `depth` items are queued per worker so no worker idles waiting for the parent; `workers`
+        caps how many of the pool's workers this call uses (the others stay warm)."""
         results: list[Any] = [None] * len(payloads)
         done = [False] * len(payloads)
         pending: collections.deque[int] = collections.deque(range(len(payloads)))
         remaining = len(payloads)
-        while len(self.workers) < min(self.n, max(1, len(payloads))):
+        k = max(1, min(workers or self.n, len(payloads)))
+        while len(self.workers) < k:
             self.workers.append(self._spawn())
 
         def finish(i: int, value: Any) -> None:
@@ -122,7 +127,7 @@ class WorkerPool:
             while remaining:
                 now = time.monotonic()
                 sel = selectors.DefaultSelector()
-                for w in self.workers:
+                for w in self.workers[:k]:
                     if w.ready:
                         while pending and len(w.inflight) < depth:
                             i = pending.popleft()
@@ -136,7 +141,7 @@ class WorkerPool:
                         sel.register(w.proc.stdin, selectors.EVENT_WRITE, w)
                 # wake up in time for the nearest deadline
                 wait = 1.0
-                for w in self.workers:
+                for w in self.workers[:k]:
                     if not w.ready:
                         wait = min(wait, max(0.0, w.started + _START_TIMEOUT_S - now))
                     elif w.inflight:
@@ -155,7 +160,7 @@ class WorkerPool:
                         self._read(w, finish, on_crash, payloads, replace)
                 sel.close()
                 now = time.monotonic()
-                for w in list(self.workers):
+                for w in list(self.workers[:k]):
                     if not w.ready and now - w.started > _START_TIMEOUT_S:
                         raise RuntimeError(f"worker for {self.target} did not start")
                     if w.ready and w.inflight and now - w.head_since > deadline_s:
@@ -203,12 +208,12 @@ _POOLS: dict[str, WorkerPool] = {}
 
 
 def shared_pool(target: str, n: int) -> WorkerPool:
-    """The process-wide warm pool for `target`, grown or shrunk to `n` workers."""
+    """The process-wide warm pool for `target`, grown to at least `n` workers (it never
+    shrinks, so a one-item call between two batches does not throw warm workers away)."""
     pool = _POOLS.get(target)
     if pool is None or pool.pid != os.getpid():  # a forked child must not share pipes
         pool = _POOLS[target] = WorkerPool(target, n)
-    elif pool.n != n:
-        pool.resize(n)
+    pool.n = max(pool.n, n)
     return pool
 
 
