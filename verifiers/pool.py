@@ -179,7 +179,10 @@ class WorkerPool:
         except BlockingIOError:
             return
         if not data:  # the worker died (killed by the OOM killer, a segfault in C code...)
-            rc = w.proc.poll()
+            try:  # stdout closes a moment before the exit status is there to read
+                rc = w.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = None
             if not w.ready:
                 raise RuntimeError(f"worker for {self.target} exited at start (rc={rc})")
             if w.inflight:
