@@ -1,0 +1,252 @@
+"""The transformers engine: batched `generate` for CPUs and small models.
+
+Sequences are sorted by prompt length and left-padded; tiny models run with eager attention
+(on CPU it samples left-padded batches much faster than SDPA). With `data_parallel > 1`
+batches are spread over that many worker processes with one torch thread each: on a
+2-core CPU two single-threaded processes beat one process with two threads by a wide margin.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reasoning_distill.generation.engine import (
+    Completion,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    sample_seed,
+)
+from reasoning_distill.progress import Progress, ensure
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Item:
+    """One sample to produce: a request's prompt and one of its sample indices."""
+
+    request: int
+    index: int
+    prompt_ids: list[int]
+    seed: int
+
+
+def _load(model_path: str, dtype: str, attn: str, threads: int | None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if threads:
+        torch.set_num_threads(threads)
+    path = Path(model_path)
+    if path.exists() and not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path} has no config.json: not a model folder")
+    tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=getattr(torch, dtype), attn_implementation=attn
+    )
+    model.eval()
+    return model, tokenizer
+
+
+def _eos_ids(model, tokenizer) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return sorted(ids)
+
+
+def _sample_batch(model, tokenizer, items: list[_Item], params: SamplingParams) -> list[dict]:
+    """Sample one batch; returns one dict per item (text, finish_reason, tokens)."""
+    import torch
+
+    eos_ids = _eos_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id
+    width = max(len(it.prompt_ids) for it in items)
+    input_ids = torch.full((len(items), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(items), width), dtype=torch.long)
+    for row, it in enumerate(items):
+        input_ids[row, width - len(it.prompt_ids) :] = torch.tensor(it.prompt_ids)
+        attention[row, width - len(it.prompt_ids) :] = 1
+    greedy = params.temperature == 0
+    gen_kwargs: dict[str, Any] = dict(
+        max_new_tokens=params.max_tokens,
+        do_sample=not greedy,
+        eos_token_id=eos_ids,
+        pad_token_id=pad,
+    )
+    if not greedy:
+        gen_kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        gen_kwargs["top_k"] = params.top_k if params.top_k > 0 else None
+        if params.min_p > 0:
+            gen_kwargs["min_p"] = params.min_p
+    if params.stop:
+        gen_kwargs.update(stop_strings=list(params.stop), tokenizer=tokenizer)
+    # One seed per batch: batched sampling draws from one generator, so a sample is
+    # reproducible given the same batch composition (recorded as its seed).
+    torch.manual_seed(items[0].seed)
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids, attention_mask=attention, **gen_kwargs)
+    new = out[:, width:].tolist()
+    results = []
+    eos_set = set(eos_ids)
+    for ids in new:
+        n_tok, reason = len(ids), "length"
+        for j, t in enumerate(ids):
+            if t in eos_set:
+                n_tok, reason = j + 1, "stop"
+                ids = ids[:j]
+                break
+        else:
+            while ids and ids[-1] == pad:  # stopped early by a stop string, then padded
+                ids = ids[:-1]
+                reason = "stop"
+            n_tok = len(ids)
+        text = tokenizer.decode(ids, skip_special_tokens=False)
+        if params.stop and reason == "length":
+            reason = "stop" if any(text.endswith(s) for s in params.stop) else reason
+        results.append(
+            {"text": text, "finish_reason": reason, "tokens": n_tok, "seed": items[0].seed}
+        )
+    return results
+
+
+# Worker-process state for data parallel sampling.
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(model_path: str, dtype: str, attn: str) -> None:
+    _WORKER["model"], _WORKER["tokenizer"] = _load(model_path, dtype, attn, threads=1)
+
+
+def _worker_batch(items: list[_Item], params: SamplingParams) -> list[dict]:
+    return _sample_batch(_WORKER["model"], _WORKER["tokenizer"], items, params)
+
+
+class HFEngine:
+    """Sample with transformers `generate`.
+
+    Args:
+        model: a local model folder or a Hugging Face hub id.
+        batch_size: sequences per `generate` call.
+        data_parallel: worker processes (one torch thread each); 1 samples in-process.
+        attn: attention implementation ("eager" is fastest for tiny models on CPU).
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | Path,
+        batch_size: int = 64,
+        data_parallel: int = 1,
+        dtype: str = "float32",
+        attn: str = "eager",
+        threads: int | None = None,
+    ) -> None:
+        self.model = str(model)
+        self.batch_size = batch_size
+        self.data_parallel = data_parallel
+        self._dtype, self._attn = dtype, attn
+        self._lm, self.tokenizer = _load(self.model, dtype, attn, threads)
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            logger.warning("%s has no chat template: chat requests will fail", self.model)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _prompt_text(self, req: GenerationRequest) -> str:
+        if req.prompt is not None:
+            return req.prompt
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(
+                f"{self.model}: the tokenizer has no chat template; pass raw prompts or a "
+                "model whose tokenizer_config.json has one"
+            )
+        return self.tokenizer.apply_chat_template(
+            req.messages, tokenize=False, add_generation_prompt=True
+        )
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing as mp
+
+            self._pool = ProcessPoolExecutor(
+                self.data_parallel,
+                mp_context=mp.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.model, self._dtype, self._attn),
+            )
+        return self._pool
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        params: SamplingParams,
+        progress: Progress | None = None,
+    ) -> list[GenerationResult]:
+        t0 = time.perf_counter()
+        prompts = [self._prompt_text(r) for r in requests]
+        prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        items = [
+            _Item(i, k, prompt_ids[i], sample_seed(params.seed, req.request_id, k))
+            for i, req in enumerate(requests)
+            for k in (req.sample_indices if req.sample_indices is not None else range(params.n))
+        ]
+        items.sort(key=lambda it: (len(it.prompt_ids), it.request, it.index))
+        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        outputs: dict[tuple[int, int], dict] = {}
+        with ensure(progress).task("sampling", total=len(items)) as task:
+            if self.data_parallel <= 1:
+                for batch in batches:
+                    outs = _sample_batch(self._lm, self.tokenizer, batch, params)
+                    for it, o in zip(batch, outs, strict=True):
+                        outputs[(it.request, it.index)] = o
+                    task.advance(len(batch), tokens=sum(o["tokens"] for o in outs))
+            else:
+                pool = self._get_pool()
+                pending = {pool.submit(_worker_batch, b, params): b for b in batches}
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        batch = pending.pop(fut)
+                        outs = fut.result()
+                        for it, o in zip(batch, outs, strict=True):
+                            outputs[(it.request, it.index)] = o
+                        task.advance(len(batch), tokens=sum(o["tokens"] for o in outs))
+        elapsed = time.perf_counter() - t0
+        results = []
+        for i, req in enumerate(requests):
+            indices = req.sample_indices if req.sample_indices is not None else range(params.n)
+            comps = [
+                Completion(
+                    index=k,
+                    text=outputs[(i, k)]["text"],
+                    finish_reason=outputs[(i, k)]["finish_reason"],
+                    completion_tokens=outputs[(i, k)]["tokens"],
+                    seed=outputs[(i, k)]["seed"],
+                )
+                for k in indices
+            ]
+            results.append(
+                GenerationResult(req.request_id, prompts[i], len(prompt_ids[i]), comps, elapsed)
+            )
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> HFEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
