@@ -60,6 +60,8 @@ class Sample:
     kind: str = ""
     elapsed_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    # Top-k logprobs per completion token ({token: logprob}), only when the job asked for them.
+    logprobs: list[dict[str, float]] | None = None
 
     @property
     def key(self) -> tuple[str, int]:

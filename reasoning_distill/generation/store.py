@@ -1,0 +1,391 @@
+"""The crash-safe sample store: append-only shards plus a manifest, so a killed job resumes.
+
+Layout of an output folder::
+
+    manifest.json                      what the samples were made with (model, engine, params, input hash)
+    samples-<writer>-<seq>.jsonl       one Sample per line; each writer session opens a new shard
+    samples-<writer>-<seq>.parquet     (format="parquet") one file per appended chunk
+
+Crash-safety rules, which the tests check with a real SIGKILL:
+- A JSONL line counts only when it ends with a newline. Each `append` writes whole lines in one
+  buffer, flushes and fsyncs, so a kill leaves at most one unterminated last line per shard.
+- Reopening a store for writing truncates that torn tail (it was never counted as done), and
+  readers skip it, so `done_keys()` and `read()` always agree.
+- Parquet shards are written to a temporary name and renamed into place: a file is either whole
+  or absent.
+- A sample whose key (`problem_id`, `sample_index`) is already stored is never written twice.
+- The manifest is written once (atomically); reopening with a different identity is refused,
+  since mixing samples made under different settings would silently corrupt a dataset.
+
+Several writers (Ray actors) can share one folder: each has its own `writer_id` and therefore
+its own shard files; one process holding the folder lock repairs torn tails before they start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from reasoning_distill.records import Sample
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+STORE_VERSION = 1
+SHARD_RE = re.compile(r"^samples-(?P<writer>[A-Za-z0-9_.]+)-(?P<seq>\d+)\.(?P<ext>jsonl|parquet)$")
+# Sample fields that Parquet stores as JSON text: their shape varies from row to row.
+_JSON_COLUMNS = ("messages", "sampling", "meta", "gold", "logprobs")
+
+
+class ManifestMismatchError(ValueError):
+    """The folder holds samples made with different settings than the job now asks for."""
+
+
+class StoreCorruptError(ValueError):
+    """A shard holds a line that is not a sample (not a torn tail: something edited it)."""
+
+
+class StoreLockedError(RuntimeError):
+    """Another live process is writing to this folder (or with this writer id)."""
+
+
+def _fsync_dir(path: Path) -> None:
+    # A new or renamed file survives power loss only once its directory entry is synced.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable differences between two JSON values, one line per differing leaf."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new)):
+            out += _diff(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    if old != new:
+        return [f"  {prefix.rstrip('.')}: {old!r} in the folder, {new!r} now"]
+    return []
+
+
+def _repair_jsonl(path: Path) -> int:
+    """Truncate an unterminated last line; return the number of bytes removed."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline; lines are short enough that a few reads suffice.
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            i = block.rfind(b"\n")
+            if i != -1:
+                pos = pos - step + i + 1
+                break
+            pos -= step
+        f.truncate(pos)
+        f.flush()
+        os.fsync(f.fileno())
+        return size - pos
+
+
+def _sample_to_row(s: Sample) -> dict[str, Any]:
+    d = s.to_dict()
+    for k in _JSON_COLUMNS:
+        if k in d:
+            d[k] = json.dumps(d[k], ensure_ascii=False)
+    return d
+
+
+def _row_to_sample(d: dict[str, Any]) -> Sample:
+    for k in _JSON_COLUMNS:
+        if isinstance(d.get(k), str):
+            d[k] = json.loads(d[k])
+    return Sample.from_dict(d)
+
+
+class Store:
+    """An output folder of samples. Open it with `Store.open` to write, or `Store(path)` to read.
+
+    `identity` is what must match for a resume (model, engine, sampling parameters, input
+    hash, ...); the store compares it field by field and names each difference.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir)
+        self._writer_id: str | None = None
+        self._format = "jsonl"
+        self._shard_rows = 0
+        self._max_shard_rows = 0
+        self._fh: Any = None
+        self._seq = 0
+        self._done: set[tuple[str, int]] | None = None
+        self._locks: list[Any] = []
+
+    # ---- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        out_dir: str | Path,
+        identity: dict[str, Any],
+        *,
+        writer_id: str = "0",
+        format: str = "jsonl",
+        max_shard_rows: int = 100_000,
+        folder_lock: bool = True,
+        repair: bool = True,
+    ) -> Store:
+        """Create or reopen `out_dir` for appending.
+
+        `folder_lock` takes an exclusive lock on the whole folder (one job at a time);
+        Ray actors pass False and rely on their distinct `writer_id`s, after the driver
+        (holding the folder lock) has repaired every shard with `repair=True`.
+        """
+        if format not in ("jsonl", "parquet"):
+            raise ValueError(f"format must be 'jsonl' or 'parquet', got {format!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", writer_id):
+            raise ValueError(f"writer_id must match [A-Za-z0-9_.]+, got {writer_id!r}")
+        store = cls(out_dir)
+        store.path.mkdir(parents=True, exist_ok=True)
+        try:
+            if folder_lock:
+                store._lock(".lock", "another generation job is writing to this folder")
+            store._lock(f".lock-{writer_id}", f"another process is writing as writer {writer_id!r}")
+            store._check_or_write_manifest(identity, format)
+            if repair:
+                store.repair()
+        except BaseException:
+            store.close()
+            raise
+        store._writer_id = writer_id
+        store._format = format
+        store._max_shard_rows = max_shard_rows
+        store._seq = 1 + max(
+            (
+                int(m["seq"])
+                for m in map(SHARD_RE.match, os.listdir(store.path))
+                if m and m["writer"] == writer_id
+            ),
+            default=-1,
+        )
+        return store
+
+    def _lock(self, name: str, what: str) -> None:
+        import fcntl
+
+        fh = open(self.path / name, "a")  # noqa: SIM115 - held open for the store's lifetime
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StoreLockedError(f"{self.path}: {what}") from None
+        self._locks.append(fh)
+
+    def _check_or_write_manifest(self, identity: dict[str, Any], format: str) -> None:
+        identity = json.loads(json.dumps(identity))  # normalise tuples etc. as JSON sees them
+        mpath = self.path / MANIFEST
+        if mpath.exists():
+            try:
+                manifest = json.loads(mpath.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as e:
+                raise StoreCorruptError(f"{mpath}: not valid JSON ({e})") from None
+            diffs = _diff(manifest.get("identity", {}), identity)
+            if manifest.get("format", "jsonl") != format:
+                diffs.append(f"  format: {manifest.get('format')!r} in the folder, {format!r} now")
+            if diffs:
+                raise ManifestMismatchError(
+                    f"{self.path} already holds samples made with different settings:\n"
+                    + "\n".join(diffs)
+                    + "\nResuming would mix them. Rerun with the original settings, or write to "
+                    "a new output folder."
+                )
+            return
+        if any(SHARD_RE.match(n) for n in os.listdir(self.path)):
+            raise ManifestMismatchError(
+                f"{self.path} holds sample shards but no {MANIFEST}: cannot tell what made them. "
+                "Use a new output folder."
+            )
+        manifest = {
+            "store_version": STORE_VERSION,
+            "format": format,
+            "identity": identity,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        _atomic_write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+    # ---- reading -----------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+
+    def shards(self) -> list[Path]:
+        """Shard files in a stable order (writer, then sequence number)."""
+        if not self.path.is_dir():
+            return []
+        found = []
+        for name in os.listdir(self.path):
+            m = SHARD_RE.match(name)
+            if m:
+                found.append((m["writer"], int(m["seq"]), self.path / name))
+        return [p for _, _, p in sorted(found)]
+
+    def repair(self) -> int:
+        """Truncate torn tails of every JSONL shard; return how many shards were repaired."""
+        for stale in self.path.glob(".samples-*.tmp*"):
+            # A chunk whose Parquet write was cut short: never renamed, so never counted.
+            stale.unlink(missing_ok=True)
+        n = 0
+        for p in self.shards():
+            if p.suffix == ".jsonl":
+                cut = _repair_jsonl(p)
+                if cut:
+                    n += 1
+                    logger.warning(
+                        "%s: removed a torn last line (%d bytes) left by a crash", p, cut
+                    )
+        return n
+
+    def _iter_rows(self) -> Iterator[dict[str, Any]]:
+        for p in self.shards():
+            if p.suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                yield from pq.read_table(p).to_pylist()
+                continue
+            with open(p, "rb") as f:
+                data = f.read()
+            lines = data.split(b"\n")
+            # The element after the last newline is b"" or a torn, uncounted tail.
+            for lineno, line in enumerate(lines[:-1], 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise StoreCorruptError(f"{p}:{lineno}: not a JSON sample ({e})") from None
+
+    def read(self) -> Iterator[Sample]:
+        """Every stored sample, shard by shard (first copy wins if a key was ever duplicated)."""
+        seen: set[tuple[str, int]] = set()
+        for row in self._iter_rows():
+            s = _row_to_sample(row) if self._is_parquet_row(row) else Sample.from_dict(row)
+            if s.key in seen:
+                continue
+            seen.add(s.key)
+            yield s
+
+    @staticmethod
+    def _is_parquet_row(row: dict[str, Any]) -> bool:
+        return isinstance(row.get("messages"), str)
+
+    def done_keys(self) -> set[tuple[str, int]]:
+        """(`problem_id`, `sample_index`) of every sample already stored."""
+        if self._done is None:
+            self._done = {(str(r["problem_id"]), int(r["sample_index"])) for r in self._iter_rows()}
+        return set(self._done)
+
+    # ---- writing -----------------------------------------------------------------------
+    def append(self, samples: Iterable[Sample]) -> int:
+        """Durably write the samples not stored yet; return how many were written."""
+        if self._writer_id is None:
+            raise RuntimeError("store opened read-only: use Store.open(...) to append")
+        done = self._done if self._done is not None else self._load_done()
+        new = []
+        for s in samples:
+            if s.key not in done:
+                done.add(s.key)
+                new.append(s)
+        if not new:
+            return 0
+        if self._format == "parquet":
+            self._append_parquet(new)
+        else:
+            self._append_jsonl(new)
+        return len(new)
+
+    def _load_done(self) -> set[tuple[str, int]]:
+        self.done_keys()
+        assert self._done is not None
+        return self._done
+
+    def _shard_path(self, ext: str) -> Path:
+        return self.path / f"samples-{self._writer_id}-{self._seq:05d}.{ext}"
+
+    def _append_jsonl(self, samples: list[Sample]) -> None:
+        if self._fh is None or self._shard_rows >= self._max_shard_rows:
+            self._close_fh()
+            path = self._shard_path("jsonl")
+            self._seq += 1
+            self._fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
+            self._shard_rows = 0
+            _fsync_dir(self.path)
+        buf = b"".join(
+            json.dumps(s.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n" for s in samples
+        )
+        self._fh.write(buf)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._shard_rows += len(samples)
+
+    def _append_parquet(self, samples: list[Sample]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self._shard_path("parquet")
+        self._seq += 1
+        tmp = path.with_name(f".{path.name}.tmp")
+        table = pa.Table.from_pylist([_sample_to_row(s) for s in samples])
+        pq.write_table(table, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(self.path)
+
+    def _close_fh(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def close(self) -> None:
+        self._close_fh()
+        for fh in self._locks:
+            fh.close()
+        self._locks = []
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_samples(out_dir: str | Path) -> list[Sample]:
+    """All samples in an output folder, in shard order."""
+    path = Path(out_dir)
+    if not (path / MANIFEST).exists():
+        raise FileNotFoundError(f"{path}: no {MANIFEST}; not a generation output folder")
+    return list(Store(path).read())
