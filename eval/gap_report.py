@@ -1,0 +1,293 @@
+"""The teacher-gap report: every model's pass@1 with intervals, recovery, paired comparisons.
+
+Input is the plain result structure `{benchmark: {model: {problem_id: [bool per sample]}}}`,
+so the report can be rebuilt from a saved results file (`rdistill gap`) without any model.
+Output is `report.json` (the numbers), `report.md` (the same as tables a person reads at a
+glance) and a PNG plot; each file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from reasoning_distill.eval.metrics import difference, recovery, score
+
+log = logging.getLogger(__name__)
+
+Results = Mapping[str, Mapping[str, Mapping[str, Sequence[bool]]]]
+_RESERVED = ("benchmarks", "verification", "protocol", "comparisons", "teacher")
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [float(interval[0]), float(interval[1])]
+
+
+def _model_entry(per_problem: Any, teacher_pp: Any, is_teacher: bool) -> dict[str, Any]:
+    s = score(per_problem, k=1)
+    entry: dict[str, Any] = {
+        "pass@1": s.pass_at_k,
+        "ci95": _pair(s.ci95),
+        "recovery": None,
+        "recovery_ci95": None,
+        "n_problems": s.n_problems,
+        "n_samples": s.n_samples,
+        "std_err": s.std_err,
+        "ci_method": s.method,
+    }
+    if teacher_pp is None:
+        entry["recovery_note"] = "no teacher results on this benchmark"
+        return entry
+    if is_teacher:
+        entry["recovery"], entry["recovery_ci95"] = 1.0, [1.0, 1.0]
+        return entry
+    r = recovery(per_problem, teacher_pp)
+    entry["recovery"] = r.ratio
+    if r.ci95 is not None:
+        lo, hi = r.ci95
+        # JSON has no infinity: an unbounded upper end is written as null with the reason.
+        entry["recovery_ci95"] = [lo, None if hi == float("inf") else hi]
+    if r.reason:
+        entry["recovery_note"] = r.reason
+    return entry
+
+
+def build_gap_report(
+    results: Results,
+    teacher: str = "teacher",
+    verification: dict | None = None,
+    protocol: dict | None = None,
+    extra: dict | None = None,
+    compare: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Build the teacher-gap report as a JSON-ready dict.
+
+    For each benchmark and model: pass@1 (mean over the n samples, averaged over problems),
+    its 95% interval over problems, recovery = pass@1 / teacher pass@1 with a paired
+    bootstrap interval, n_problems and n_samples. `compare` lists (a, b) model pairs whose
+    paired difference a - b goes under `comparisons[benchmark]["a vs b"]` with `separated`
+    (the interval excludes 0). `verification` and `protocol` are copied as given; `extra`
+    keys (e.g. `targets`: [{name, met, detail}]) are added at the top level.
+    Raises ValueError on ragged samples or models that cover different problems.
+    """
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("build_gap_report: results must map benchmark -> model -> per-problem")
+    benchmarks: dict[str, dict[str, Any]] = {}
+    comparisons: dict[str, dict[str, Any]] = {}
+    for bench, models in results.items():
+        if not isinstance(models, Mapping) or not models:
+            raise ValueError(f"build_gap_report: benchmark {bench!r} has no models")
+        teacher_pp = models.get(teacher)
+        entries: dict[str, Any] = {}
+        # Teacher first so tables and plots read top-down from the reference.
+        order = ([teacher] if teacher in models else []) + [m for m in models if m != teacher]
+        for model in order:
+            try:
+                entries[model] = _model_entry(models[model], teacher_pp, model == teacher)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"benchmark {bench!r}, model {model!r}: {e}") from e
+        benchmarks[bench] = entries
+        for a, b in compare:
+            key = f"{a} vs {b}"
+            if a not in models or b not in models:
+                missing = [m for m in (a, b) if m not in models]
+                comparisons.setdefault(bench, {})[key] = {
+                    "a": a,
+                    "b": b,
+                    "skipped": f"no results for {missing} on {bench}",
+                }
+                continue
+            try:
+                d = difference(models[a], models[b])
+            except ValueError as e:
+                raise ValueError(f"benchmark {bench!r}, comparison {key!r}: {e}") from e
+            comparisons.setdefault(bench, {})[key] = {
+                "a": a,
+                "b": b,
+                "diff": d.diff,
+                "ci95": _pair(d.ci95),
+                "separated": d.separated,
+                "n_problems": d.n_problems,
+            }
+    report: dict[str, Any] = {
+        "teacher": teacher,
+        "benchmarks": benchmarks,
+        "comparisons": comparisons,
+        "verification": dict(verification or {}),
+        "protocol": dict(protocol or {}),
+    }
+    for key, value in (extra or {}).items():
+        if key in _RESERVED:
+            raise ValueError(f"build_gap_report: extra key {key!r} would overwrite the report's")
+        report[key] = value
+    return report
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _fmt_ci(ci: Sequence[float | None] | None) -> str:
+    if ci is None:
+        return "n/a"
+    lo, hi = ci
+    return f"[{_fmt(lo)}, {'inf' if hi is None else _fmt(hi)}]"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return lines
+
+
+def _verification_md(v: Mapping[str, Any]) -> list[str]:
+    """Yield tables: {generated, kept, by_reason} at the top level or one level down."""
+
+    def one(d: Mapping[str, Any]) -> list[str]:
+        gen, kept = d.get("generated"), d.get("kept")
+        out = []
+        if gen is not None and kept is not None:
+            share = f" ({kept / gen:.1%})" if gen else ""
+            out.append(f"kept {kept} of {gen} generated{share}")
+            out.append("")
+        reasons = d.get("by_reason") or {}
+        if reasons:
+            total = sum(reasons.values()) or 1
+            rows = [
+                [r, c, f"{c / total:.1%}"]
+                for r, c in sorted(reasons.items(), key=lambda kv: -kv[1])
+            ]
+            out += _table(["reason", "count", "share"], rows)
+            out.append("")
+        return out
+
+    if not v:
+        return ["(none recorded)", ""]
+    if "by_reason" in v or "generated" in v:
+        return one(v)
+    lines: list[str] = []
+    for name, sub in v.items():
+        if isinstance(sub, Mapping) and ("by_reason" in sub or "generated" in sub):
+            lines += [f"**{name}**", ""] + one(sub)
+        else:
+            lines += [f"- {name}: `{json.dumps(sub, default=str)}`"]
+    return lines + [""]
+
+
+def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report") -> str:
+    """The report as markdown: per-benchmark tables, comparisons, verification, protocol, targets."""
+    teacher = report.get("teacher", "teacher")
+    lines = [f"# {title}", ""]
+    targets = report.get("targets")
+    if targets:
+        lines += ["## Targets", ""]
+        rows = [
+            [t.get("name", ""), "MET" if t.get("met") else "MISSED", t.get("detail", "")]
+            for t in targets
+        ]
+        lines += _table(["target", "status", "detail"], rows) + [""]
+    for bench, models in report.get("benchmarks", {}).items():
+        lines += [f"## {bench}", ""]
+        rows = []
+        for model, e in models.items():
+            rec = _fmt(e.get("recovery"))
+            rec_ci = _fmt_ci(e.get("recovery_ci95"))
+            if e.get("recovery") is None and e.get("recovery_note"):
+                rec_ci = e["recovery_note"]
+            rows.append(
+                [
+                    f"**{model}**" if model == teacher else model,
+                    _fmt(e["pass@1"]),
+                    _fmt_ci(e["ci95"]),
+                    rec,
+                    rec_ci,
+                    f"{e['n_problems']} x {e['n_samples']}",
+                ]
+            )
+        lines += _table(
+            ["model", "pass@1", "95% CI", "recovery", "95% CI", "problems x samples"], rows
+        )
+        lines.append("")
+    comps = report.get("comparisons") or {}
+    if comps:
+        lines += ["## Comparisons (paired, a - b)", ""]
+        rows = []
+        for bench, pairs in comps.items():
+            for key, c in pairs.items():
+                if "skipped" in c:
+                    rows.append([bench, key, "n/a", "n/a", c["skipped"]])
+                else:
+                    verdict = "yes" if c["separated"] else "no"
+                    rows.append([bench, key, f"{c['diff']:+.3f}", _fmt_ci(c["ci95"]), verdict])
+        lines += _table(["benchmark", "a vs b", "diff", "95% CI", "beyond the interval"], rows)
+        lines.append("")
+    lines += ["## Verification yield", ""] + _verification_md(report.get("verification") or {})
+    lines += ["## Protocol", ""]
+    proto = report.get("protocol") or {}
+    if proto:
+        rows = [[k, f"`{json.dumps(v, default=str)}`"] for k, v in proto.items()]
+        lines += _table(["setting", "value"], rows)
+    else:
+        lines.append("(none recorded)")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- files
+
+
+def _atomic_write(path: Path, write: Callable[[IO[str]], None]) -> Path:
+    """Write through `write(file)` to a temp file in the same folder, then rename over `path`.
+
+    On any failure the temp file is removed and an existing `path` is left untouched.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_report(
+    report: dict[str, Any], out_dir: Path, title: str = "Teacher-gap report"
+) -> dict[str, Path]:
+    """Write report.json, report.md and report.png into `out_dir`; return their paths.
+
+    Everything is rendered in memory first (JSON with allow_nan off), so a report that cannot
+    be serialised fails before any file is touched; then each file is written atomically
+    (temp file + rename), report.json last, so its presence means the set is complete.
+    """
+    from reasoning_distill.eval.plots import plot_gap
+
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"write_report: cannot create {out_dir}: {e}") from e
+    if not os.access(out_dir, os.W_OK):
+        raise PermissionError(f"write_report: cannot write to {out_dir}")
+    try:
+        text = json.dumps(report, indent=2, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"write_report: the report is not JSON-serialisable: {e}") from e
+    md = render_markdown(report, title=title)
+    paths = {
+        "png": plot_gap(report, out_dir / "report.png", title=title),
+        "md": _atomic_write(out_dir / "report.md", lambda f: f.write(md)),
+        "json": _atomic_write(out_dir / "report.json", lambda f: f.write(text + "\n")),
+    }
+    log.info("wrote teacher-gap report to %s", out_dir)
+    return paths

@@ -1,0 +1,170 @@
+"""The teacher-gap report: structure, numbers, files written, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reasoning_distill.eval.gap_report import (
+    _atomic_write,
+    build_gap_report,
+    render_markdown,
+    write_report,
+)
+from reasoning_distill.eval.metrics import recovery, score
+
+MODELS = {"teacher": 0.7, "answer_only": 0.3, "unverified": 0.45, "verified": 0.65}
+
+
+def _results(seed: int = 0, m: int = 120, n: int = 4) -> dict:
+    """Synthetic verdicts from known per-problem probabilities, shared difficulty."""
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    for bench in ("toy_math", "toy_code"):
+        difficulty = rng.beta(2, 2, size=m)
+        out[bench] = {}
+        for model, base in MODELS.items():
+            p = np.clip(base + 0.5 * (difficulty - 0.5), 0, 1)
+            x = rng.random((m, n)) < p[:, None]
+            out[bench][model] = {f"{bench}-{i}": [bool(v) for v in row] for i, row in enumerate(x)}
+    return out
+
+
+VERIFICATION = {
+    "toy_math": {
+        "generated": 800,
+        "kept": 480,
+        "by_reason": {"ok": 480, "wrong_answer": 300, "truncated": 20},
+    },
+    "toy_code": {"generated": 400, "kept": 200, "by_reason": {"ok": 200, "tests_failed": 200}},
+}
+PROTOCOL = {"n_samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 256}
+TARGETS = [
+    {"name": "verified recovers >= 90% on toy_math", "met": True, "detail": "0.93"},
+    {"name": "verified beats unverified beyond intervals", "met": False, "detail": "overlap"},
+]
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return build_gap_report(
+        _results(),
+        verification=VERIFICATION,
+        protocol=PROTOCOL,
+        extra={"targets": TARGETS},
+        compare=[("verified", "answer_only"), ("verified", "unverified"), ("verified", "ghost")],
+    )
+
+
+def test_report_structure_and_numbers(report: dict) -> None:
+    res = _results()
+    assert set(report) >= {"benchmarks", "verification", "protocol", "comparisons", "targets"}
+    assert set(report["benchmarks"]) == {"toy_math", "toy_code"}
+    for bench, models in report["benchmarks"].items():
+        assert list(models)[0] == "teacher"
+        assert set(models) == set(MODELS)
+        t = models["teacher"]
+        assert t["recovery"] == 1.0 and t["recovery_ci95"] == [1.0, 1.0]
+        for model, e in models.items():
+            s = score(res[bench][model])
+            assert e["pass@1"] == pytest.approx(s.pass_at_k)
+            assert e["ci95"] == pytest.approx(list(s.ci95))
+            assert (e["n_problems"], e["n_samples"]) == (120, 4)
+            assert e["ci95"][0] <= e["pass@1"] <= e["ci95"][1]
+            if model != "teacher":
+                r = recovery(res[bench][model], res[bench]["teacher"])
+                assert e["recovery"] == pytest.approx(r.ratio)
+                assert e["recovery_ci95"] == pytest.approx(list(r.ci95))
+    comp = report["comparisons"]["toy_math"]
+    assert comp["verified vs answer_only"]["separated"] is True
+    assert comp["verified vs answer_only"]["diff"] > 0
+    assert "ghost" in comp["verified vs ghost"]["skipped"]
+    assert report["verification"] == VERIFICATION and report["protocol"] == PROTOCOL
+    json.dumps(report, allow_nan=False)  # JSON-ready as is
+
+
+def test_report_errors_name_the_place() -> None:
+    res = _results(m=10)
+    res["toy_math"]["verified"] = dict(list(res["toy_math"]["verified"].items())[:-1])
+    with pytest.raises(ValueError, match=r"'toy_math', model 'verified'.*toy_math-9"):
+        build_gap_report(res)
+    with pytest.raises(ValueError, match="would overwrite"):
+        build_gap_report(_results(m=10), extra={"benchmarks": {}})
+
+
+def test_report_without_teacher_and_zero_teacher() -> None:
+    res = {"b": {"student": {"p1": [True], "p2": [False]}}}
+    e = build_gap_report(res)["benchmarks"]["b"]["student"]
+    assert e["recovery"] is None and "no teacher" in e["recovery_note"]
+    res = {"b": {"teacher": {"p1": [False]}, "student": {"p1": [True]}}}
+    e = build_gap_report(res)["benchmarks"]["b"]["student"]
+    assert e["recovery"] is None and "teacher pass@1 is 0" in e["recovery_note"]
+    assert "teacher pass@1 is 0" in render_markdown(build_gap_report(res))
+
+
+def test_write_report_files(report: dict, tmp_path: Path) -> None:
+    from PIL import Image
+
+    paths = write_report(report, tmp_path / "out", title="Toy run")
+    assert set(paths) == {"json", "md", "png"}
+    assert json.loads(paths["json"].read_text()) == json.loads(json.dumps(report))
+    md = paths["md"].read_text()
+    for model in MODELS:
+        assert model in md
+    for text in (
+        "## toy_math",
+        "## toy_code",
+        "verified vs answer_only",
+        "wrong_answer",
+        "temperature",
+        "MISSED",
+        "MET",
+        "Toy run",
+    ):
+        assert text in md
+    teacher_row = next(line for line in md.splitlines() if line.startswith("| **teacher**"))
+    assert f"{report['benchmarks']['toy_math']['teacher']['pass@1']:.3f}" in teacher_row
+    assert paths["png"].stat().st_size > 0
+    with Image.open(paths["png"]) as im:
+        im.verify()
+    with Image.open(paths["png"]) as im:
+        assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
+    assert not list((tmp_path / "out").glob("*.tmp")) and not list((tmp_path / "out").glob(".*"))
+
+
+def test_write_report_failure_keeps_previous(report: dict, tmp_path: Path) -> None:
+    write_report(report, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    bad = dict(report, extra_value={1, 2})  # a set is not JSON
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        write_report(bad, tmp_path)
+    bad = dict(report, nan=float("nan"))
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        write_report(bad, tmp_path)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before  # nothing touched, nothing left behind
+
+
+def test_atomic_write_failing_midway_leaves_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text('{"old": true}')
+
+    def half_then_fail(f) -> None:
+        f.write('{"new": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        _atomic_write(target, half_then_fail)
+    assert target.read_text() == '{"old": true}'
+    assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_write_report_bad_out_dir(report: dict, tmp_path: Path) -> None:
+    # A folder under a regular file cannot be created, even by root.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match="cannot create"):
+        write_report(report, blocker / "out")
