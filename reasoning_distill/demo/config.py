@@ -1,0 +1,66 @@
+"""The settings of the demo run: sizes, sampling, training and evaluation protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from reasoning_distill.toy.models import STUDENT_ARCH, Arch
+from reasoning_distill.toy.world import TeacherRecipe
+
+ARMS = ("answer_only", "unverified", "verified", "verified_rkl")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Everything the demo's results depend on (its hash guards a resumed run)."""
+
+    teacher: TeacherRecipe = field(default_factory=TeacherRecipe)
+    # Distillation prompts (the `train` split) and the held-out benchmarks.
+    train_math: int = 2000
+    train_code: int = 600
+    heldout_math: int = 300
+    heldout_code: int = 150
+    # Teacher sampling for the training traces: temperature 1.0, so a real share is wrong.
+    gen_n: int = 4
+    gen_temperature: float = 1.0
+    gen_top_p: float = 1.0
+    max_tokens: int = 96
+    engine: str = "hf"  # "hf" or "vllm"
+    # Students: same architecture, same initialisation, same optimiser steps per arm.
+    student_arch: Arch = STUDENT_ARCH
+    sft_steps: int = 1200
+    sft_batch_size: int = 32
+    sft_lr: float = 3e-3
+    rkl_steps: int = 150
+    rkl_lr: float = 3e-4
+    # Evaluation protocol, identical for the teacher and every student.
+    eval_n: int = 4
+    eval_temperature: float = 0.6
+    eval_top_p: float = 0.95
+    eval_seed: int = 1234
+    seed: int = 0
+    workers: int = 2  # processes: sampling, verification and the two-at-a-time training arms
+
+    def key(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def quick(cls) -> DemoConfig:
+        """A small run for tests and smoke checks (minutes, not the targets)."""
+        return cls(
+            teacher=replace(TeacherRecipe(), math_problems=600, code_problems=200, steps=60),
+            train_math=120,
+            train_code=40,
+            heldout_math=40,
+            heldout_code=20,
+            gen_n=2,
+            sft_steps=40,
+            rkl_steps=10,
+            eval_n=2,
+        )

@@ -1,0 +1,277 @@
+"""Run the whole pipeline on the miniature world and write the teacher-gap report.
+
+Stages: teacher -> problems -> generate -> verify -> datasets -> train four student arms ->
+evaluate teacher and students under one protocol -> report. Every stage writes its artifacts
+under the output folder atomically and is skipped on a rerun when complete, so an
+interrupted demo resumes instead of starting over (and never reuses a half-written file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from reasoning_distill.demo.config import ARMS, DemoConfig
+from reasoning_distill.demo.stages import (
+    build_datasets,
+    copy_teacher,
+    generate_traces,
+    make_engine,
+    make_problems,
+    train_arm,
+    verify_traces,
+    write_json,
+)
+from reasoning_distill.progress import Progress, ensure
+
+logger = logging.getLogger(__name__)
+
+
+class DemoError(RuntimeError):
+    """A demo that cannot start or continue; the message says what to do."""
+
+
+def prepare_out(out: Path, cfg: DemoConfig, force: bool = False) -> Path:
+    """Create `out` (or check a resumable run in it) and fail early when it is unwritable."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise DemoError(f"cannot write to --out {out}: {e.strerror or e}") from e
+    run_file = out / "run.json"
+    if run_file.exists() and not force:
+        try:
+            key = json.loads(run_file.read_text()).get("config_key")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            key = None
+        if key != cfg.key():
+            raise DemoError(
+                f"{out} holds a demo run with other settings (or an unreadable run.json); "
+                "use a new --out folder, or --force to start over in this one"
+            )
+        logger.info("resuming the demo run in %s", out)
+    else:
+        write_json(run_file, {"config_key": cfg.key(), "config": cfg.to_dict()})
+    return out
+
+
+def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, progress) -> dict:
+    """Four arms from one initialisation, two processes at a time (one torch thread each)."""
+    from reasoning_distill.toy.models import init_model
+    from reasoning_distill.training.sft import load_tokenizer
+
+    students = out / "students"
+    init = students / "init"
+    if not (init / "config.json").exists():
+        tokenizer = load_tokenizer(str(teacher))
+        model = init_model(tokenizer, cfg.student_arch, seed=cfg.seed)
+        tmp = students / f".init.tmp-{os.getpid()}"
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        os.replace(tmp, init)
+
+    def job(arm: str, kind: str, start: Path, dataset: str, steps: int, lr: float) -> dict:
+        return {
+            "arm": arm,
+            "kind": kind,
+            "init": str(start),
+            "teacher": str(teacher),
+            "dataset": str(datasets[dataset]),
+            "out": str(students / arm),
+            "steps": steps,
+            "lr": lr,
+            "batch_size": cfg.sft_batch_size,
+            "seed": cfg.seed,
+        }
+
+    sft = {
+        arm: job(arm, "sft", init, arm, cfg.sft_steps, cfg.sft_lr)
+        for arm in ("verified", "unverified", "answer_only")
+    }
+    rkl = job(
+        "verified_rkl",
+        "rkl",
+        students / "verified" / "final",
+        "verified",
+        cfg.rkl_steps,
+        cfg.rkl_lr,
+    )
+    results: dict[str, dict] = {}
+    for arm in ARMS:
+        done = students / arm / "demo_result.json"
+        if done.exists():
+            results[arm] = json.loads(done.read_text())
+    waves = [["verified", "unverified"], ["answer_only", "verified_rkl"]]
+    with ensure(progress).task("training students", total=len(ARMS)) as task:
+        task.advance(len(results))
+        with ProcessPoolExecutor(cfg.workers, mp_context=_spawn()) as pool:
+            for wave in waves:
+                todo = [a for a in wave if a not in results]
+                jobs = [rkl if a == "verified_rkl" else sft[a] for a in todo]
+                for arm, res in zip(todo, pool.map(train_arm, jobs), strict=True):
+                    write_json(students / arm / "demo_result.json", res)
+                    results[arm] = res
+                    task.advance(1)
+    return results
+
+
+def _spawn():
+    import multiprocessing as mp
+
+    return mp.get_context("spawn")
+
+
+def _evaluate(cfg: DemoConfig, out: Path, models: dict[str, Path], benchmarks, progress) -> dict:
+    from reasoning_distill.eval.evaluate import Protocol, evaluate_model
+
+    protocol = Protocol(
+        n=cfg.eval_n,
+        temperature=cfg.eval_temperature,
+        top_p=cfg.eval_top_p,
+        max_tokens=cfg.max_tokens,
+        seed=cfg.eval_seed,
+        engine=cfg.engine,
+    )
+    results: dict[str, dict[str, Any]] = {name: {} for name in benchmarks}
+    for model_name, path in models.items():
+        engine = make_engine(cfg, path)
+        try:
+            per_bench = evaluate_model(
+                engine,
+                benchmarks,
+                protocol,
+                out / "eval" / model_name,
+                workers=cfg.workers,
+                progress=progress,
+            )
+        finally:
+            engine.close()
+        for bench, per_problem in per_bench.items():
+            results[bench][model_name] = per_problem
+    return {"results": results, "protocol": protocol.to_dict()}
+
+
+def _targets(report: dict, cfg: DemoConfig, train: dict, elapsed_s: float) -> list[dict]:
+    math = report["benchmarks"]["toy_math"]
+    comps = report.get("comparisons", {}).get("toy_math", {})
+    rec = math["verified"].get("recovery")
+    steps = {arm: train[arm]["steps"] for arm in ("answer_only", "unverified", "verified")}
+    targets = [
+        {
+            "name": "verified recovers >= 90% of the teacher's pass@1 on toy_math",
+            "met": rec is not None and rec >= 0.9,
+            "detail": f"recovery {rec:.3f}, interval {math['verified'].get('recovery_ci95')}"
+            if rec is not None
+            else "teacher pass@1 is 0",
+        },
+    ]
+    for other in ("answer_only", "unverified"):
+        c = comps.get(f"verified vs {other}", {})
+        targets.append(
+            {
+                "name": f"verified beats {other} on toy_math beyond the intervals",
+                "met": bool(c.get("separated")) and c.get("diff", 0) > 0,
+                "detail": f"difference {c.get('diff', float('nan')):+.3f}, interval {c.get('ci95')}",
+            }
+        )
+    targets.append(
+        {
+            "name": "SFT arms get the same number of optimiser steps",
+            "met": len(set(steps.values())) == 1,
+            "detail": f"{steps}; verified_rkl adds {train['verified_rkl']['steps']} reverse-KL steps "
+            "on top of the verified checkpoint",
+        }
+    )
+    targets.append(
+        {
+            "name": "demo wall time (target: under 15 min cold, 3 min --quick)",
+            "met": None,
+            "detail": f"{elapsed_s / 60:.1f} min in this invocation",
+        }
+    )
+    return targets
+
+
+def run_demo(
+    cfg: DemoConfig,
+    out: str | Path,
+    progress: Progress | None = None,
+    cache_dir: Path | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run every stage; returns the report (also written to `out/report.json`)."""
+    from reasoning_distill.eval.gap_report import build_gap_report, write_report
+    from reasoning_distill.toy.world import get_teacher
+
+    t0 = time.perf_counter()
+    out = prepare_out(Path(out), cfg, force)
+    progress = ensure(progress)
+    timings: dict[str, float] = {}
+
+    def lap(name: str, start: float) -> None:
+        timings[name] = round(time.perf_counter() - start, 1)
+        logger.info("stage %s done in %.1f s", name, timings[name])
+
+    t = time.perf_counter()
+    teacher_info = get_teacher(cfg.teacher, cache_dir, progress)
+    teacher = copy_teacher(teacher_info.path, out)
+    lap("teacher", t)
+
+    t = time.perf_counter()
+    problems = make_problems(cfg, out)
+    summary = generate_traces(cfg, teacher, problems["train"], out, progress)
+    lap("generate", t)
+
+    t = time.perf_counter()
+    samples, verdicts, verification = verify_traces(cfg, out, progress)
+    lap("verify", t)
+
+    t = time.perf_counter()
+    datasets = build_datasets(cfg, samples, verdicts, out)
+    lap("datasets", t)
+
+    t = time.perf_counter()
+    train = _train_students(cfg, out, teacher, datasets, progress)
+    lap("train", t)
+
+    t = time.perf_counter()
+    models = {"teacher": teacher, **{arm: Path(train[arm]["checkpoint"]) for arm in ARMS}}
+    benchmarks = {"toy_math": problems["toy_math"], "toy_code": problems["toy_code"]}
+    evaluation = _evaluate(cfg, out, models, benchmarks, progress)
+    write_json(out / "eval" / "results.json", evaluation["results"])
+    lap("evaluate", t)
+
+    protocol = {
+        **evaluation["protocol"],
+        "benchmarks": {k: len(v) for k, v in benchmarks.items()},
+        "teacher": {
+            "path": str(teacher),
+            **{k: teacher_info.meta.get(k) for k in ("parameters", "final_loss", "build_s")},
+        },
+        "training": train,
+        "generation": summary.to_dict(),
+        "timings_s": timings,
+        "config": cfg.to_dict(),
+    }
+    report = build_gap_report(
+        evaluation["results"],
+        teacher="teacher",
+        verification=verification,
+        protocol=protocol,
+        compare=[
+            ("verified", "answer_only"),
+            ("verified", "unverified"),
+            ("verified_rkl", "verified"),
+        ],
+    )
+    report["targets"] = _targets(report, cfg, train, time.perf_counter() - t0)
+    write_report(report, out, title="rdistill demo: teacher-gap report")
+    return report
