@@ -1,0 +1,156 @@
+"""Per-step cost of our TRL-based SFT against a minimal torch loop, on the same model and batches.
+
+What it measures: wall time per optimiser step of `trainer.train()` (as `train_sft` builds it)
+versus a plain loop (forward with labels, backward, clip, AdamW, linear LR) over the very same
+collated batches from the very same initial weights. Setup (dataset tokenisation, trainer
+construction) is reported separately. The demo's shape by default: the student architecture
+(hidden 64, 3 layers), batch 32, ~60-100-token sequences, one torch thread (as when two
+trainings share two cores). Variants are interleaved over several rounds so that background
+load on a shared machine hits all of them alike; the median per round is printed.
+
+    /tmp/venv/bin/python benchmarks/bench_train_overhead.py [--steps 40] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+
+def arithmetic_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        a, b, c, d = (rng.randint(0, 30) for _ in range(4))
+        s1, s2, s3 = a + b, a + b - c, a + b - c + d
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": f"What is {a} + {b} - {c} + {d}?"},
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\n{a} + {b} = {s1}. {s1} - {c} = {s2}. "
+                        f"{s2} + {d} = {s3}.\n</think>\n\nThe answer is \\boxed{{{s3}}}",
+                    },
+                ]
+            }
+        )
+    return rows
+
+
+def plain_loop(model, batches, steps: int, lr: float) -> float:
+    """A minimal torch training loop; returns seconds per step."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
+    model.train()
+    start = time.perf_counter()
+    for step in range(steps):
+        batch = batches[step % len(batches)]
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            labels=batch["labels"],
+            use_cache=False,
+        )
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 10 == 0:
+            out.loss.item()  # the Trainer also syncs on the loss when it logs
+    return (time.perf_counter() - start) / steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+
+    import torch
+    from datasets import Dataset
+
+    from reasoning_distill.toy.models import STUDENT_ARCH, init_model
+    from reasoning_distill.toy.tokenizer import train_tokenizer
+    from reasoning_distill.training.config import StudentSFTConfig
+    from reasoning_distill.training.sft import build_trainer, quiet_progress
+    from reasoning_distill.training.student_trainer import StudentSFTTrainer
+
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    rows = arithmetic_rows(512, seed=0)
+    texts = [m["content"] for r in rows for m in r["messages"]]
+    tokenizer = train_tokenizer(texts, vocab_size=320)
+    dataset = Dataset.from_list(rows)
+    base = init_model(tokenizer, STUDENT_ARCH, seed=0)
+    state = {k: v.clone() for k, v in base.state_dict().items()}
+    n_params = sum(p.numel() for p in base.parameters())
+
+    def fresh():
+        m = init_model(tokenizer, STUDENT_ARCH, seed=0)
+        m.load_state_dict(state)
+        return m
+
+    config = StudentSFTConfig(
+        max_steps=args.steps, per_device_train_batch_size=args.batch_size, logging_steps=10
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
+
+    # "train_sft trainer": what train_sft runs (full-logits loss at this vocabulary size);
+    # "TRL fused LM head": the same with TRL's own chunked loss (fused_lm_head=True).
+    configs = {
+        "train_sft trainer": config,
+        "TRL fused LM head": replace(config, fused_lm_head=True),
+    }
+    variants: dict[str, list[float]] = {"plain torch loop": [], **{k: [] for k in configs}}
+    setup_s: list[float] = []
+    batches = None
+    seq_lens: list[int] = []
+    with quiet_progress(True):
+        for r in range(args.rounds):
+            for name, cfg in configs.items():
+                t0 = time.perf_counter()
+                trainer = build_trainer(
+                    StudentSFTTrainer, fresh(), tokenizer, dataset, tmp / f"{name}{r}", cfg
+                )
+                setup_s.append(time.perf_counter() - t0)
+                if batches is None:
+                    batches = list(trainer.get_train_dataloader())
+                    seq_lens = [int(b["input_ids"].shape[1]) for b in batches]
+                t0 = time.perf_counter()
+                trainer.train()
+                variants[name].append((time.perf_counter() - t0) / args.steps)
+            variants["plain torch loop"].append(
+                plain_loop(fresh(), batches, args.steps, config.learning_rate)
+            )
+
+    plain = statistics.median(variants["plain torch loop"])
+    print(
+        f"model {n_params / 1e6:.2f}M params (hidden {STUDENT_ARCH.hidden_size}, "
+        f"{STUDENT_ARCH.num_hidden_layers} layers), vocab {len(tokenizer)}, batch {args.batch_size}, "
+        f"padded seq len {min(seq_lens)}-{max(seq_lens)}, threads {args.threads}, "
+        f"{args.steps} steps x {args.rounds} rounds"
+    )
+    print(f"{'variant':<22}{'ms/step (median)':>18}{'ratio':>8}   per round")
+    for name, vals in variants.items():
+        med = statistics.median(vals)
+        rounds = " ".join(f"{v * 1e3:.1f}" for v in vals)
+        print(f"{name:<22}{med * 1e3:>18.1f}{med / plain:>8.2f}   {rounds}")
+    print(f"trainer setup (tokenise + build + mask check): {statistics.median(setup_s):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""SFT of a tiny real student: the loss falls, weights move, the checkpoint reloads, masks hold."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+
+import pytest
+import torch
+
+from reasoning_distill.training.checkpoint import TrainResult
+from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
+from reasoning_distill.training.sft import load_train_dataset, train_sft
+
+
+def _cfg(**kw) -> StudentSFTConfig:
+    base = {
+        "max_steps": 30,
+        "per_device_train_batch_size": 16,
+        "learning_rate": 3e-3,
+        "logging_steps": 5,
+        "seed": 0,
+    }
+    return StudentSFTConfig(**{**base, **kw})
+
+
+def _train_in_child(model_dir, rows, out_dir, queue):
+    from datasets import Dataset
+
+    result = train_sft(model_dir, None, Dataset.from_list(rows), out_dir, _cfg(torch_num_threads=1))
+    queue.put(result.to_json())
+
+
+def test_sft_in_spawned_child_lowers_loss_moves_weights_and_saves(
+    tiny_model_dir, train_rows, tmp_path, capfd
+):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_train_in_child, args=(tiny_model_dir, train_rows, tmp_path, queue))
+    proc.start()
+    payload = queue.get(timeout=300)
+    proc.join(timeout=60)
+    assert proc.exitcode == 0
+    out, err = capfd.readouterr()
+    assert out == "", f"library code printed: {out[:500]}"
+    assert "it/s]" not in err, "a progress bar was drawn although disable_tqdm=True"
+
+    result = TrainResult.from_json(payload)
+    assert result.steps == 30
+    assert result.loss_steps[0] == 1 and result.loss_steps[-1] == 30
+    assert result.last_loss < result.first_loss - 0.5, result.losses
+    assert json.loads((tmp_path / "train_log.json").read_text())["steps"] == 30
+    assert result.checkpoint == tmp_path / "final"
+    assert not (tmp_path / "final.tmp").exists()
+
+    before = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    after = AutoModelForCausalLM.from_pretrained(result.checkpoint)
+    changed = [
+        name
+        for (name, p0), (_, p1) in zip(
+            before.named_parameters(), after.named_parameters(), strict=True
+        )
+        if not torch.equal(p0, p1)
+    ]
+    assert len(changed) == len(list(before.parameters()))
+    tok = AutoTokenizer.from_pretrained(result.checkpoint)
+    assert "{% generation %}" in tok.chat_template
+    assert tok.get_vocab() == AutoTokenizer.from_pretrained(tiny_model_dir).get_vocab()
+
+
+def test_full_logits_loss_equals_trl_fused_head(tiny_model_dir, train_dataset, tmp_path):
+    """Our plain-logits loss (fast on CPU) is the same number as TRL's chunked fused head."""
+    runs = {
+        fused: train_sft(
+            tiny_model_dir,
+            None,
+            train_dataset,
+            tmp_path / str(fused),
+            _cfg(max_steps=3, logging_steps=1, fused_lm_head=fused),
+        )
+        for fused in (False, True)
+    }
+    assert runs[False].losses == pytest.approx(runs[True].losses, rel=1e-4)
+
+
+def test_reruns_are_seeded(tiny_model_dir, train_dataset, tmp_path):
+    a = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "a", _cfg(max_steps=4))
+    b = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "b", _cfg(max_steps=4))
+    assert a.losses == b.losses
+    # a second run into the same directory replaces `final/`, never reuses a stale temp dir
+    (tmp_path / "a" / "final.tmp").mkdir()
+    (tmp_path / "a" / "final.tmp" / "junk").write_text("half-written")
+    c = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "a", _cfg(max_steps=4))
+    assert not (tmp_path / "a" / "final.tmp").exists()
+    assert not (c.checkpoint / "junk").exists()
+
+
+def test_template_without_generation_markers_is_refused(tiny_model_dir, train_dataset, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.chat_template = tok.chat_template.replace("{% generation %}", "").replace(
+        "{% endgeneration %}", ""
+    )
+    with pytest.raises(ValueError, match="generation"):
+        train_sft(tiny_model_dir, tok, train_dataset, tmp_path, _cfg())
+
+
+def test_mask_that_masks_nothing_is_refused(tiny_model_dir, train_dataset, tmp_path):
+    """A template that puts the whole conversation inside the generation block trains prompts."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.chat_template = (
+        "{% generation %}{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + "
+        "m['content'] + '<|im_end|>\\n' }}{% endfor %}{% endgeneration %}"
+    )
+    with pytest.raises(RuntimeError, match="masks nothing"):
+        train_sft(tiny_model_dir, tok, train_dataset, tmp_path, _cfg())
+
+
+def test_assistant_only_needs_messages(tiny_model_dir, tmp_path):
+    from datasets import Dataset
+
+    ds = Dataset.from_list([{"text": "What is 1 + 1? 2"}] * 4)
+    with pytest.raises(ValueError, match="'messages' column"):
+        train_sft(tiny_model_dir, None, ds, tmp_path, _cfg())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_steps": 0}, "max_steps"),
+        ({"max_steps": -1}, "max_steps"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"loss_window": 0}, "loss_window"),
+        ({"torch_num_threads": 0}, "torch_num_threads"),
+        ({"per_device_train_batch_size": 0}, "per_device_train_batch_size"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        StudentSFTConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"alpha": 1.5}, "alpha"), ({"temperature": 0.0}, "temperature")]
+)
+def test_rkl_config_rejects_bad_values(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        ReverseKLConfig(**kwargs)
+
+
+def test_config_defaults_are_cpu_safe():
+    cfg = StudentSFTConfig()
+    assert cfg.bf16 is False and cfg.gradient_checkpointing is False
+    assert cfg.assistant_only_loss is True
+    assert cfg.dataloader_num_workers == 0
+    assert cfg.report_to in ("none", [], ["none"])
+
+
+def test_load_train_dataset_sources(train_rows, tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:5]))
+    assert len(load_train_dataset(jsonl)) == 5
+    Dataset.from_list(train_rows[:3]).save_to_disk(str(tmp_path / "flat"))
+    assert len(load_train_dataset(tmp_path / "flat")) == 3
+    DatasetDict({"train": Dataset.from_list(train_rows[:2])}).save_to_disk(str(tmp_path / "dd"))
+    assert len(load_train_dataset(tmp_path / "dd")) == 2
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(train_rows[0]) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
+        load_train_dataset(bad)
+    DatasetDict({"test": Dataset.from_list(train_rows[:2])}).save_to_disk(str(tmp_path / "nt"))
+    with pytest.raises(ValueError, match="'train' split"):
+        load_train_dataset(tmp_path / "nt")
+    with pytest.raises(FileNotFoundError, match="no dataset"):
+        load_train_dataset(tmp_path / "missing")
+
+
+def test_unwritable_output_dir_is_named(tiny_model_dir, train_dataset, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match="a_file"):
+        train_sft(tiny_model_dir, None, train_dataset, blocker / "run", _cfg())
