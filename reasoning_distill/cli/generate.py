@@ -1,0 +1,232 @@
+"""Sample reasoning traces from a teacher into a resumable output folder.
+
+Each sample becomes one record (problem id, sample index, seed, prompt, completion, parsed
+reasoning and answer, finish reason, token counts, engine, model, sampling, timing) in
+append-only shards under --out with a manifest. Rerunning the same command after a crash
+produces only the missing samples; rerunning with other settings into the same folder is
+refused.
+
+  rdistill generate --model M --input problems.jsonl --out DIR --n 4 --engine hf \\
+      --max-tokens 2048 --temperature 0.6 --top-p 0.95 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+HELP = "sample reasoning traces from a teacher (hf, vllm or an OpenAI-compatible server)"
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    g = p.add_argument_group("what to sample")
+    g.add_argument("--model", required=True, help="model folder or hub id (served name for openai)")
+    g.add_argument(
+        "--input", required=True, help=".jsonl/.json file, local dataset folder or hub id"
+    )
+    g.add_argument("--out", required=True, help="output folder (created; resumed if it exists)")
+    g.add_argument("--engine", choices=("hf", "vllm", "openai"), default="hf")
+    g.add_argument("--system", default=None, help="system prompt added to every problem")
+
+    g = p.add_argument_group("input fields")
+    g.add_argument("--id-field", default="id", help="id field; '' numbers rows as row-<n>")
+    g.add_argument("--prompt-field", default="problem")
+    g.add_argument("--gold-field", default="answer", help="reference answer field ('' for none)")
+    g.add_argument("--split", default="train", help="dataset split (datasets and hub ids)")
+    g.add_argument("--kind", default="math", choices=("math", "code"))
+    g.add_argument(
+        "--on-missing",
+        choices=("stop", "skip"),
+        default="stop",
+        help="rows lacking the prompt or id: stop with their row numbers, or skip them (reported)",
+    )
+    g.add_argument("--limit", type=int, default=None, help="use only the first N problems")
+
+    g = p.add_argument_group("sampling (defaults: DeepSeek-R1's settings)")
+    g.add_argument("--n", type=int, default=1, help="samples per problem")
+    g.add_argument("--max-tokens", type=int, default=2048)
+    g.add_argument("--temperature", type=float, default=0.6)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--top-k", type=int, default=-1, help="-1 disables")
+    g.add_argument("--min-p", type=float, default=0.0)
+    g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    g.add_argument("--seed", type=int, default=0, help="base seed; each sample derives its own")
+    g.add_argument("--logprobs", type=int, default=None, help="keep top-k logprobs per token")
+    g.add_argument(
+        "--think-in-prompt",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="does the chat template open <think> in the prompt (auto: detect from the prompt)",
+    )
+
+    g = p.add_argument_group("job")
+    g.add_argument("--chunk-size", type=int, default=64, help="problems per committed chunk")
+    g.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    g.add_argument(
+        "--ray",
+        type=int,
+        default=0,
+        metavar="ACTORS",
+        help="run on Ray with this many engine actors",
+    )
+    g.add_argument(
+        "--ray-address", default=None, help="Ray cluster address (default: start a local one)"
+    )
+
+    g = p.add_argument_group("engine options (each engine takes its own)")
+    g.add_argument("--batch-size", type=int, default=None, help="hf: sequences per generate call")
+    g.add_argument("--dtype", default=None, help="hf/vllm: float32, bfloat16, ...")
+    g.add_argument(
+        "--data-parallel", type=int, default=None, help="hf/vllm: engine replicas on this machine"
+    )
+    g.add_argument("--tensor-parallel", type=int, default=None, help="vllm: GPUs per replica")
+    g.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
+    g.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm")
+    g.add_argument(
+        "--enforce-eager", action="store_true", default=None, help="vllm: no CUDA graphs"
+    )
+    g.add_argument("--base-url", default=None, help="openai: e.g. http://127.0.0.1:8000/v1")
+    g.add_argument(
+        "--api-key-env", default=None, help="openai: env variable holding the key (OPENAI_API_KEY)"
+    )
+    g.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
+    g.add_argument(
+        "--request-timeout", type=float, default=None, help="openai: seconds per request"
+    )
+    g.add_argument(
+        "--max-retries", type=int, default=None, help="openai: retries on 429/5xx/timeouts"
+    )
+
+
+def engine_opts(args: argparse.Namespace) -> dict[str, object]:
+    """The engine flags, named as the chosen engine's constructor names them."""
+    if args.engine == "hf":
+        return {
+            "batch_size": args.batch_size,
+            "dtype": args.dtype,
+            "data_parallel": args.data_parallel,
+        }
+    if args.engine == "vllm":
+        return {
+            "dtype": args.dtype,
+            "data_parallel_size": args.data_parallel,
+            "tensor_parallel_size": args.tensor_parallel,
+            "max_model_len": args.max_model_len,
+            "gpu_memory_utilization": args.gpu_memory_utilization,
+            "enforce_eager": args.enforce_eager,
+        }
+    return {
+        "base_url": args.base_url,
+        "api_key_env": args.api_key_env,
+        "concurrency": args.concurrency,
+        "timeout": args.request_timeout,
+        "max_retries": args.max_retries,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from reasoning_distill.cli.rich_progress import RichProgress
+    from reasoning_distill.generation.engine import SamplingParams
+    from reasoning_distill.generation.factory import make_engine
+    from reasoning_distill.generation.inputs import InputError, load_problems
+    from reasoning_distill.generation.job import run_generation
+    from reasoning_distill.generation.store import ManifestMismatchError, StoreLockedError
+
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        params = SamplingParams(
+            n=args.n,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            min_p=args.min_p,
+            max_tokens=args.max_tokens,
+            stop=tuple(args.stop),
+            seed=args.seed,
+            logprobs=args.logprobs,
+        )
+        loaded = load_problems(
+            args.input,
+            id_field=args.id_field or None,
+            prompt_field=args.prompt_field,
+            gold_field=args.gold_field or None,
+            split=args.split,
+            kind=args.kind,
+            on_missing=args.on_missing,
+            limit=args.limit,
+        )
+    except (ValueError, InputError) as e:
+        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        return 2
+    if loaded.n_skipped:
+        err.print(f"skipped {loaded.n_skipped} input rows (see the warning above)")
+    if not loaded.problems:
+        err.print(f"[red]error:[/red] {args.input}: no usable problems")
+        return 2
+    think = {"auto": None, "yes": True, "no": False}[args.think_in_prompt]
+    try:
+        if args.ray:
+            from reasoning_distill.generation.ray_job import run_generation_ray
+
+            summary = run_generation_ray(
+                loaded.problems,
+                args.engine,
+                args.model,
+                engine_opts(args),
+                params,
+                args.out,
+                num_actors=args.ray,
+                chunk_size=args.chunk_size,
+                system=args.system,
+                think_in_prompt=think,
+                store_format=args.format,
+                address=args.ray_address,
+            )
+        else:
+            engine = make_engine(args.engine, args.model, **engine_opts(args))
+            try:
+                summary = run_generation(
+                    loaded.problems,
+                    engine,
+                    params,
+                    args.out,
+                    progress=RichProgress(),
+                    chunk_size=args.chunk_size,
+                    system=args.system,
+                    think_in_prompt=think,
+                    store_format=args.format,
+                )
+            finally:
+                engine.close()
+    except (ManifestMismatchError, StoreLockedError, FileNotFoundError, TypeError, ValueError) as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    except (ConnectionError, RuntimeError) as e:
+        err.print(
+            f"[red]error:[/red] {e}\nSamples written so far are kept in {args.out}; rerun to resume.",
+            highlight=False,
+        )
+        return 1
+
+    table = Table(title=f"generation summary: {args.out}", show_header=False)
+    rows = [
+        ("samples in folder", f"{summary.samples} of {summary.expected}"),
+        ("generated now", f"{summary.generated_now} ({summary.already_done} were already done)"),
+        ("truncated (hit max tokens)", f"{summary.truncated} ({summary.truncated_share:.1%})"),
+        (
+            "completion tokens mean / p95",
+            f"{summary.mean_completion_tokens:.1f} / {summary.p95_completion_tokens:.0f}",
+        ),
+        ("throughput now", f"{summary.tokens_per_s:,.0f} tokens/s over {summary.elapsed_s:.1f} s"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    Console(file=sys.stdout).print(table)
+    return 0 if summary.samples == summary.expected else 1
