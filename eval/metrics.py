@@ -317,7 +317,9 @@ def difference(a: PerProblem, b: PerProblem, confidence: float = 0.95) -> Differ
     The per-problem differences d_i = pass@1_a(i) - pass@1_b(i) are the unit; the interval is
     mean(d) +/- t_{m-1} * sd(d) / sqrt(m), clipped to [-1, 1]. Pairing removes the
     between-problem variance both models share, which is what makes "verified beats
-    answer_only beyond the intervals" decidable on a few hundred problems.
+    answer_only beyond the intervals" decidable on a few hundred problems. When every
+    per-problem difference is the same the estimated spread is 0 and the interval collapses to
+    the point (only plausible with many problems); with one problem it is [-1, 1].
     """
     _check_confidence(confidence)
     xa, xb = _paired_means(a, b, ("a", "b"))

@@ -1,0 +1,71 @@
+"""`rdistill gap`: rebuild the report from a saved results file, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from reasoning_distill.cli.main import main
+
+
+def _results() -> dict:
+    t = {f"p{i}": [i % 3 != 0, True, i % 2 == 0, True] for i in range(40)}
+    s = {f"p{i}": [i % 3 != 0, False, False, i % 2 == 0] for i in range(40)}
+    return {"toy_math": {"teacher": t, "student": s}}
+
+
+def test_gap_cli_writes_report(tmp_path: Path, capsys) -> None:
+    res = tmp_path / "results.json"
+    res.write_text(json.dumps(_results()))
+    rc = main(
+        ["gap", "--results", str(res), "--out", str(tmp_path / "r"), "--compare", "teacher:student"]
+    )
+    assert rc == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    e = report["benchmarks"]["toy_math"]["student"]
+    assert e["n_problems"] == 40 and e["n_samples"] == 4 and 0 < e["recovery"] < 1
+    assert report["comparisons"]["toy_math"]["teacher vs student"]["separated"] is True
+    assert report["protocol"]["results_file"] == str(res)
+    out = capsys.readouterr().out
+    assert "toy_math" in out and "student" in out and "teacher" in out
+    assert (tmp_path / "r" / "report.png").stat().st_size > 0
+
+
+def test_gap_cli_wrapped_file_with_targets(tmp_path: Path) -> None:
+    res = tmp_path / "results.json"
+    wrapped = {
+        "results": _results(),
+        "verification": {"generated": 10, "kept": 6, "by_reason": {"ok": 6, "wrong_answer": 4}},
+        "protocol": {"n_samples": 4},
+        "targets": [{"name": "student recovers 90%", "met": False, "detail": "0.6"}],
+    }
+    res.write_text(json.dumps(wrapped))
+    assert main(["gap", "--results", str(res), "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "MISSED" in md and "wrong_answer" in md and "n_samples" in md
+
+
+def test_gap_cli_bad_input(tmp_path: Path, capsys) -> None:
+    res = tmp_path / "results.json"
+    assert main(["gap", "--results", str(res), "--out", str(tmp_path / "r")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = _results()
+    bad["toy_math"]["student"]["p3"] = [True]
+    res.write_text(json.dumps(bad))
+    assert main(["gap", "--results", str(res), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "'student'" in err and "'p3'" in err
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys\nfrom reasoning_distill.cli.main import make_parser\n"
+        "make_parser().parse_args(['gap', '--results', 'x', '--out', 'y'])\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'datasets', 'rich', 'numpy') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "matplotlib" not in out.stdout and "torch" not in out.stdout, out.stdout
