@@ -1,0 +1,231 @@
+"""Code verification: run a completion's program against its tests in the sandbox.
+
+Test kinds (`tests` dicts, JSON-able so they travel in dataset rows):
+- `{"kind": "assert", "code": ..., "entry_point": name | None, "setup": ...}`: HumanEval /
+  MBPP style; the file run is the program, the setup, the tests, then `check(entry_point)`.
+- `{"kind": "stdio", "cases": [{"input": ..., "output": ...}, ...]}`: competitive
+  programming; the program runs once per case (a fresh process each) and its stdout is
+  compared with `stdio_compare.compare_stdio`.
+- `{"kind": "call", "fn_name": ..., "cases": [{"input": [args...], "output": ...}]}`: APPS
+  call-based problems (a function, or a method of `class Solution`).
+
+An `assert`/`call` run passes only when it exits 0 AND prints a per-run sentinel after the
+last test: a program that calls `exit(0)` before the tests run does not pass. The sentinel
+comes in on stdin, not in the source; a program written to hunt for it in its own process
+could still forge it (not a threat this harness claims to stop).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from reasoning_distill.verifiers.code_extract import extract_program
+from reasoning_distill.verifiers.progress_hook import progress_task
+from reasoning_distill.verifiers.sandbox import ExecResult, run_python
+from reasoning_distill.verifiers.stdio_compare import compare_stdio
+from reasoning_distill.verifiers.verdict import (
+    BAD_TESTS,
+    COMPILE_ERROR,
+    MEMORY_LIMIT,
+    NO_CODE,
+    OUTPUT_LIMIT,
+    RUNTIME_ERROR,
+    TIMEOUT,
+    VERIFIER_ERROR,
+    WRONG_ANSWER,
+    Verdict,
+)
+
+_PRELUDE = "import os as _rd_os, sys as _rd_sys\n_rd_sentinel = _rd_sys.stdin.readline().strip()\n"
+_EPILOGUE = "\n_rd_os.write(1, ('\\n' + _rd_sentinel + '\\n').encode())\n"
+
+_CALL_HARNESS = """
+import json as _rd_json
+_rd_cases = _rd_json.loads({cases!r})
+try:
+    _rd_fn = Solution().{fn}
+except NameError:
+    _rd_fn = {fn}
+for _rd_i, _rd_case in enumerate(_rd_cases):
+    _rd_args = _rd_case["input"]
+    _rd_out = _rd_fn(*_rd_args)
+    if isinstance(_rd_out, tuple):
+        _rd_out = list(_rd_out)
+    _rd_want = _rd_case["output"]
+    # APPS stores some return values wrapped in a one-element list
+    _rd_ok = _rd_out == _rd_want or (
+        isinstance(_rd_want, list) and len(_rd_want) == 1 and _rd_out == _rd_want[0]
+    )
+    assert _rd_ok, f"case {{_rd_i}}: expected {{_rd_want!r}}, got {{_rd_out!r}}"
+"""
+
+
+def _failure_from(res: ExecResult, extracted: str, **details: Any) -> Verdict | None:
+    """The verdict for a run that did not finish cleanly, or None when it exited 0."""
+    details = {**details, "wall_s": round(res.wall_s, 4), "isolation": res.isolation}
+    tail = res.stderr[-1500:]
+    if res.compile_error:
+        return Verdict.fail(COMPILE_ERROR, extracted, stderr=tail, **details)
+    if res.timed_out:
+        return Verdict.fail(TIMEOUT, extracted, **details)
+    if res.memory_exceeded:
+        return Verdict.fail(MEMORY_LIMIT, extracted, **details)
+    if res.output_exceeded:
+        return Verdict.fail(OUTPUT_LIMIT, extracted, **details)
+    if res.returncode != 0:
+        last = tail.strip().splitlines()[-1] if tail.strip() else ""
+        reason = WRONG_ANSWER if last.startswith("AssertionError") else RUNTIME_ERROR
+        return Verdict.fail(reason, extracted, returncode=res.returncode, stderr=tail, **details)
+    return None
+
+
+def _check_tests(tests: Any) -> str | None:
+    if not isinstance(tests, dict) or tests.get("kind") not in ("assert", "stdio", "call"):
+        return "tests must be a dict with kind 'assert', 'stdio' or 'call'"
+    if tests["kind"] == "assert":
+        try:
+            compile(str(tests.get("code") or ""), "<tests>", "exec")
+            compile(str(tests.get("setup") or ""), "<setup>", "exec")
+        except (SyntaxError, ValueError) as e:
+            return f"test code does not compile: {e}"
+        if not str(tests.get("code") or "").strip():
+            return "assert tests have no code"
+    elif not tests.get("cases"):
+        return f"{tests['kind']} tests have no cases"
+    if tests["kind"] == "call" and not str(tests.get("fn_name") or "").isidentifier():
+        return "call tests need fn_name"
+    return None
+
+
+def _run_sentinel(program: str, tail: str, opts: dict) -> tuple[ExecResult, bool]:
+    sentinel = secrets.token_hex(16)
+    res = run_python(
+        _PRELUDE + program + "\n\n" + tail + _EPILOGUE,
+        stdin=sentinel + "\n",
+        timeout_s=opts["total_timeout_s"],
+        memory_mb=opts["memory_mb"],
+    )
+    lines = res.stdout.rstrip("\n").split("\n")
+    return res, bool(lines) and lines[-1] == sentinel
+
+
+def verify_code(
+    completion: str,
+    tests: dict,
+    timeout_s: float = 6.0,
+    total_timeout_s: float | None = None,
+    memory_mb: int = 1024,
+    all_cases: bool = False,
+    include_think: bool = False,
+) -> Verdict:
+    """Verdict for the program in `completion` against `tests` (see the module docstring).
+
+    `timeout_s` bounds each stdio case (and a whole assert/call run when `total_timeout_s` is
+    not given); `total_timeout_s` bounds the whole program over all its cases. The first
+    failing case ends the run unless `all_cases`. Never raises for bad model output.
+    """
+    program = extract_program(completion, include_think)
+    if program is None:
+        return Verdict.fail(NO_CODE, None)
+    why = _check_tests(tests)
+    if why:
+        return Verdict.fail(BAD_TESTS, program, error=why)
+    opts = {
+        "timeout_s": float(timeout_s),
+        "total_timeout_s": float(total_timeout_s or timeout_s),
+        "memory_mb": memory_mb,
+    }
+    try:
+        if tests["kind"] == "stdio":
+            if total_timeout_s is None:
+                opts["total_timeout_s"] = float(timeout_s) * len(tests["cases"])
+            return _verify_stdio(program, tests["cases"], opts, all_cases)
+        if tests["kind"] == "assert":
+            parts = [str(tests.get("setup") or ""), str(tests["code"])]
+            if tests.get("entry_point"):
+                parts.append(f"check({tests['entry_point']})")
+            tail = "\n\n".join(p for p in parts if p)
+        else:
+            cases = json.dumps(list(tests["cases"]))
+            tail = _CALL_HARNESS.format(cases=cases, fn=tests["fn_name"])
+        res, saw_sentinel = _run_sentinel(program, tail, opts)
+    except Exception as e:  # the sandbox itself failed: say so, never crash the batch
+        return Verdict.fail(VERIFIER_ERROR, program, error=repr(e)[:500])
+    failed = _failure_from(res, program)
+    if failed is not None:
+        return failed
+    if not saw_sentinel:
+        return Verdict.fail(
+            WRONG_ANSWER, program, error="exited before its tests finished", isolation=res.isolation
+        )
+    return Verdict.ok(program, wall_s=round(res.wall_s, 4), isolation=res.isolation)
+
+
+def _verify_stdio(program: str, cases: Sequence[dict], opts: dict, all_cases: bool) -> Verdict:
+    start = time.monotonic()
+    results: list[dict] = []
+    first_fail: Verdict | None = None
+    for i, case in enumerate(cases):
+        left = opts["total_timeout_s"] - (time.monotonic() - start)
+        if left <= 0:
+            first_fail = first_fail or Verdict.fail(
+                TIMEOUT, program, case=i, error="whole-program time limit"
+            )
+            break
+        res = run_python(
+            program,
+            stdin=str(case.get("input", "")),
+            timeout_s=min(opts["timeout_s"], left),
+            memory_mb=opts["memory_mb"],
+        )
+        v = _failure_from(res, program, case=i)
+        if v is None:
+            ok, why = compare_stdio(res.stdout, str(case.get("output", "")))
+            if not ok:
+                v = Verdict.fail(WRONG_ANSWER, program, case=i, diff=why)
+        results.append({"case": i, "reason": v.reason if v else "ok"})
+        if v is not None:
+            first_fail = first_fail or v
+            if not all_cases:
+                break
+    if first_fail is not None:
+        if all_cases:
+            first_fail.details["cases"] = results
+        return first_fail
+    return Verdict.ok(program, cases=len(cases), isolation=res.isolation)
+
+
+def verify_code_batch(
+    completions: Sequence[str],
+    tests_list: Sequence[dict],
+    workers: int | None = None,
+    progress: Any = False,
+    **options: Any,
+) -> list[Verdict]:
+    """`verify_code` over many rows, `workers` programs at a time (each in its own warm
+    sandbox; default: the number of CPUs). Options are those of `verify_code`."""
+    import os
+
+    if len(completions) != len(tests_list):
+        raise ValueError(
+            f"verify_code_batch: {len(completions)} completions but {len(tests_list)} tests"
+        )
+    out: list[Verdict | None] = [None] * len(completions)
+    n = max(1, workers or os.cpu_count() or 1)
+    with (
+        progress_task(progress, "verify code", len(completions)) as task,
+        ThreadPoolExecutor(max_workers=n, thread_name_prefix="verify-code") as ex,
+    ):
+        futs = {
+            ex.submit(verify_code, c, t, **options): i
+            for i, (c, t) in enumerate(zip(completions, tests_list, strict=True))
+        }
+        for fut in as_completed(futs):
+            out[futs[fut]] = fut.result()
+            task.advance(1)
+    return out  # type: ignore[return-value]
