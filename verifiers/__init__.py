@@ -8,6 +8,7 @@ compose them over one row.
 
 from reasoning_distill.verifiers.code import verify_code, verify_code_batch
 from reasoning_distill.verifiers.code_extract import extract_program
+from reasoning_distill.verifiers.format import check_format
 from reasoning_distill.verifiers.math_answer import verify_math, verify_math_batch
 from reasoning_distill.verifiers.math_extract import extract_answer, extract_gold
 from reasoning_distill.verifiers.sandbox import (
@@ -23,6 +24,7 @@ __all__ = [
     "ExecResult",
     "Verdict",
     "all_of",
+    "check_format",
     "close_sandboxes",
     "compare_stdio",
     "extract_answer",

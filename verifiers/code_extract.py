@@ -15,14 +15,18 @@ _FENCE_RE = re.compile(
 _PY_LANGS = {"", "python", "py", "python3", "py3"}
 
 
+def python_blocks(text: str) -> list[str]:
+    """Bodies of the fenced Python (or untagged) code blocks in `text`, in order."""
+    return [
+        m.group("body") for m in _FENCE_RE.finditer(text) if m.group("lang").lower() in _PY_LANGS
+    ]
+
+
 def extract_program(completion: str, include_think: bool = False) -> str | None:
     """The program in a completion, or None when there is none (empty, or still thinking)."""
     region = answer_region(completion or "", include_think)
     if region is None:
         return None
-    blocks = [m for m in _FENCE_RE.finditer(region) if m.group("lang").lower() in _PY_LANGS]
-    if blocks:
-        code = blocks[-1].group("body")
-    else:
-        code = region
+    blocks = python_blocks(region)
+    code = blocks[-1] if blocks else region
     return code if code.strip() else None
