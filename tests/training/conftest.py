@@ -60,3 +60,22 @@ def other_vocab_model_dir(tmp_path_factory):
 
     texts = [f"unrelated words number {i} alpha beta gamma delta" for i in range(300)]
     return make_tiny_model(tmp_path_factory.mktemp("other") / "model", texts)
+
+
+@pytest.fixture(scope="session")
+def sharp_teacher_dir(tmp_path_factory, tiny_model_dir):
+    """A different, larger tiny Qwen2 on the student's tokenizer with confident (peaked)
+    next-token distributions, so that the student starts far from it in reverse KL."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from reasoning_distill.toy.models import Arch, init_model
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    teacher = init_model(tok, Arch(hidden_size=48, num_hidden_layers=2), seed=1)
+    with torch.no_grad():  # tied embeddings: sharper input and output projections
+        teacher.get_input_embeddings().weight.mul_(8.0)
+    path = tmp_path_factory.mktemp("teacher") / "model"
+    teacher.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path
