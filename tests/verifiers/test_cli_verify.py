@@ -1,0 +1,78 @@
+"""`rdistill verify math|code`: a verdict on every row, atomic output, clear input errors."""
+
+import json
+
+import pytest
+
+from reasoning_distill.cli.main import main
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_verify_math_appends_a_verdict_to_every_row(tmp_path, capsys):
+    rows = [
+        {
+            "id": "a",
+            "completion": "<think>x</think> \\boxed{17}",
+            "gold": "17",
+            "finish_reason": "stop",
+        },
+        {
+            "id": "b",
+            "completion": "<think>x</think> \\boxed{4}",
+            "gold": "5",
+            "finish_reason": "stop",
+        },
+        {
+            "id": "c",
+            "completion": "<think>x</think> \\boxed{5}",
+            "gold": "5",
+            "finish_reason": "length",
+        },
+    ]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, rows)
+    assert main(["verify", "math", "--input", str(src), "--out", str(out)]) == 0
+    got = _read(out)
+    assert [r["id"] for r in got] == ["a", "b", "c"]
+    assert [r["verdict"]["reason"] for r in got] == ["ok", "wrong_answer", "ok"]
+    assert got[0]["gold"] == "17"  # the row itself is kept
+    assert main(["verify", "math", "--input", str(src), "--out", str(out), "--check-format"]) == 0
+    assert [r["verdict"]["reason"] for r in _read(out)] == ["ok", "wrong_answer", "truncated"]
+    assert "wrong_answer" in capsys.readouterr().out
+
+
+def test_verify_code_with_custom_fields_and_json_string_tests(tmp_path):
+    tests = {"kind": "assert", "code": "assert f(2) == 5", "entry_point": None, "setup": ""}
+    rows = [
+        {"text": "```python\ndef f(x):\n    return x + 3\n```", "tests": json.dumps(tests)},
+        {"text": "```python\ndef f(x):\n    return x\n```", "tests": tests},
+    ]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, rows)
+    argv = ["verify", "code", "--input", str(src), "--out", str(out)]
+    argv += ["--completion-field", "text", "--tests-field", "tests", "--verdict-field", "v"]
+    assert main(argv) == 0
+    assert [r["v"]["reason"] for r in _read(out)] == ["ok", "wrong_answer"]
+
+
+def test_bad_input_names_the_line_and_leaves_the_output_alone(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    out.write_text("previous results\n")
+    src.write_text('{"completion": "x", "gold": "1"}\n{not json\n')
+    with pytest.raises(SystemExit, match=r"in.jsonl:2: not valid JSON"):
+        main(["verify", "math", "--input", str(src), "--out", str(out)])
+    src.write_text('{"completion": "x", "gold": "1"}\n{"completion": "y"}\n')
+    with pytest.raises(SystemExit, match=r"in.jsonl:2: missing field 'gold'"):
+        main(["verify", "math", "--input", str(src), "--out", str(out)])
+    src.write_text('{"completion": "x", "gold": "not a tests dict"}\n')
+    with pytest.raises(SystemExit, match=r"row 1: field 'gold'"):
+        main(["verify", "code", "--input", str(src), "--out", str(out)])
+    assert out.read_text() == "previous results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # no temp left
