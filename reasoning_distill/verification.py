@@ -82,5 +82,5 @@ def yield_by_reason(verdicts: Sequence[Any]) -> dict[str, Any]:
         "generated": len(verdicts),
         "kept": kept,
         "yield": kept / len(verdicts) if verdicts else 0.0,
-        "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
     }

@@ -24,7 +24,7 @@ from fractions import Fraction
 from reasoning_distill.records import Problem
 
 SPLITS = {"pretrain": range(0, 40), "train": range(40, 80), "heldout": range(80, 100)}
-MAX_OPERAND = 30
+MAX_OPERAND = 20
 
 _NAMES = ["Tom", "Ana", "Li", "Sam", "Mia", "Ben"]
 _ITEMS = ["apples", "coins", "books", "stamps", "cards", "shells"]
@@ -83,8 +83,8 @@ def _two_steps(rng: random.Random) -> tuple[int, str, int, str, int, int, int]:
 
 def _arith(rng: random.Random) -> Trace:
     a, op1, b, op2, c, mid, end = _two_steps(rng)
-    prompt = f"Compute {a} {op1} {b} {op2} {c}."
-    reasoning = f"{a} {op1} {b} = {mid}\n{mid} {op2} {c} = {end}"
+    prompt = f"Compute {a}{op1}{b}{op2}{c}."
+    reasoning = f"{a}{op1}{b}={mid}\n{mid}{op2}{c}={end}"
     return _math(prompt, reasoning, str(end))
 
 
@@ -96,7 +96,7 @@ def _word(rng: random.Random) -> Trace:
         f"{name} has {a} {item}, {verb[op1].format(b)}, then {verb[op2].format(c)}. "
         f"How many {item} now?"
     )
-    reasoning = f"{a} {op1} {b} = {mid}\n{mid} {op2} {c} = {end}"
+    reasoning = f"{a}{op1}{b}={mid}\n{mid}{op2}{c}={end}"
     return _math(prompt, reasoning, str(end))
 
 
@@ -104,15 +104,15 @@ def _fraction(rng: random.Random) -> Trace:
     d = rng.randint(2, 12)
     a, b = rng.randint(1, d), rng.randint(1, d)
     total = Fraction(a + b, d)
-    prompt = f"Compute {a}/{d} + {b}/{d} in lowest terms."
-    reasoning = f"{a}/{d} + {b}/{d} = {a + b}/{d}"
+    prompt = f"Compute {a}/{d}+{b}/{d} in lowest terms."
+    reasoning = f"{a}/{d}+{b}/{d}={a + b}/{d}"
     if total.denominator != d:
         simple = (
             str(total.numerator)
             if total.denominator == 1
             else f"{total.numerator}/{total.denominator}"
         )
-        reasoning += f"\n{a + b}/{d} = {simple}"
+        reasoning += f"\n{a + b}/{d}={simple}"
     return _math(prompt, reasoning, _latex(total))
 
 

@@ -1,0 +1,144 @@
+"""`rdistill demo --quick` end to end, and its guards against bad or reused output folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from reasoning_distill.demo.config import ARMS, DemoConfig
+from reasoning_distill.demo.run import DemoError, prepare_out
+
+MODELS = ("teacher", *ARMS)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One real quick demo through the CLI (teacher built into a fresh cache)."""
+    root = tmp_path_factory.mktemp("demo")
+    out, cache = root / "out", root / "cache"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasoning_distill.cli.main",
+            "demo",
+            "--quick",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, cache, proc
+
+
+@pytest.mark.slow
+def test_report_structure(quick_run):
+    out, _, proc = quick_run
+    report = json.loads((out / "report.json").read_text())
+    for bench in ("toy_math", "toy_code"):
+        models = report["benchmarks"][bench]
+        assert set(MODELS) <= set(models)
+        for name in MODELS:
+            entry = models[name]
+            assert 0.0 <= entry["pass@1"] <= 1.0
+            lo, hi = entry["ci95"]
+            assert lo <= entry["pass@1"] <= hi
+            assert "recovery" in entry
+        assert models["teacher"]["recovery"] == pytest.approx(1.0)
+    v = report["verification"]["all"]
+    assert v["generated"] == sum(v["by_reason"].values()) and v["kept"] == v["by_reason"].get("ok", 0)
+    assert report["protocol"]["n"] == DemoConfig.quick().eval_n
+    assert (out / "report.md").read_text().count("verified_rkl") >= 2
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "teacher" in proc.stdout  # the CLI prints the table
+
+
+@pytest.mark.slow
+def test_artifacts_and_training(quick_run):
+    from datasets import load_from_disk
+
+    out, _, _ = quick_run
+    for name in ("verified", "unverified", "answer_only"):
+        ds = load_from_disk(str(out / "datasets" / name))
+        assert ds[0]["messages"][1]["role"] == "assistant"
+        assert (out / "datasets" / name / "README.md").exists()
+    answer_only = load_from_disk(str(out / "datasets" / "answer_only"))
+    assert all(r["messages"][1]["content"].startswith("<think>\n\n</think>") for r in answer_only)
+    steps = set()
+    for arm in ARMS:
+        res = json.loads((out / "students" / arm / "demo_result.json").read_text())
+        assert res["last_loss"] < res["first_loss"], arm  # training lowered the loss
+        if arm != "verified_rkl":
+            steps.add(res["steps"])
+    assert steps == {DemoConfig.quick().sft_steps}
+    assert (out / "generations").is_dir() and (out / "verification" / "verdicts.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_rerun_resumes_without_redoing_work(quick_run):
+    out, cache, _ = quick_run
+    before = (out / "students" / "verified" / "demo_result.json").stat().st_mtime_ns
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasoning_distill.cli.main",
+            "demo",
+            "--quick",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "students" / "verified" / "demo_result.json").stat().st_mtime_ns == before
+    assert "using cached toy teacher" in proc.stderr
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DemoError, match="cannot write to --out"):
+        prepare_out(blocker / "run", DemoConfig.quick())
+
+
+def test_out_with_other_settings_is_refused(tmp_path):
+    prepare_out(tmp_path, DemoConfig.quick())
+    prepare_out(tmp_path, DemoConfig.quick())  # same settings: resumable
+    with pytest.raises(DemoError, match="other settings"):
+        prepare_out(tmp_path, replace(DemoConfig.quick(), sft_steps=41))
+    prepare_out(tmp_path, replace(DemoConfig.quick(), sft_steps=41), force=True)
+
+
+def test_cli_reports_unwritable_out(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reasoning_distill.cli.main",
+            "demo",
+            "--quick",
+            "--out",
+            str(blocker / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "cannot write to --out" in proc.stdout
