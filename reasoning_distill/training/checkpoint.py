@@ -32,8 +32,8 @@ class TrainResult:
     losses: list[float]  # logged training loss, one per logging step
     loss_steps: list[int]  # the step of each entry in `losses`
     train_runtime_s: float
-    first_loss: float  # mean of the first `loss_window` logged losses
-    last_loss: float  # mean of the last `loss_window` logged losses
+    first_loss: float  # mean of the first `loss_window` logged losses (fewer if the run is short)
+    last_loss: float  # mean of the last `loss_window` logged losses (never overlapping the first)
     metrics: dict[str, list[float]] = field(default_factory=dict)  # other logged series
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +64,9 @@ def result_from_log_history(
 
     def mean(xs: list[float]) -> float:
         return sum(xs) / len(xs) if xs else math.nan
+
+    # Short runs: shrink the window so that the first and last windows never overlap.
+    window = max(1, min(window, len(losses) // 2))
 
     return TrainResult(
         checkpoint=checkpoint,

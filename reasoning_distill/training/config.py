@@ -145,3 +145,35 @@ class ReverseKLConfig(StudentSFTConfig):
             raise ValueError(f"alpha must be in [0, 1]; got {self.alpha!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0; got {self.temperature!r}")
+
+
+def load_config(cls: type[StudentSFTConfig], path=None, overrides: dict | None = None):
+    """`cls` from a YAML file of field values (defaults) plus `overrides` (flags win).
+
+    Unknown keys and bad values raise ValueError naming the file and the field.
+    """
+    from pathlib import Path
+
+    import yaml
+    from transformers import HfArgumentParser
+
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise ValueError(f"cannot read config {path}: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ValueError(
+                f"config {path} must be a mapping of field: value, not {type(loaded).__name__}"
+            )
+        values.update(loaded or {})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values.setdefault("output_dir", "unused")  # train_* functions take the run dir themselves
+    try:
+        (config,) = HfArgumentParser(cls).parse_dict(values, allow_extra_keys=False)
+    except (TypeError, ValueError) as e:
+        where = f" in {path}" if path is not None else ""
+        raise ValueError(f"bad {cls.__name__}{where}: {e}") from e
+    return config

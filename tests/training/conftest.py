@@ -31,6 +31,18 @@ def arithmetic_messages(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One torch thread, as in the demo's parallel trainings: on a loaded 2-core machine two
+    threads contend and a tiny model's step gets several times slower. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def train_rows() -> list[dict]:
     return arithmetic_messages(96, seed=0)

@@ -27,7 +27,8 @@ def _cfg(**kw) -> StudentSFTConfig:
 def _train_in_child(model_dir, rows, out_dir, queue):
     from datasets import Dataset
 
-    result = train_sft(model_dir, None, Dataset.from_list(rows), out_dir, _cfg(torch_num_threads=1))
+    cfg = _cfg(max_steps=20, learning_rate=1e-2, torch_num_threads=1)
+    result = train_sft(model_dir, None, Dataset.from_list(rows), out_dir, cfg)
     queue.put(result.to_json())
 
 
@@ -48,10 +49,10 @@ def test_sft_in_spawned_child_lowers_loss_moves_weights_and_saves(
     assert "it/s]" not in err, "a progress bar was drawn although disable_tqdm=True"
 
     result = TrainResult.from_json(payload)
-    assert result.steps == 30
-    assert result.loss_steps[0] == 1 and result.loss_steps[-1] == 30
-    assert result.last_loss < result.first_loss - 0.5, result.losses
-    assert json.loads((tmp_path / "train_log.json").read_text())["steps"] == 30
+    assert result.steps == 20
+    assert result.loss_steps == [1, 5, 10, 15, 20]
+    assert result.last_loss < result.first_loss - 1.0, result.losses
+    assert json.loads((tmp_path / "train_log.json").read_text())["steps"] == 20
     assert result.checkpoint == tmp_path / "final"
     assert not (tmp_path / "final.tmp").exists()
 
@@ -78,23 +79,25 @@ def test_full_logits_loss_equals_trl_fused_head(tiny_model_dir, train_dataset, t
             None,
             train_dataset,
             tmp_path / str(fused),
-            _cfg(max_steps=3, logging_steps=1, fused_lm_head=fused),
+            _cfg(max_steps=2, logging_steps=1, fused_lm_head=fused),
         )
         for fused in (False, True)
     }
     assert runs[False].losses == pytest.approx(runs[True].losses, rel=1e-4)
 
 
-def test_reruns_are_seeded(tiny_model_dir, train_dataset, tmp_path):
-    a = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "a", _cfg(max_steps=4))
-    b = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "b", _cfg(max_steps=4))
+def test_reruns_are_seeded_and_replace_stale_output(tiny_model_dir, train_dataset, tmp_path):
+    cfg = _cfg(max_steps=3, logging_steps=1)
+    a = train_sft(tiny_model_dir, None, train_dataset, tmp_path, cfg)
+    assert a.losses[0] != a.losses[-1]
+    # an interrupted earlier save left a half-written temp dir: replaced, never reused
+    (tmp_path / "final.tmp").mkdir()
+    (tmp_path / "final.tmp" / "junk").write_text("half-written")
+    b = train_sft(tiny_model_dir, None, train_dataset, tmp_path, cfg)
     assert a.losses == b.losses
-    # a second run into the same directory replaces `final/`, never reuses a stale temp dir
-    (tmp_path / "a" / "final.tmp").mkdir()
-    (tmp_path / "a" / "final.tmp" / "junk").write_text("half-written")
-    c = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "a", _cfg(max_steps=4))
-    assert not (tmp_path / "a" / "final.tmp").exists()
-    assert not (c.checkpoint / "junk").exists()
+    assert not (tmp_path / "final.tmp").exists()
+    assert not (b.checkpoint / "junk").exists()
+    assert (b.checkpoint / "config.json").is_file()
 
 
 def test_template_without_generation_markers_is_refused(tiny_model_dir, train_dataset, tmp_path):

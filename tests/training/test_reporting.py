@@ -1,0 +1,53 @@
+"""wandb reporting: offline runs are written, and a missing API key means offline, said aloud."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from reasoning_distill.training.reporting import prepare_report_to
+
+
+def _no_wandb_credentials(monkeypatch, tmp_path):
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.setenv(var, "placeholder")  # so that undo restores the real state
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+
+
+def test_no_api_key_means_offline_with_a_message(monkeypatch, tmp_path, caplog):
+    pytest.importorskip("wandb")
+    _no_wandb_credentials(monkeypatch, tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert prepare_report_to("wandb") == ["wandb"]
+    assert os.environ["WANDB_MODE"] == "offline"
+    assert "no wandb API key" in caplog.text
+
+
+def test_report_to_none_and_explicit_mode_are_left_alone(monkeypatch, tmp_path):
+    _no_wandb_credentials(monkeypatch, tmp_path)
+    assert prepare_report_to("none") == []
+    assert prepare_report_to(None) == []
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert prepare_report_to(["wandb"]) == ["wandb"]
+    assert os.environ["WANDB_MODE"] == "disabled"
+
+
+def test_wandb_offline_run_is_written(tiny_model_dir, train_dataset, tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from reasoning_distill.training.config import StudentSFTConfig
+    from reasoning_distill.training.sft import train_sft
+
+    _no_wandb_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = StudentSFTConfig(
+        max_steps=2, per_device_train_batch_size=8, logging_steps=1, report_to=["wandb"]
+    )
+    train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", config)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert runs, list(tmp_path.rglob("*"))[:20]
+    assert any(runs[0].rglob("*.wandb"))
