@@ -42,7 +42,23 @@ from reasoning_distill.verifiers.verdict import (
 )
 
 _PRELUDE = "import os as _rd_os, sys as _rd_sys\n_rd_sentinel = _rd_sys.stdin.readline().strip()\n"
-_EPILOGUE = "\n_rd_os.write(1, ('\\n' + _rd_sentinel + '\\n').encode())\n"
+_EPILOGUE = (
+    "\ntry:\n    _rd_sys.stdout.flush()\nexcept Exception:\n    pass\n"
+    "_rd_os.write(1, ('\\n' + _rd_sentinel + '\\n').encode())\n"
+)
+
+# LeetCode-style starters (`def f(self, arr: List[int])`) assume these names, as the judges
+# that wrote those problems provide them; modules only, plus a few names, so that no star
+# import shadows a builtin (math.pow would replace pow).
+_CALL_IMPORTS = """from typing import *
+import bisect, collections, functools, heapq, itertools, math, re, string
+from collections import Counter, defaultdict, deque, OrderedDict
+from functools import lru_cache, reduce, cache
+from heapq import heapify, heappop, heappush
+from bisect import bisect_left, bisect_right
+from itertools import accumulate, combinations, permutations, product
+from math import ceil, floor, gcd, inf, log, sqrt
+"""
 
 _CALL_HARNESS = """
 import json as _rd_json
@@ -84,6 +100,20 @@ def _failure_from(res: ExecResult, extracted: str, **details: Any) -> Verdict | 
     return None
 
 
+def _stdio_program(program: str) -> str:
+    """APPS-style stdin programs may `return` at the top level (their judge ran them inside a
+    function): wrap those, and only those, in a function."""
+    try:
+        compile(program, "prog.py", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        if "'return' outside function" in str(e.msg):
+            body = "\n".join("    " + line for line in program.splitlines())
+            return f"def _rd_main():\n{body}\n\n_rd_main()\n"
+    except Exception:  # noqa: BLE001 - a compile that blows up is the sandbox's to report
+        pass
+    return program
+
+
 def _check_tests(tests: Any) -> str | None:
     if not isinstance(tests, dict) or tests.get("kind") not in ("assert", "stdio", "call"):
         return "tests must be a dict with kind 'assert', 'stdio' or 'call'"
@@ -110,8 +140,8 @@ def _run_sentinel(program: str, tail: str, opts: dict) -> tuple[ExecResult, bool
         timeout_s=opts["total_timeout_s"],
         memory_mb=opts["memory_mb"],
     )
-    lines = res.stdout.rstrip("\n").split("\n")
-    return res, bool(lines) and lines[-1] == sentinel
+    # anywhere, not only last: output the program buffered can be flushed after ours at exit
+    return res, sentinel in res.stdout.split("\n")
 
 
 def verify_code(
@@ -150,10 +180,12 @@ def verify_code(
             if tests.get("entry_point"):
                 parts.append(f"check({tests['entry_point']})")
             tail = "\n\n".join(p for p in parts if p)
+            source = program
         else:
             cases = json.dumps(list(tests["cases"]))
             tail = _CALL_HARNESS.format(cases=cases, fn=tests["fn_name"])
-        res, saw_sentinel = _run_sentinel(program, tail, opts)
+            source = _CALL_IMPORTS + program
+        res, saw_sentinel = _run_sentinel(source, tail, opts)
     except Exception as e:  # the sandbox itself failed: say so, never crash the batch
         return Verdict.fail(VERIFIER_ERROR, program, error=repr(e)[:500])
     failed = _failure_from(res, program)
@@ -167,6 +199,7 @@ def verify_code(
 
 
 def _verify_stdio(program: str, cases: Sequence[dict], opts: dict, all_cases: bool) -> Verdict:
+    source = _stdio_program(program)
     start = time.monotonic()
     results: list[dict] = []
     first_fail: Verdict | None = None
@@ -178,7 +211,7 @@ def _verify_stdio(program: str, cases: Sequence[dict], opts: dict, all_cases: bo
             )
             break
         res = run_python(
-            program,
+            source,
             stdin=str(case.get("input", "")),
             timeout_s=min(opts["timeout_s"], left),
             memory_mb=opts["memory_mb"],

@@ -61,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,16 +255,16 @@ class _Server:
         # an idle server exits when its stdin closes; kill it when it does not at once
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
             self.proc.wait(timeout=0.5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
+        except subprocess.TimeoutExpired:
+            # still running, so its pid (= its process group) cannot have been reused yet
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.kill()
-        for f in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                f.close()
-        self.proc.wait()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()
         self.err.close()
         if self.scratch:
             # in the weaker mode the server runs as the sandbox uid: kill anything left of it
@@ -304,7 +305,7 @@ def sandbox_info() -> dict[str, Any]:
     info: dict[str, Any] = {"python": python, "root": root, "bwrap": shutil.which("bwrap")}
     if info["bwrap"] and os.environ.get("RDISTILL_SANDBOX_NO_BWRAP") != "1":
         try:
-            server = _Server("bwrap", python)
+            server = _start("bwrap", python)
             r = server.run(
                 _request("print(6*7)", "", 10.0, 256, 1 << 16, 16), time.monotonic() + 30
             )
@@ -316,7 +317,7 @@ def sandbox_info() -> dict[str, Any]:
         except (OSError, RuntimeError) as e:
             info["bwrap_error"] = str(e)
         logger.warning("bubblewrap unusable, falling back: %s", info["bwrap_error"])
-    server = _Server("plain", python)
+    server = _start("plain", python)
     net = server.net
     server.close()
     if root:
@@ -327,6 +328,16 @@ def sandbox_info() -> dict[str, Any]:
     return {**info, "isolation": isolation, "mode": "plain"}
 
 
+# Servers are started from one long-lived thread: bubblewrap's --die-with-parent (and the
+# fallback server's parent-death signal) fire when the *thread* that started them exits, so a
+# server started from a short-lived worker thread would die with that thread.
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+
+
+def _start(mode: str, python: str) -> _Server:
+    return _spawner.submit(_Server, mode, python).result()
+
+
 def _acquire() -> _Server:
     info = sandbox_info()
     with _lock:
@@ -335,7 +346,7 @@ def _acquire() -> _Server:
             if s.alive():
                 return s
             s.close()
-    return _Server(info["mode"], info["python"])
+    return _start(info["mode"], info["python"])
 
 
 def _release(server: _Server) -> None:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNET = 0x40000000
@@ -206,8 +207,15 @@ def main():
     global KILL_ALL
     mode, uid, python = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     root = os.geteuid() == 0
+    parent = os.getppid()
     net = setup(mode, uid)
     KILL_ALL = mode == "bwrap" or root
+    if mode != "bwrap":
+        # bubblewrap has --die-with-parent; without it, die with the parent ourselves (set
+        # after the uid change, which clears it)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            return
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # programs (same uid) cannot ptrace or read us
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")

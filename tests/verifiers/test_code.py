@@ -146,3 +146,9 @@ def test_batch_keeps_order_and_mixes_kinds():
     assert [v.reason for v in out] == ["ok", "wrong_answer", "ok"]
     with pytest.raises(ValueError):
         verify_code_batch(comps, [TOY_TESTS])
+
+
+def test_program_output_does_not_hide_the_pass():
+    # buffered prints from the program are flushed at exit, after the harness's own line
+    noisy = fence("def f(x):\n    print('debug', x)\n    return x + 3\nprint('loaded')")
+    assert verify_code(noisy, TOY_TESTS).correct

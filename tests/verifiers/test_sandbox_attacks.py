@@ -319,6 +319,16 @@ def test_daemon_left_behind_is_killed():
     assert not os.path.exists(marker)  # and nothing reached the host's /dev/shm
 
 
+def test_sandbox_outlives_the_thread_that_first_used_it():
+    # --die-with-parent fires when the *thread* that started bubblewrap exits
+    t = threading.Thread(target=lambda: run_python("print(1)"))
+    t.start()
+    t.join()
+    time.sleep(0.3)
+    r = run_python("print(2)")
+    assert not r.sandbox_lost and r.stdout == "2\n", r
+
+
 def test_many_threads_share_sandboxes_safely():
     out = []
 
