@@ -111,6 +111,8 @@ def train_reverse_kl(
     KL when `alpha` is 0) and `metrics["reverse_kl"]` the reverse KL alone.
     """
     config = config or ReverseKLConfig()
+    if not isinstance(config, ReverseKLConfig):
+        raise TypeError(f"train_reverse_kl needs a ReverseKLConfig, got {type(config).__name__}")
     run_dir = prepare_run_dir(output_dir)
     with quiet_progress(bool(config.disable_tqdm)):
         tokenizer = load_tokenizer(None, student_path)

@@ -109,8 +109,12 @@ def check_chat_template(tokenizer, config: StudentSFTConfig, column_names: list[
             f"this one has columns {column_names}. Convert it to messages, or set "
             f"assistant_only_loss=False (prompt/completion datasets train on the completion anyway)."
         )
-    template = config.chat_template_path and Path(config.chat_template_path).read_text()
-    template = template or tokenizer.chat_template
+    template = tokenizer.chat_template
+    if config.chat_template_path:
+        path = Path(config.chat_template_path)
+        if not path.is_file():  # a tokenizer folder or Hub id: TRL resolves it, we cannot check
+            return
+        template = path.read_text()
     if isinstance(template, dict):
         template = template.get("default", "")
     if not template or not _GENERATION_MARKER.search(template):
