@@ -188,18 +188,18 @@ def run(req, n, python):
     else:
         rc = os.WEXITSTATUS(status)
     cpu_s = usage.ru_utime + usage.ru_stime
+    # RLIMIT_CPU ends a program with SIGXCPU (then SIGKILL): a time limit, like the wall clock
+    cpu_limit = rc in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_s >= float(req["cpu_s"]) - 0.05
     return {
         "returncode": rc,
         "stdout": out,
         "stderr": err,
-        "timed_out": timed_out or (rc == -signal.SIGKILL and cpu_s >= float(req["cpu_s"])),
-        "cpu_limit": rc in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_s >= float(req["cpu_s"]),
+        "timed_out": timed_out or cpu_limit,
         "memory_exceeded": rc != 0 and "MemoryError" in err[-2000:],
         "output_exceeded": out_over or err_over,
         "compile_error": stage == b"S",
         "wall_s": wall,
         "cpu_s": cpu_s,
-        "max_rss_kb": usage.ru_maxrss,
     }
 
 

@@ -341,3 +341,21 @@ def test_many_threads_share_sandboxes_safely():
     for t in ts:
         t.join(60)
     assert sorted(out, key=int) == [str(i * 2) for i in range(8)]
+
+
+def test_cpu_limit_counts_as_a_time_limit():
+    # a CPU limit below the wall limit: RLIMIT_CPU (SIGXCPU) stops it, reported as a timeout
+    r = _run(
+        """
+        import threading
+        def burn():
+            while True:
+                pass
+        for _ in range(4):
+            threading.Thread(target=burn, daemon=True).start()
+        burn()
+        """,
+        timeout_s=20,
+        cpu_s=1,
+    )
+    assert r.timed_out and r.returncode < 0 and r.wall_s < 15, r
