@@ -44,7 +44,7 @@ def check_format(
     finish_reason: str | None = None,
     *,
     require_think: bool = True,
-    answer: str | None = "boxed",
+    answer: str | None = "auto",
     max_chars: int | None = None,
     max_tokens: int | None = None,
     num_tokens: int | None = None,
@@ -57,7 +57,8 @@ def check_format(
     - `require_think`: exactly one `</think>`, after any `<think>` -> else `unclosed_think`
       or `malformed_think`;
     - `answer`: `boxed` (exactly one `\\boxed{}` after the think block), `code` (exactly one
-      fenced Python block after it) or None (no check) -> `no_answer` / `multiple_answers`;
+      fenced Python block after it), `auto` (the default: boxed when the answer has a box,
+      else code) or None (no check) -> `no_answer` / `multiple_answers`;
     - `max_chars`, or `max_tokens` with the `num_tokens` the engine reported -> `too_long`;
     - `language` (`en`, `zh`, `ru`): at least `min_language_share` of the letters in that
       script -> else `wrong_language` (catches the language mixing of R1-style traces).
@@ -79,14 +80,13 @@ def check_format(
         return Verdict.fail(TOO_LONG, None, tokens=num_tokens, max_tokens=max_tokens)
     final = text.rsplit(THINK_CLOSE, 1)[1] if closes else text
     if answer is not None:
-        if answer == "boxed":
-            n = len(_BOX_RE.findall(final))
-        elif answer == "code":
-            n = len(python_blocks(final))
-        else:
+        if answer not in ("auto", "boxed", "code"):
             raise ValueError(
-                f"check_format: answer must be 'boxed', 'code' or None, got {answer!r}"
+                f"check_format: answer must be 'auto', 'boxed', 'code' or None, got {answer!r}"
             )
+        n = len(_BOX_RE.findall(final)) if answer != "code" else 0
+        if answer == "code" or (answer == "auto" and n == 0):
+            n = len(python_blocks(final))
         if n == 0:
             return Verdict.fail(NO_ANSWER, None, answer=answer)
         if n > 1:

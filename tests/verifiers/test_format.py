@@ -37,6 +37,15 @@ GOOD = "<think>\nLet me compute 17.\n</think>\n\nThe answer is \\boxed{17}."
             "multiple_answers",
         ),
         ("<think>x</think> whatever", None, {"answer": None}, "ok"),
+        # the default (auto) takes one box or, without a box, one Python block
+        ("<think>x</think>\n```python\ndef f(): pass\n```", "stop", {}, "ok"),
+        (
+            "<think>x</think>\n```python\na=1\n```\n```python\nb=2\n```",
+            "stop",
+            {},
+            "multiple_answers",
+        ),
+        ("<think>x</think> no box at all", "stop", {"answer": "boxed"}, "no_answer"),
     ],
 )
 def test_check_format(completion, finish, kw, reason):
