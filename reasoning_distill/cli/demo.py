@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
 
     from reasoning_distill.cli.rich_progress import RichProgress
     from reasoning_distill.demo import DemoConfig, run_demo
-    from reasoning_distill.demo.run import DemoError
+    from reasoning_distill.demo.stages import DemoStageError
 
     hf_logging.disable_progress_bar()  # our own bars only
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     console = Console()
     try:
         run_demo(cfg, args.out, progress=RichProgress(), cache_dir=args.cache_dir, force=args.force)
-    except DemoError as e:
+    except DemoStageError as e:
         console.print(f"[red]error:[/red] {e}")
         return 2
     console.print(Markdown((args.out / "report.md").read_text()))

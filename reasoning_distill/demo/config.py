@@ -54,7 +54,7 @@ class DemoConfig:
     def quick(cls) -> DemoConfig:
         """A small run for tests and smoke checks (minutes, not the targets)."""
         return cls(
-            teacher=replace(TeacherRecipe(), math_problems=600, code_problems=200, steps=60),
+            teacher=replace(TeacherRecipe(), math_problems=1500, code_problems=500, steps=250),
             train_math=120,
             train_code=40,
             heldout_math=40,

@@ -18,6 +18,7 @@ from typing import Any
 
 from reasoning_distill.demo.config import ARMS, DemoConfig
 from reasoning_distill.demo.stages import (
+    DemoStageError,
     build_datasets,
     copy_teacher,
     generate_traces,
@@ -32,7 +33,7 @@ from reasoning_distill.progress import Progress, ensure
 logger = logging.getLogger(__name__)
 
 
-class DemoError(RuntimeError):
+class DemoError(DemoStageError):
     """A demo that cannot start or continue; the message says what to do."""
 
 

@@ -16,6 +16,10 @@ from reasoning_distill.records import Problem, Sample
 logger = logging.getLogger(__name__)
 
 
+class DemoStageError(RuntimeError):
+    """A stage that cannot produce its artifact; the message says what to change."""
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temporary name, then rename)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -159,6 +163,12 @@ def build_datasets(
         "verified": "Teacher traces that passed verification (format, then answer or tests).",
         "answer_only": "The verified traces' final answers with the reasoning removed.",
     }
+    if not kept:
+        raise DemoStageError(
+            f"none of the {len(pairs)} teacher traces passed verification (see "
+            f"{out / 'verification' / 'summary.json'}): the teacher is too weak to distil; "
+            "train it longer (more teacher steps) or sample more traces"
+        )
     paths = {}
     for name, data in rows.items():
         card = {

@@ -36,7 +36,8 @@ class TeacherRecipe:
     arch: Arch = TEACHER_ARCH
     steps: int = 1200
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 5e-3
+    world_size: int = 2  # data-parallel training processes (one torch thread each)
     seed: int = 0
     version: int = CACHE_VERSION
 
@@ -129,6 +130,7 @@ def build_teacher(recipe: TeacherRecipe, folder: Path, progress: Progress | None
             seed=recipe.seed,
             pad_id=tokenizer.pad_token_id,
             progress=progress,
+            world_size=recipe.world_size,
         )
     finally:
         torch.set_num_threads(threads)
