@@ -111,20 +111,28 @@ def _mbpp_tests(r):
     }
 
 
-def test_mbpp_reference_solutions_pass_except_the_known_defect():
-    """The data README names two defects: 123 (correct, but over 10 s in CPython: a timeout
-    here too) and 367 (its tests build trees with `Node`). 367's reference does define
-    `Node`, so it fails only where the setup runs before the program; in the order we run
-    (program, setup, tests, as the issue specifies) it passes, which this test pins down."""
+def test_mbpp_reference_solutions_pass_except_the_known_defects():
+    """The data README names two defects: 123 (correct, but about 10 s in CPython) and 367
+    (its tests build trees with `Node`).
+
+    123 is slow, not wrong: near the 10 s limit it passes or times out depending on the
+    machine's load, so both are accepted here, and a 2 s limit must time it out.
+    367's reference does define `Node`, so it fails only where the setup runs before the
+    program; in the order we run (program, setup, tests, as the issue specifies) it passes,
+    which this test pins down."""
     rows = _rows("mbpp_test.jsonl")
     comps = [f"```python\n{r['code']}\n```" for r in rows]
     verdicts = verify_code_batch(comps, [_mbpp_tests(r) for r in rows], timeout_s=10)
-    bad = {str(r["task_id"]): v for r, v in zip(rows, verdicts, strict=False) if not v.correct}
+    bad = {str(r["task_id"]): v for r, v in zip(rows, verdicts, strict=True) if not v.correct}
     assert len(rows) == 500
-    assert set(bad) == {"123"}, {
+    assert set(bad) <= {"123"}, {
         k: (v.reason, v.details.get("stderr", "")[-200:]) for k, v in bad.items()
     }
-    assert bad["123"].reason == "timeout"
+    if bad:
+        assert bad["123"].reason == "timeout"
+    i123 = next(i for i, r in enumerate(rows) if str(r["task_id"]) == "123")
+    v123 = verify_code_batch([comps[i123]], [_mbpp_tests(rows[i123])], timeout_s=2)[0]
+    assert v123.reason == "timeout"
     # 367 with the setup first (the order some harnesses use) is the reported defect
     r367 = next(r for r in rows if str(r["task_id"]) == "367")
     tests = _mbpp_tests(r367)
