@@ -9,7 +9,11 @@ compose them over one row.
 from reasoning_distill.verifiers.code import verify_code, verify_code_batch
 from reasoning_distill.verifiers.code_extract import extract_program
 from reasoning_distill.verifiers.format import check_format
-from reasoning_distill.verifiers.math_answer import verify_math, verify_math_batch
+from reasoning_distill.verifiers.math_answer import (
+    close_math_workers,
+    verify_math,
+    verify_math_batch,
+)
 from reasoning_distill.verifiers.math_extract import extract_answer, extract_gold
 from reasoning_distill.verifiers.sandbox import (
     ExecResult,
@@ -25,6 +29,7 @@ __all__ = [
     "Verdict",
     "all_of",
     "check_format",
+    "close_math_workers",
     "close_sandboxes",
     "compare_stdio",
     "extract_answer",

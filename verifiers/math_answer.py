@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from reasoning_distill.verifiers.pool import shared_pool
+from reasoning_distill.verifiers.pool import close_shared_pool, shared_pool
 from reasoning_distill.verifiers.progress_hook import progress_task
 from reasoning_distill.verifiers.verdict import TIMEOUT, VERIFIER_ERROR, Verdict
 
@@ -101,3 +101,8 @@ def verify_math(
     return verify_math_batch(
         [completion], [gold], workers=workers, timeout_s=timeout_s, include_think=include_think
     )[0]
+
+
+def close_math_workers() -> None:
+    """Stop the warm math workers (they also stop at exit); the next call starts new ones."""
+    close_shared_pool(_TARGET)

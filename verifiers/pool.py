@@ -220,6 +220,13 @@ def shared_pool(target: str, n: int) -> WorkerPool:
     return pool
 
 
+def close_shared_pool(target: str) -> None:
+    """Stop the warm pool for `target`, if any."""
+    pool = _POOLS.pop(target, None)
+    if pool is not None and pool.pid == os.getpid():
+        pool.close()
+
+
 @atexit.register
 def _close_all() -> None:
     for pool in _POOLS.values():
