@@ -36,8 +36,21 @@ CORPUS = [
 ] * 20
 
 
-def build(path: str | Path, template: str = CHATML, seed: int = 0) -> Path:
-    """Write a ~100k-parameter Qwen2 model and its tokenizer to `path`."""
+def build(
+    path: str | Path,
+    template: str = CHATML,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 2,
+    kv_heads: int = 1,
+    intermediate: int = 128,
+    max_len: int = 512,
+) -> Path:
+    """Write a Qwen2 model (random weights; ~100k parameters by default) and its tokenizer.
+
+    The size arguments let benchmarks build a GPU-sized model without a download.
+    """
     import torch
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
@@ -84,12 +97,12 @@ def build(path: str | Path, template: str = CHATML, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = Qwen2Config(
         vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_len,
         tie_word_embeddings=True,
         eos_token_id=hf_tok.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=hf_tok.pad_token_id,
