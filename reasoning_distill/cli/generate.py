@@ -64,7 +64,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     g = p.add_argument_group("job")
-    g.add_argument("--chunk-size", type=int, default=64, help="problems per committed chunk")
+    g.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="problems per committed chunk (a kill loses at most one); default hf 64, vllm 1024 "
+        "(each chunk waits for its longest sample, so vLLM wants big ones), openai 256",
+    )
     g.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     g.add_argument(
         "--ray",
@@ -171,6 +177,8 @@ def main(args: argparse.Namespace) -> int:
         err.print(f"[red]error:[/red] {args.input}: no usable problems")
         return 2
     think = {"auto": None, "yes": True, "no": False}[args.think_in_prompt]
+    if args.chunk_size is None:
+        args.chunk_size = {"hf": 64, "vllm": 1024, "openai": 256}[args.engine]
     try:
         if args.ray:
             from reasoning_distill.generation.ray_job import run_generation_ray
