@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +91,14 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
             "lr": lr,
             "batch_size": cfg.sft_batch_size,
             "seed": cfg.seed,
+            "step_file": str(students / f".{arm}.step"),
         }
 
-    sft = {
+    jobs = {
         arm: job(arm, "sft", init, arm, cfg.sft_steps, cfg.sft_lr)
         for arm in ("verified", "unverified", "answer_only")
     }
-    rkl = job(
+    jobs["verified_rkl"] = job(
         "verified_rkl",
         "rkl",
         students / "verified" / "final",
@@ -110,18 +111,45 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
         done = students / arm / "demo_result.json"
         if done.exists():
             results[arm] = json.loads(done.read_text())
+    # verified_rkl starts from the verified checkpoint, so it waits for the first wave.
     waves = [["verified", "unverified"], ["answer_only", "verified_rkl"]]
-    with ensure(progress).task("training students", total=len(ARMS)) as task:
-        task.advance(len(results))
-        with ProcessPoolExecutor(cfg.workers, mp_context=_spawn()) as pool:
-            for wave in waves:
-                todo = [a for a in wave if a not in results]
-                jobs = [rkl if a == "verified_rkl" else sft[a] for a in todo]
-                for arm, res in zip(todo, pool.map(train_arm, jobs), strict=True):
-                    write_json(students / arm / "demo_result.json", res)
-                    results[arm] = res
-                    task.advance(1)
+    with ProcessPoolExecutor(cfg.workers, mp_context=_spawn()) as pool:
+        for wave in waves:
+            todo = [a for a in wave if a not in results]
+            if not todo:
+                continue
+            futures = {pool.submit(train_arm, jobs[a]): a for a in todo}
+            _watch_training(futures, jobs, progress)
+            for fut, arm in futures.items():
+                results[arm] = fut.result()
+                write_json(students / arm / "demo_result.json", results[arm])
     return results
+
+
+def _watch_training(futures: dict, jobs: dict, progress) -> None:
+    """One progress bar per training student, fed by the step files the children write."""
+    from contextlib import ExitStack
+
+    from reasoning_distill.training.callbacks import read_step
+
+    with ExitStack() as stack:
+        bars = {
+            arm: [
+                stack.enter_context(
+                    ensure(progress).task(f"training {arm}", total=jobs[arm]["steps"])
+                ),
+                0,
+            ]
+            for arm in futures.values()
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0)
+            for arm, bar in bars.items():
+                step = read_step(jobs[arm]["step_file"])
+                if step > bar[1]:
+                    bar[0].advance(step - bar[1])
+                    bar[1] = step
 
 
 def _spawn():

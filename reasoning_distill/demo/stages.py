@@ -197,6 +197,7 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    from reasoning_distill.training.callbacks import StepFileCallback
     from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
     from reasoning_distill.training.rkl import train_reverse_kl
     from reasoning_distill.training.sft import train_sft
@@ -207,12 +208,15 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
         torch_num_threads=1,
         logging_steps=10,
     )
+    callbacks = [StepFileCallback(job["step_file"])]
     if job["kind"] == "sft":
         config = StudentSFTConfig(max_steps=job["steps"], learning_rate=job["lr"], **common)
-        result = train_sft(job["init"], None, job["dataset"], job["out"], config)
+        result = train_sft(job["init"], None, job["dataset"], job["out"], config, callbacks)
     else:
         config = ReverseKLConfig(max_steps=job["steps"], learning_rate=job["lr"], **common)
-        result = train_reverse_kl(job["init"], job["teacher"], job["dataset"], job["out"], config)
+        result = train_reverse_kl(
+            job["init"], job["teacher"], job["dataset"], job["out"], config, callbacks
+        )
     return {
         "arm": job["arm"],
         "checkpoint": str(result.checkpoint),

@@ -23,6 +23,8 @@ from fractions import Fraction
 
 from reasoning_distill.records import Problem
 
+# Bump when the generated problems or traces change: cached teachers are keyed by it.
+TASKS_VERSION = 2
 SPLITS = {"pretrain": range(0, 40), "train": range(40, 80), "heldout": range(80, 100)}
 MAX_OPERAND = 20
 
@@ -67,7 +69,7 @@ def _latex(x: Fraction) -> str:
 
 
 def _boxed(answer: str) -> str:
-    return f"The answer is \\boxed{{{answer}}}."
+    return f"\\boxed{{{answer}}}"
 
 
 def _two_steps(rng: random.Random) -> tuple[int, str, int, str, int, int, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reasoning_distill.progress import Progress
 from reasoning_distill.toy.models import TEACHER_ARCH, Arch
+from reasoning_distill.toy.tasks import TASKS_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class TeacherRecipe:
     lr: float = 5e-3
     world_size: int = 2  # data-parallel training processes (one torch thread each)
     seed: int = 0
+    tasks_version: int = TASKS_VERSION
     version: int = CACHE_VERSION
 
     def key(self) -> str:
@@ -145,6 +147,10 @@ def build_teacher(recipe: TeacherRecipe, folder: Path, progress: Progress | None
         "train_examples": len(examples),
         "first_loss": losses[0],
         "final_loss": sum(tail) / len(tail),
+        "loss_every_50": [
+            round(sum(losses[i : i + 50]) / len(losses[i : i + 50]), 4)
+            for i in range(0, len(losses), 50)
+        ],
         "build_s": round(time.perf_counter() - t0, 1),
         "files": _checksums(folder),
     }

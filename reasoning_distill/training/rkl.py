@@ -102,6 +102,7 @@ def train_reverse_kl(
     train_dataset: Any,
     output_dir: str | Path,
     config: ReverseKLConfig | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """Train the student at `student_path` toward the teacher for exactly `config.max_steps`.
 
@@ -122,7 +123,14 @@ def train_reverse_kl(
         check_same_vocabulary(tokenizer, tokenizer, student, teacher)
         dataset = load_train_dataset(train_dataset)
         trainer = build_trainer(
-            ReverseKLTrainer, student, tokenizer, dataset, run_dir, config, teacher_model=teacher
+            ReverseKLTrainer,
+            student,
+            tokenizer,
+            dataset,
+            run_dir,
+            config,
+            teacher_model=teacher,
+            callbacks=callbacks,
         )
         return run_trainer(trainer, tokenizer, run_dir, config)
 

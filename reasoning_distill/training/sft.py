@@ -230,6 +230,7 @@ def train_sft(
     train_dataset: Any,
     output_dir: str | Path,
     config: StudentSFTConfig | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
     """SFT a student for exactly `config.max_steps` steps and save it to `output_dir/final`.
 
@@ -240,6 +241,7 @@ def train_sft(
             `messages` column (assistant-only loss) or TRL's text / prompt-completion columns.
         output_dir: the run directory (created); the model lands in `output_dir/final`.
         config: a `StudentSFTConfig`; its own `output_dir` is ignored.
+        callbacks: extra `transformers.TrainerCallback`s (progress reporting, say).
     """
     from reasoning_distill.training.student_trainer import StudentSFTTrainer
 
@@ -249,5 +251,7 @@ def train_sft(
         tokenizer = load_tokenizer(tokenizer, model_path_or_model)
         model = load_causal_lm(model_path_or_model)
         dataset = load_train_dataset(train_dataset)
-        trainer = build_trainer(StudentSFTTrainer, model, tokenizer, dataset, run_dir, config)
+        trainer = build_trainer(
+            StudentSFTTrainer, model, tokenizer, dataset, run_dir, config, callbacks=callbacks
+        )
         return run_trainer(trainer, tokenizer, run_dir, config)
