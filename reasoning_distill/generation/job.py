@@ -258,6 +258,12 @@ def run_generation(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     check_unique_ids(problems)
+    tokenizer = getattr(engine, "tokenizer", None)
+    if tokenizer is not None:
+        from reasoning_distill.generation.factory import check_generation_prompt
+
+        # Before the folder is touched: such a template would make every sample wrong.
+        check_generation_prompt(tokenizer, str(engine.model))
     by_id = {p.id: p for p in problems}
     digest = input_hash or problems_hash(problems)
     identity = job_identity(digest, engine, params, system)

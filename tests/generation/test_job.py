@@ -140,3 +140,14 @@ def test_summarize_lengths_p95_is_nearest_rank():
     assert stats["p95_completion_tokens"] == 95
     assert stats["truncated_share"] == 0.05 and math.isclose(stats["mean_completion_tokens"], 50.5)
     assert summarize_lengths([], 0)["p95_completion_tokens"] == 0.0
+
+
+def test_template_without_generation_prompt_is_refused_before_writing(tmp_path):
+    import tiny_model
+
+    from reasoning_distill.generation.hf_engine import HFEngine
+
+    model = tiny_model.build(tmp_path / "nogen", template=tiny_model.CHATML_NO_GEN)
+    with HFEngine(model) as engine, pytest.raises(ValueError, match="adds no generation prompt"):
+        run_generation(problems(1), engine, PARAMS, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

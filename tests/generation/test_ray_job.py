@@ -30,7 +30,8 @@ def test_ray_actors_write_one_store_and_resume(ray_local, tiny_model_dir, tmp_pa
     )
     assert summary.samples == summary.generated_now == 16
     writers = {p.name.split("-")[1] for p in Store(tmp_path).shards()}
-    assert len(writers) == 2, "each actor writes its own shards"
+    # Each actor writes its own shards (how many actors got batches is Ray's call).
+    assert 1 <= len(writers) <= 2 and all(w.startswith("ray") for w in writers)
     # Lose some samples (a job killed part-way), then resume on Ray: only those come back.
     shard = Store(tmp_path).shards()[0]
     lines = shard.read_bytes().split(b"\n")[:-1]
@@ -39,6 +40,8 @@ def test_ray_actors_write_one_store_and_resume(ray_local, tiny_model_dir, tmp_pa
         ps, "hf", str(tiny_model_dir), opts, params, tmp_path, num_actors=2, chunk_size=2
     )
     assert again.generated_now == len(lines) - 1 and again.samples == 16
+    new_writers = {p.name.split("-")[1] for p in Store(tmp_path).shards()} - writers
+    assert new_writers, "the resumed run's actors wrote new shards; old ones were only repaired"
     keys = [s.key for s in load_samples(tmp_path)]
     assert len(keys) == len(set(keys)) == 16
     for p in Store(tmp_path).shards():
