@@ -54,6 +54,8 @@ class GenerationActor:
             format=spec["format"],
             folder_lock=False,
             repair=False,
+            # The driver planned only missing samples: no need for every actor to read the store.
+            known_done=set(),
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:

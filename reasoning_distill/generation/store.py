@@ -159,12 +159,15 @@ class Store:
         max_shard_rows: int = 100_000,
         folder_lock: bool = True,
         repair: bool = True,
+        known_done: set[tuple[str, int]] | None = None,
     ) -> Store:
         """Create or reopen `out_dir` for appending.
 
         `folder_lock` takes an exclusive lock on the whole folder (one job at a time);
         Ray actors pass False and rely on their distinct `writer_id`s, after the driver
         (holding the folder lock) has repaired every shard with `repair=True`.
+        `known_done` spares reading the whole folder for deduplication when the caller already
+        knows what is stored (an actor given only missing samples passes an empty set).
         """
         if format not in ("jsonl", "parquet"):
             raise ValueError(f"format must be 'jsonl' or 'parquet', got {format!r}")
@@ -183,6 +186,8 @@ class Store:
             store.close()
             raise
         store._writer_id = writer_id
+        if known_done is not None:
+            store._done = set(known_done)
         store._format = format
         store._max_shard_rows = max_shard_rows
         store._seq = 1 + max(
