@@ -4,6 +4,11 @@ Sequences are sorted by prompt length and left-padded; tiny models run with eage
 (on CPU it samples left-padded batches much faster than SDPA). With `data_parallel > 1`
 batches are spread over that many worker processes with one torch thread each: on a
 2-core CPU two single-threaded processes beat one process with two threads by a wide margin.
+
+Seeds: batched sampling draws from one generator, so a sample's text depends on the batch it
+was drawn in (its recorded `seed` is the batch's). A resumed job therefore regenerates a
+missing sample with a different text than the lost one would have had; it never duplicates
+or changes a stored one. The vLLM and HTTP engines seed every sample on its own.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class _Item:
     seed: int
 
 
-def _load(model_path: str, dtype: str, attn: str, threads: int | None):
+def _load(model_path: str, dtype: str, attn: str, threads: int | None, device: str = "cpu"):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,6 +58,7 @@ def _load(model_path: str, dtype: str, attn: str, threads: int | None):
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=getattr(torch, dtype), attn_implementation=attn
     )
+    model.to(device)
     model.eval()
     return model, tokenizer
 
@@ -89,13 +95,18 @@ def _sample_batch(model, tokenizer, items: list[_Item], params: SamplingParams) 
         gen_kwargs["top_k"] = params.top_k if params.top_k > 0 else None
         if params.min_p > 0:
             gen_kwargs["min_p"] = params.min_p
-    if params.stop:
-        gen_kwargs.update(stop_strings=list(params.stop), tokenizer=tokenizer)
+    # Stop strings are applied to the completion text afterwards, not through transformers'
+    # StopStringCriteria: that one also matches across the prompt boundary (a "\n\n" stop
+    # fires on the first "\n" after a prompt ending in "\n"), which servers never do.
     # One seed per batch: batched sampling draws from one generator, so a sample is
     # reproducible given the same batch composition (recorded as its seed).
     torch.manual_seed(items[0].seed)
     with torch.inference_mode():
-        out = model.generate(input_ids=input_ids, attention_mask=attention, **gen_kwargs)
+        out = model.generate(
+            input_ids=input_ids.to(model.device),
+            attention_mask=attention.to(model.device),
+            **gen_kwargs,
+        )
     new = out[:, width:].tolist()
     results = []
     eos_set = set(eos_ids)
@@ -106,14 +117,13 @@ def _sample_batch(model, tokenizer, items: list[_Item], params: SamplingParams) 
                 n_tok, reason = j + 1, "stop"
                 ids = ids[:j]
                 break
-        else:
-            while ids and ids[-1] == pad:  # stopped early by a stop string, then padded
-                ids = ids[:-1]
-                reason = "stop"
-            n_tok = len(ids)
         text = tokenizer.decode(ids, skip_special_tokens=False)
-        if params.stop and reason == "length":
-            reason = "stop" if any(text.endswith(s) for s in params.stop) else reason
+        if params.stop:
+            # Like vLLM and OpenAI-compatible servers: cut at the first stop string, drop it.
+            cut = min((i for i in (text.find(s) for s in params.stop) if i != -1), default=-1)
+            if cut != -1:
+                text, reason = text[:cut], "stop"
+                n_tok = len(tokenizer(text, add_special_tokens=False)["input_ids"])
         results.append(
             {"text": text, "finish_reason": reason, "tokens": n_tok, "seed": items[0].seed}
         )
@@ -124,8 +134,8 @@ def _sample_batch(model, tokenizer, items: list[_Item], params: SamplingParams) 
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(model_path: str, dtype: str, attn: str) -> None:
-    _WORKER["model"], _WORKER["tokenizer"] = _load(model_path, dtype, attn, threads=1)
+def _worker_init(model_path: str, dtype: str, attn: str, device: str) -> None:
+    _WORKER["model"], _WORKER["tokenizer"] = _load(model_path, dtype, attn, 1, device)
 
 
 def _worker_batch(items: list[_Item], params: SamplingParams) -> list[dict]:
@@ -140,6 +150,7 @@ class HFEngine:
         batch_size: sequences per `generate` call.
         data_parallel: worker processes (one torch thread each); 1 samples in-process.
         attn: attention implementation ("eager" is fastest for tiny models on CPU).
+        device: "cpu", "cuda", ... (data-parallel workers use the same device).
     """
 
     name = "hf"
@@ -152,12 +163,14 @@ class HFEngine:
         dtype: str = "float32",
         attn: str = "eager",
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         self.model = str(model)
+        self.device = device
         self.batch_size = batch_size
         self.data_parallel = data_parallel
         self._dtype, self._attn = dtype, attn
-        self._lm, self.tokenizer = _load(self.model, dtype, attn, threads)
+        self._lm, self.tokenizer = _load(self.model, dtype, attn, threads, device)
         if getattr(self.tokenizer, "chat_template", None) is None:
             logger.warning("%s has no chat template: chat requests will fail", self.model)
         self._pool: ProcessPoolExecutor | None = None
@@ -182,7 +195,7 @@ class HFEngine:
                 self.data_parallel,
                 mp_context=mp.get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(self.model, self._dtype, self._attn),
+                initargs=(self.model, self._dtype, self._attn, self.device),
             )
         return self._pool
 
