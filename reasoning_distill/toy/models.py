@@ -23,7 +23,7 @@ class Arch:
 
 
 TEACHER_ARCH = Arch(hidden_size=96, num_hidden_layers=4)
-STUDENT_ARCH = Arch(hidden_size=64, num_hidden_layers=3)
+STUDENT_ARCH = Arch(hidden_size=64, num_hidden_layers=4)
 TEST_ARCH = Arch(hidden_size=32, num_hidden_layers=2, max_position_embeddings=512)
 
 

@@ -24,7 +24,7 @@ from fractions import Fraction
 from reasoning_distill.records import Problem
 
 # Bump when the generated problems or traces change: cached teachers are keyed by it.
-TASKS_VERSION = 2
+TASKS_VERSION = 3
 SPLITS = {"pretrain": range(0, 40), "train": range(40, 80), "heldout": range(80, 100)}
 MAX_OPERAND = 20
 
@@ -137,7 +137,9 @@ def _code(rng: random.Random) -> Trace:
     steps = [(rng.choice(list(_OPS)), rng.randint(1, 9)) for _ in range(rng.randint(1, 2))]
     words = " and then ".join(_OPS[op][2].format(k=k) for op, k in steps)
     prompt = f"Write a Python function {name}(x) that {words}."
-    expr, lines = "x", []
+    # Naming the function first keeps it next to the prompt: copying it from far back is
+    # what a tiny model gets wrong most when it writes the code straight away.
+    expr, lines = "x", [f"function {name}"]
     for op, k in steps:
         sym = _OPS[op][0]
         new = f"{expr} {sym} {k}" if expr == "x" or sym != "*" else f"({expr}) * {k}"

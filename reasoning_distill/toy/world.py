@@ -38,7 +38,6 @@ class TeacherRecipe:
     steps: int = 1200
     batch_size: int = 32
     lr: float = 5e-3
-    world_size: int = 2  # data-parallel training processes (one torch thread each)
     seed: int = 0
     tasks_version: int = TASKS_VERSION
     version: int = CACHE_VERSION
@@ -102,7 +101,6 @@ def check_teacher(folder: Path, recipe: TeacherRecipe) -> str | None:
 
 def build_teacher(recipe: TeacherRecipe, folder: Path, progress: Progress | None = None) -> dict:
     """Train the toy teacher and save it (model, tokenizer, manifest) into `folder`."""
-    import torch
 
     from reasoning_distill.toy.lm_training import encode_chat, train_causal_lm
     from reasoning_distill.toy.models import init_model
@@ -120,22 +118,16 @@ def build_teacher(recipe: TeacherRecipe, folder: Path, progress: Progress | None
     model = init_model(tokenizer, recipe.arch, seed=recipe.seed)
     # SDPA trains faster here; sampling uses eager (faster for left-padded batches).
     model.config._attn_implementation = "sdpa"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        losses = train_causal_lm(
-            model,
-            examples,
-            steps=recipe.steps,
-            batch_size=recipe.batch_size,
-            lr=recipe.lr,
-            seed=recipe.seed,
-            pad_id=tokenizer.pad_token_id,
-            progress=progress,
-            world_size=recipe.world_size,
-        )
-    finally:
-        torch.set_num_threads(threads)
+    losses = train_causal_lm(
+        model,
+        examples,
+        steps=recipe.steps,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        seed=recipe.seed,
+        pad_id=tokenizer.pad_token_id,
+        progress=progress,
+    )
     model.config._attn_implementation = "eager"
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))

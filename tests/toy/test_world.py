@@ -18,7 +18,6 @@ TINY = replace(
     arch=Arch(hidden_size=32, num_hidden_layers=1),
     steps=8,
     batch_size=8,
-    world_size=1,
 )
 
 
