@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.jsonl import iter_jsonl
 from reasoning_distill.records import Problem
 
 log = logging.getLogger(__name__)
@@ -356,17 +357,8 @@ def list_benchmarks() -> list[str]:
 
 
 def _read_jsonl(path: Path) -> Iterator[Row]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON: {e}") from e
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object per line")
-            yield row
+    for _, row in iter_jsonl(path):
+        yield row
 
 
 def _load_hub(b: Benchmark) -> Iterator[Row]:

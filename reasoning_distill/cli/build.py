@@ -29,20 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def read_rows(path: Path, verdict_field: str, keep: str) -> tuple[list[dict], int]:
     """The rows to keep and how many were read; errors name the file, line and field."""
-    import json
+    from reasoning_distill.jsonl import JSONLError, iter_jsonl
 
     if not path.is_file():
         raise SystemExit(f"{path}: no such file")
     kept, total = [], 0
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    try:
+        for lineno, row in iter_jsonl(path):
             total += 1
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}:{lineno}: not valid JSON ({e})") from None
             for field in ("messages", "completion"):
                 if field not in row:
                     raise SystemExit(f"{path}:{lineno}: missing field {field!r}")
@@ -56,6 +50,8 @@ def read_rows(path: Path, verdict_field: str, keep: str) -> tuple[list[dict], in
                 if not verdict["correct"]:
                     continue
             kept.append(row)
+    except JSONLError as e:
+        raise SystemExit(str(e)) from None
     return kept, total
 
 

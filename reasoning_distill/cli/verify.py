@@ -43,23 +43,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _read_rows(path: Path, fields: list[str]) -> list[dict]:
-    import json
+    from reasoning_distill.jsonl import JSONLError, iter_jsonl
 
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}:{lineno}: not valid JSON ({e})") from None
-            if not isinstance(row, dict):
-                raise SystemExit(f"{path}:{lineno}: a row must be a JSON object")
+    try:
+        for lineno, row in iter_jsonl(path):
             for field in fields:
                 if field not in row:
                     raise SystemExit(f"{path}:{lineno}: missing field {field!r}")
             rows.append(row)
+    except JSONLError as e:
+        raise SystemExit(str(e)) from None
     return rows
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.jsonl import JSONLError, iter_jsonl
 from reasoning_distill.records import Problem
 
 logger = logging.getLogger(__name__)
@@ -44,19 +45,10 @@ def _rows_text(rows: list[int]) -> str:
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
-                )
-            yield lineno, row
+    try:
+        yield from iter_jsonl(path)
+    except JSONLError as e:
+        raise InputError(str(e)) from None
 
 
 def _iter_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
