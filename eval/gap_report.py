@@ -182,6 +182,11 @@ def _verification_md(v: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _status(met: bool | None) -> str:
+    """MET / MISSED, or "n/a" where this run cannot tell (a warm cache for a cold-start target)."""
+    return "n/a" if met is None else ("MET" if met else "MISSED")
+
+
 def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report") -> str:
     """The report as markdown: per-benchmark tables, comparisons, verification, protocol, targets."""
     teacher = report.get("teacher", "teacher")
@@ -189,10 +194,7 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
     targets = report.get("targets")
     if targets:
         lines += ["## Targets", ""]
-        rows = [
-            [t.get("name", ""), "MET" if t.get("met") else "MISSED", t.get("detail", "")]
-            for t in targets
-        ]
+        rows = [[t.get("name", ""), _status(t.get("met")), t.get("detail", "")] for t in targets]
         lines += _table(["target", "status", "detail"], rows) + [""]
     for bench, models in report.get("benchmarks", {}).items():
         lines += [f"## {bench}", ""]

@@ -18,10 +18,10 @@ class DemoConfig:
 
     teacher: TeacherRecipe = field(default_factory=TeacherRecipe)
     # Distillation prompts (the `train` split) and the held-out benchmarks.
-    train_math: int = 2000
+    train_math: int = 3000
     train_code: int = 600
     heldout_math: int = 300
-    heldout_code: int = 150
+    heldout_code: int = 100
     # Teacher sampling for the training traces: temperature 1.0, so a real share is wrong.
     gen_n: int = 4
     gen_temperature: float = 1.0
@@ -30,7 +30,7 @@ class DemoConfig:
     engine: str = "hf"  # "hf" or "vllm"
     # Students: same architecture, same initialisation, same optimiser steps per arm.
     student_arch: Arch = STUDENT_ARCH
-    sft_steps: int = 1200
+    sft_steps: int = 1000
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
     rkl_steps: int = 150

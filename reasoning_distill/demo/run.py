@@ -111,9 +111,12 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
         done = students / arm / "demo_result.json"
         if done.exists():
             results[arm] = json.loads(done.read_text())
-    # verified_rkl starts from the verified checkpoint, so it waits for the first wave.
-    waves = [["verified", "unverified"], ["answer_only", "verified_rkl"]]
-    with ProcessPoolExecutor(cfg.workers, mp_context=_spawn()) as pool:
+    # The three SFT arms train at once, one single-threaded process each (on 2 cores this
+    # beats two-at-a-time waves, which leave a core idle behind the slowest arm); verified_rkl
+    # starts from the verified checkpoint afterwards, with all the threads.
+    jobs["verified_rkl"]["threads"] = cfg.workers
+    waves = [["verified", "unverified", "answer_only"], ["verified_rkl"]]
+    with ProcessPoolExecutor(3, mp_context=_spawn()) as pool:
         for wave in waves:
             todo = [a for a in wave if a not in results]
             if not todo:
@@ -188,11 +191,13 @@ def _evaluate(cfg: DemoConfig, out: Path, models: dict[str, Path], benchmarks, p
     return {"results": results, "protocol": protocol.to_dict()}
 
 
-def _targets(report: dict, cfg: DemoConfig, train: dict, elapsed_s: float) -> list[dict]:
+def _targets(
+    report: dict, cfg: DemoConfig, train: dict, elapsed_s: float, cold: bool, quick: bool
+) -> list[dict]:
+    """The issue's targets, each with the measured figures (never hidden when missed)."""
     math = report["benchmarks"]["toy_math"]
     comps = report.get("comparisons", {}).get("toy_math", {})
     rec = math["verified"].get("recovery")
-    steps = {arm: train[arm]["steps"] for arm in ("answer_only", "unverified", "verified")}
     targets = [
         {
             "name": "verified recovers >= 90% of the teacher's pass@1 on toy_math",
@@ -203,27 +208,34 @@ def _targets(report: dict, cfg: DemoConfig, train: dict, elapsed_s: float) -> li
         },
     ]
     for other in ("answer_only", "unverified"):
+        ours, theirs = math["verified"], math[other]
+        apart = ours["ci95"][0] > theirs["ci95"][1]  # the two 95% intervals do not overlap
         c = comps.get(f"verified vs {other}", {})
         targets.append(
             {
                 "name": f"verified beats {other} on toy_math beyond the intervals",
-                "met": bool(c.get("separated")) and c.get("diff", 0) > 0,
-                "detail": f"difference {c.get('diff', float('nan')):+.3f}, interval {c.get('ci95')}",
+                "met": apart,
+                "detail": f"{ours['pass@1']:.3f} {ours['ci95']} vs {theirs['pass@1']:.3f} "
+                f"{theirs['ci95']}; paired difference {c.get('diff', float('nan')):+.3f} "
+                f"{c.get('ci95')}",
             }
         )
+    sft_steps = {arm: train[arm]["steps"] for arm in ("answer_only", "unverified", "verified")}
     targets.append(
         {
             "name": "SFT arms get the same number of optimiser steps",
-            "met": len(set(steps.values())) == 1,
-            "detail": f"{steps}; verified_rkl adds {train['verified_rkl']['steps']} reverse-KL steps "
-            "on top of the verified checkpoint",
+            "met": len(set(sft_steps.values())) == 1,
+            "detail": f"{sft_steps}; verified_rkl adds {train['verified_rkl']['steps']} "
+            "reverse-KL steps on top of the verified checkpoint",
         }
     )
+    limit = 3 if quick else 15
     targets.append(
         {
-            "name": "demo wall time (target: under 15 min cold, 3 min --quick)",
-            "met": None,
-            "detail": f"{elapsed_s / 60:.1f} min in this invocation",
+            "name": f"demo finishes in under {limit} min from a cold cache",
+            "met": (elapsed_s < limit * 60) if cold else None,
+            "detail": f"{elapsed_s / 60:.1f} min in this invocation"
+            + ("" if cold else " (teacher from cache or resumed run: not a cold start)"),
         }
     )
     return targets
@@ -241,6 +253,7 @@ def run_demo(
     from reasoning_distill.toy.world import get_teacher
 
     t0 = time.perf_counter()
+    resumed = (Path(out) / "run.json").exists()
     out = prepare_out(Path(out), cfg, force)
     progress = ensure(progress)
     timings: dict[str, float] = {}
@@ -301,6 +314,8 @@ def run_demo(
             ("verified_rkl", "verified"),
         ],
     )
-    report["targets"] = _targets(report, cfg, train, time.perf_counter() - t0)
+    cold = not resumed and teacher_info.meta.get("built_now", False)
+    quick = cfg == DemoConfig.quick()
+    report["targets"] = _targets(report, cfg, train, time.perf_counter() - t0, cold, quick)
     write_report(report, out, title="rdistill demo: teacher-gap report")
     return report

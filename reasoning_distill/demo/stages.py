@@ -189,10 +189,11 @@ def build_datasets(
 
 
 def train_arm(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one student arm (runs in a child process with one torch thread)."""
+    """Train one student arm (runs in a child process, one torch thread unless told)."""
     import torch
 
-    torch.set_num_threads(1)
+    threads = job.get("threads", 1)
+    torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING)
     from transformers.utils import logging as hf_logging
 
@@ -205,7 +206,7 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
     common = dict(
         per_device_train_batch_size=job["batch_size"],
         seed=job["seed"],
-        torch_num_threads=1,
+        torch_num_threads=threads,
         logging_steps=10,
     )
     callbacks = [StepFileCallback(job["step_file"])]

@@ -24,9 +24,9 @@ from fractions import Fraction
 from reasoning_distill.records import Problem
 
 # Bump when the generated problems or traces change: cached teachers are keyed by it.
-TASKS_VERSION = 3
+TASKS_VERSION = 4
 SPLITS = {"pretrain": range(0, 40), "train": range(40, 80), "heldout": range(80, 100)}
-MAX_OPERAND = 20
+MAX_OPERAND = 12
 
 _NAMES = ["Tom", "Ana", "Li", "Sam", "Mia", "Ben"]
 _ITEMS = ["apples", "coins", "books", "stamps", "cards", "shells"]

@@ -35,7 +35,7 @@ class TeacherRecipe:
     code_problems: int = 1400
     vocab_size: int = 600
     arch: Arch = TEACHER_ARCH
-    steps: int = 1200
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 5e-3
     seed: int = 0
@@ -177,4 +177,4 @@ def get_teacher(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Teacher(final, recipe, meta)
+    return Teacher(final, recipe, {**meta, "built_now": True})
