@@ -16,6 +16,7 @@ ARMS = ("answer_only", "unverified", "verified", "verified_rkl")
 class DemoConfig:
     """Everything the demo's results depend on (its hash guards a resumed run)."""
 
+    name: str = "full"  # "quick" for the small variant (its wall-time target is 3 minutes)
     teacher: TeacherRecipe = field(default_factory=TeacherRecipe)
     # Distillation prompts (the `train` split) and the held-out benchmarks.
     train_math: int = 3000
@@ -54,6 +55,7 @@ class DemoConfig:
     def quick(cls) -> DemoConfig:
         """A small run for tests and smoke checks (minutes, not the targets)."""
         return cls(
+            name="quick",
             teacher=replace(TeacherRecipe(), math_problems=1500, code_problems=500, steps=250),
             train_math=120,
             train_code=40,
