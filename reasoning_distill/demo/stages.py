@@ -80,7 +80,10 @@ def make_engine(cfg: DemoConfig, model: Path):
         return factory("vllm", str(model), dtype="float32", max_model_len=512)
     from reasoning_distill.generation.hf_engine import HFEngine
 
-    return HFEngine(model, batch_size=128, data_parallel=cfg.workers)
+    # Worker processes pay a few seconds of start-up (torch and transformers imports) per
+    # engine: worth it for the full demo's thousands of samples, not for the quick one's.
+    workers = 1 if cfg.name == "quick" else cfg.workers
+    return HFEngine(model, batch_size=128, data_parallel=workers)
 
 
 def generate_traces(cfg: DemoConfig, teacher: Path, problems: list[Problem], out: Path, progress):
