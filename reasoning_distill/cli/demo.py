@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    import datasets
     from rich.console import Console
     from rich.markdown import Markdown
     from transformers.utils import logging as hf_logging
@@ -53,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
     from reasoning_distill.demo.stages import DemoStageError
 
     hf_logging.disable_progress_bar()  # our own bars only
+    datasets.disable_progress_bars()
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
     cfg = replace(cfg, engine=args.engine, workers=max(1, args.workers))
     console = Console()

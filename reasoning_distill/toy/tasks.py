@@ -24,7 +24,7 @@ from fractions import Fraction
 from reasoning_distill.records import Problem
 
 # Bump when the generated problems or traces change: cached teachers are keyed by it.
-TASKS_VERSION = 4
+TASKS_VERSION = 6
 SPLITS = {"pretrain": range(0, 40), "train": range(40, 80), "heldout": range(80, 100)}
 MAX_OPERAND = 12
 
@@ -136,7 +136,9 @@ def _code(rng: random.Random) -> Trace:
     name = rng.choice(_FUNC_NAMES)
     steps = [(rng.choice(list(_OPS)), rng.randint(1, 9)) for _ in range(rng.randint(1, 2))]
     words = " and then ".join(_OPS[op][2].format(k=k) for op, k in steps)
-    prompt = f"Write a Python function {name}(x) that {words}."
+    # The name comes last, next to where the answer starts: a tiny model copies a name from
+    # the end of the prompt far more reliably than from its beginning.
+    prompt = f"Write a Python function of x that {words}. Name it {name}."
     # Naming the function first keeps it next to the prompt: copying it from far back is
     # what a tiny model gets wrong most when it writes the code straight away.
     expr, lines = "x", [f"function {name}"]

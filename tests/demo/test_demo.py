@@ -15,27 +15,18 @@ from reasoning_distill.demo.run import DemoError, prepare_out
 MODELS = ("teacher", *ARMS)
 
 
+def _quick_demo(out, cache) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "demo", "--quick"]
+    cmd += ["--out", str(out), "--cache-dir", str(cache)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One real quick demo through the CLI (teacher built into a fresh cache)."""
     root = tmp_path_factory.mktemp("demo")
     out, cache = root / "out", root / "cache"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "reasoning_distill.cli.main",
-            "demo",
-            "--quick",
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(cache),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = _quick_demo(out, cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, cache, proc
 
@@ -88,22 +79,7 @@ def test_artifacts_and_training(quick_run):
 def test_rerun_resumes_without_redoing_work(quick_run):
     out, cache, _ = quick_run
     before = (out / "students" / "verified" / "demo_result.json").stat().st_mtime_ns
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "reasoning_distill.cli.main",
-            "demo",
-            "--quick",
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(cache),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _quick_demo(out, cache)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "students" / "verified" / "demo_result.json").stat().st_mtime_ns == before
     assert "using cached toy teacher" in proc.stderr
