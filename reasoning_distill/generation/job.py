@@ -57,6 +57,33 @@ class GenerationSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of_run(
+        cls,
+        out_dir: str | Path,
+        expected: int,
+        todo: int,
+        written: int,
+        tokens: int,
+        elapsed: float,
+        stats: dict[str, Any],
+    ) -> GenerationSummary:
+        """The summary of one run, from its counters and `summarize_store`'s folder stats."""
+        return cls(
+            out_dir=str(out_dir),
+            expected=expected,
+            samples=stats["samples"],
+            generated_now=written,
+            already_done=expected - todo,
+            truncated=stats["truncated"],
+            truncated_share=stats["truncated_share"],
+            mean_completion_tokens=stats["mean_completion_tokens"],
+            p95_completion_tokens=stats["p95_completion_tokens"],
+            completion_tokens_now=tokens,
+            elapsed_s=elapsed,
+            tokens_per_s=tokens / elapsed if elapsed > 0 else 0.0,
+        )
+
 
 def problems_hash(problems: Sequence[Problem]) -> str:
     """A stable hash of the problems' ids and prompts (the part that shapes the samples)."""
@@ -310,20 +337,7 @@ def run_generation(
                 task.advance(len(samples), tokens=chunk_tokens)
         elapsed = time.perf_counter() - t0
         summary = summarize_store(store, by_id, params.n)
-    return GenerationSummary(
-        out_dir=str(out_dir),
-        expected=expected,
-        samples=summary["samples"],
-        generated_now=written,
-        already_done=expected - todo,
-        truncated=summary["truncated"],
-        truncated_share=summary["truncated_share"],
-        mean_completion_tokens=summary["mean_completion_tokens"],
-        p95_completion_tokens=summary["p95_completion_tokens"],
-        completion_tokens_now=tokens_now,
-        elapsed_s=elapsed,
-        tokens_per_s=tokens_now / elapsed if elapsed > 0 else 0.0,
-    )
+    return GenerationSummary.of_run(out_dir, expected, todo, written, tokens_now, elapsed, summary)
 
 
 def summarize_store(

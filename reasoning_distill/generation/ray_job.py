@@ -175,17 +175,4 @@ def run_generation_ray(
                     task.advance(int(row["written"]), tokens=int(row["tokens"]))
         elapsed = time.perf_counter() - t0
         stats = summarize_store(store, by_id, params.n)
-    return GenerationSummary(
-        out_dir=str(out_dir),
-        expected=expected,
-        samples=stats["samples"],
-        generated_now=written,
-        already_done=expected - todo,
-        truncated=stats["truncated"],
-        truncated_share=stats["truncated_share"],
-        mean_completion_tokens=stats["mean_completion_tokens"],
-        p95_completion_tokens=stats["p95_completion_tokens"],
-        completion_tokens_now=tokens,
-        elapsed_s=elapsed,
-        tokens_per_s=tokens / elapsed if elapsed > 0 else 0.0,
-    )
+    return GenerationSummary.of_run(out_dir, expected, todo, written, tokens, elapsed, stats)
