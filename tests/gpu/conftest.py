@@ -1,0 +1,61 @@
+"""Fixtures for the CUDA checks: tiny local models and a small chat dataset, built once.
+
+Built lazily (only when a `gpu` test runs), so on a CPU machine the skipped tests cost nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generation"))
+
+
+def arithmetic_rows(n: int, seed: int = 0) -> list[dict]:
+    """`n` two-step +/- problems with a think-block trace, as chat `messages` rows."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        a, b, c = rng.randint(0, 30), rng.randint(0, 30), rng.randint(0, 30)
+        ab, abc = a + b, a + b - c
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": f"What is {a} + {b} - {c}?"},
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\n{a} + {b} = {ab}. {ab} - {c} = {abc}.\n"
+                        f"</think>\n\nThe answer is \\boxed{{{abc}}}",
+                    },
+                ]
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="session")
+def gen_model_dir(tmp_path_factory) -> Path:
+    """The generation room's tiny Qwen2 (ChatML template), random weights."""
+    import tiny_model
+
+    return tiny_model.build(tmp_path_factory.mktemp("gpu_gen") / "qwen2")
+
+
+@pytest.fixture(scope="session")
+def sft_rows() -> list[dict]:
+    return arithmetic_rows(96, seed=0)
+
+
+@pytest.fixture(scope="session")
+def student_dir(tmp_path_factory) -> Path:
+    """An untrained tiny student whose template has {% generation %} markers (assistant mask)."""
+    from reasoning_distill.toy.models import make_tiny_model
+    from reasoning_distill.toy.tokenizer import chat_template
+
+    texts = [m["content"] for r in arithmetic_rows(400, seed=1) for m in r["messages"]]
+    return make_tiny_model(
+        tmp_path_factory.mktemp("gpu_student") / "model", texts + [chat_template()]
+    )
