@@ -3,7 +3,8 @@
 Three measurements on the same prompts, sampling parameters and per-sample seeds, with one
 `vllm.LLM` shared by the first two (so both see the same warm engine):
   plain   `llm.generate` on the same token ids and per-sample seeds, results discarded;
-  ours    `run_generation` with our `VLLMEngine`: templating, parsing, records, fsynced writes;
+  ours    `run_generation` with our `VLLMEngine`: templating, streaming, parsing, records,
+          fsynced writes;
   n=N     plain `llm.generate` with one request per prompt and `n` samples (vLLM's own fan-out),
           to show what seeding every sample separately (needed for exact resume) costs;
 and, separately, the transformers engine on the same model (tokens/s ratio to vLLM).
@@ -73,9 +74,6 @@ def main() -> int:
     ap.add_argument("--engines", default="vllm,hf", help="comma list of vllm, hf")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (vLLM picks its platform itself)")
     ap.add_argument("--hf-batch-size", type=int, default=64)
-    ap.add_argument(
-        "--chunk-size", type=int, default=8, help="problems per chunk in the chunked run"
-    )
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()
 
@@ -147,33 +145,25 @@ def main() -> int:
             )
             return time.perf_counter() - t, sum(len(c.token_ids) for o in outs for c in o.outputs)
 
-        def ours(rep: int, chunk: int) -> tuple[float, int]:
+        def ours(rep: int) -> tuple[float, int]:
             t = time.perf_counter()
-            s = run_generation(
-                problems, engine, params, work / f"out-vllm-{chunk}-{rep}", chunk_size=chunk
-            )
+            s = run_generation(problems, engine, params, work / f"out-vllm-{rep}")
             return time.perf_counter() - t, s.completion_tokens_now
 
         plain()  # warm-up: first batches compile / allocate
-        p_times, o_times, c_times, f_times = [], [], [], []
+        p_times, o_times, f_times = [], [], []
         p_tok = o_tok = f_tok = 0
         for rep in range(args.repeats):
             dt, p_tok = plain()
             p_times.append(dt)
-            # One chunk: the same batch as plain, so the difference is our layer alone.
-            dt, o_tok = ours(rep, args.problems)
+            dt, o_tok = ours(rep)
             o_times.append(dt)
-            c_times.append(ours(rep, args.chunk_size)[0])
             dt, f_tok = fanout()
             f_times.append(dt)
         p, o, f = statistics.median(p_times), statistics.median(o_times), statistics.median(f_times)
-        c = statistics.median(c_times)
         figures.update(
             plain_vllm_s=p,
             ours_vllm_s=o,
-            ours_chunked_vllm_s=c,
-            chunk_size=args.chunk_size,
-            chunking_cost_pct=100 * (c - o) / o,
             fanout_vllm_s=f,
             plain_tokens=p_tok,
             ours_tokens=o_tok,
@@ -221,11 +211,7 @@ def main() -> int:
             f"vLLM plain generate      {figures['plain_vllm_s']:8.2f} s  {figures['vllm_tokens_per_s']:10.0f} tok/s"
         )
         print(
-            f"ours (engine+job+store)  {figures['ours_vllm_s']:8.2f} s  overhead {figures['overhead_pct']:+.1f}%  (target < 5%; one chunk)"
-        )
-        print(
-            f"ours, chunks of {args.chunk_size:<5d}     {figures['ours_chunked_vllm_s']:8.2f} s  "
-            f"chunking costs {figures['chunking_cost_pct']:+.1f}% (each chunk waits for its longest sample)"
+            f"ours (engine+job+store)  {figures['ours_vllm_s']:8.2f} s  overhead {figures['overhead_pct']:+.1f}%  (target < 5%)"
         )
         print(
             f"vLLM n={args.n} fan-out       {figures['fanout_vllm_s']:8.2f} s  per-sample seeding costs {figures['per_sample_seed_cost_pct']:+.1f}% per token"

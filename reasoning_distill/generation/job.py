@@ -26,7 +26,7 @@ from reasoning_distill.generation.engine import (
 )
 from reasoning_distill.generation.parsing import THINK_CLOSE, THINK_OPEN, split_reasoning
 from reasoning_distill.generation.store import Store
-from reasoning_distill.progress import Progress, ensure
+from reasoning_distill.progress import Progress, Task, ensure
 from reasoning_distill.records import Problem, Sample
 
 logger = logging.getLogger(__name__)
@@ -262,6 +262,112 @@ def _chunks(items: Sequence[GenerationRequest], size: int) -> Iterable[Sequence[
         yield items[i : i + size]
 
 
+def _generate_chunked(
+    requests: Sequence[GenerationRequest],
+    engine: Engine,
+    params: SamplingParams,
+    store: Store,
+    task: Task,
+    by_id: dict[str, Problem],
+    system: str | None,
+    think_in_prompt: bool | None,
+    chunk_size: int,
+) -> tuple[int, int]:
+    """Send `chunk_size` problems at a time; write each chunk once the engine returns it."""
+    written = tokens = 0
+    for chunk in _chunks(requests, chunk_size):
+        t_chunk = time.perf_counter()
+        try:
+            results = engine.generate(chunk, params)
+        except Exception as e:
+            partial = getattr(e, "partial_results", None)
+            if partial:
+                saved = store.append(
+                    results_to_samples(partial, by_id, engine, params, system, think_in_prompt)
+                )
+                logger.warning("engine failed; kept %d finished samples of the chunk", saved)
+            raise
+        chunk_s = time.perf_counter() - t_chunk
+        _check_results(chunk, results, params)
+        samples = results_to_samples(
+            results, by_id, engine, params, system, think_in_prompt, chunk_s
+        )
+        written += store.append(samples)
+        chunk_tokens = sum(s.completion_tokens for s in samples)
+        tokens += chunk_tokens
+        task.advance(len(samples), tokens=chunk_tokens)
+    return written, tokens
+
+
+def _generate_streaming(
+    requests: Sequence[GenerationRequest],
+    engine: Engine,
+    params: SamplingParams,
+    store: Store,
+    task: Task,
+    by_id: dict[str, Problem],
+    system: str | None,
+    think_in_prompt: bool | None,
+    flush_s: float,
+) -> tuple[int, int]:
+    """Take samples as the engine finishes them; write (and fsync) every `flush_s` seconds.
+
+    Whatever finished is written even when the engine fails or the job is interrupted, so a
+    kill loses at most the last `flush_s` seconds of samples and the samples in flight.
+    """
+    wanted = {
+        (r.request_id, k)
+        for r in requests
+        for k in (r.sample_indices if r.sample_indices is not None else range(params.n))
+    }
+    pending: list[GenerationResult] = []
+    written = tokens = 0
+    last = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal written, tokens, last, pending
+        now = time.perf_counter()
+        if pending:
+            # Each sample's elapsed_s is its token share of the wall time since the last write.
+            samples = results_to_samples(
+                pending, by_id, engine, params, system, think_in_prompt, now - last
+            )
+            written += store.append(samples)
+            tokens += sum(s.completion_tokens for s in samples)
+        pending = []
+        last = now
+
+    stream = engine.stream(requests, params)  # type: ignore[attr-defined]
+    try:
+        for part in stream:
+            for res in part:
+                for c in res.completions:
+                    key = (res.request_id, c.index)
+                    if key not in wanted:
+                        raise RuntimeError(
+                            f"engine returned sample {c.index} of {res.request_id!r}, which was "
+                            "not asked for or came twice"
+                        )
+                    wanted.discard(key)
+                pending.append(res)
+            task.advance(
+                sum(len(r.completions) for r in part),
+                tokens=sum(c.completion_tokens for r in part for c in r.completions),
+            )
+            if time.perf_counter() - last >= flush_s:
+                flush()
+    finally:
+        # Stop the engine's work now (a generator left to the garbage collector keeps it going).
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
+        flush()
+    if wanted:
+        missing = ", ".join(f"{pid}#{k}" for pid, k in sorted(wanted)[:10])
+        raise RuntimeError(f"engine finished with {len(wanted)} samples missing: {missing}")
+    return written, tokens
+
+
 def run_generation(
     problems: Sequence[Problem],
     engine: Engine,
@@ -274,13 +380,16 @@ def run_generation(
     think_in_prompt: bool | None = None,
     store_format: str = "jsonl",
     input_hash: str | None = None,
+    flush_s: float = 2.0,
 ) -> GenerationSummary:
     """Sample `params.n` completions per problem into `out_dir`, skipping those already there.
 
-    `chunk_size` is the number of problems sent to the engine at once; each chunk is written
-    (and fsynced) before the next starts. A folder made with other settings is refused
-    (`ManifestMismatchError`). If the engine fails part-way through a chunk and its error
-    carries `partial_results`, those are written before the error propagates.
+    Engines that stream (`engine.stream`, the vLLM engine) get every request at once and hand
+    back samples as they finish; those are written (and fsynced) every `flush_s` seconds, so
+    no batch waits for its longest sample. Other engines get `chunk_size` problems at a time,
+    and each chunk is written before the next starts; if the engine fails part-way through a
+    chunk and its error carries `partial_results`, those are written before the error
+    propagates. A folder made with other settings is refused (`ManifestMismatchError`).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -307,34 +416,23 @@ def run_generation(
             expected - todo,
             todo,
         )
-        written = 0
-        tokens_now = 0
         with ensure(progress).task("generating", total=todo) as task:
-            for chunk in _chunks(requests, chunk_size):
-                t_chunk = time.perf_counter()
-                try:
-                    results = engine.generate(chunk, params)
-                except Exception as e:
-                    partial = getattr(e, "partial_results", None)
-                    if partial:
-                        saved = store.append(
-                            results_to_samples(
-                                partial, by_id, engine, params, system, think_in_prompt
-                            )
-                        )
-                        logger.warning(
-                            "engine failed; kept %d finished samples of the chunk", saved
-                        )
-                    raise
-                chunk_s = time.perf_counter() - t_chunk
-                _check_results(chunk, results, params)
-                samples = results_to_samples(
-                    results, by_id, engine, params, system, think_in_prompt, chunk_s
+            if callable(getattr(engine, "stream", None)):
+                written, tokens_now = _generate_streaming(
+                    requests, engine, params, store, task, by_id, system, think_in_prompt, flush_s
                 )
-                written += store.append(samples)
-                chunk_tokens = sum(s.completion_tokens for s in samples)
-                tokens_now += chunk_tokens
-                task.advance(len(samples), tokens=chunk_tokens)
+            else:
+                written, tokens_now = _generate_chunked(
+                    requests,
+                    engine,
+                    params,
+                    store,
+                    task,
+                    by_id,
+                    system,
+                    think_in_prompt,
+                    chunk_size,
+                )
         elapsed = time.perf_counter() - t0
         summary = summarize_store(store, by_id, params.n)
     return GenerationSummary.of_run(out_dir, expected, todo, written, tokens_now, elapsed, summary)

