@@ -144,7 +144,11 @@ def main(args: argparse.Namespace) -> int:
     from reasoning_distill.generation.factory import make_engine
     from reasoning_distill.generation.inputs import InputError, load_problems
     from reasoning_distill.generation.job import run_generation
-    from reasoning_distill.generation.store import ManifestMismatchError, StoreLockedError
+    from reasoning_distill.generation.store import (
+        ManifestMismatchError,
+        StoreLockedError,
+        stored_format,
+    )
 
     err = Console(stderr=True, soft_wrap=True)
     try:
@@ -176,6 +180,19 @@ def main(args: argparse.Namespace) -> int:
         err.print(f"skipped {loaded.n_skipped} input rows (see the warning above)")
     if not loaded.problems:
         err.print(f"[red]error:[/red] {args.input}: no usable problems")
+        return 2
+    try:
+        stored = stored_format(args.out)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        return 2
+    if stored is not None and stored != args.format:
+        # Checked before the engine loads: a teacher can take minutes to load only to be refused.
+        err.print(
+            f"[red]error:[/red] {args.out} holds {stored} shards (its manifest says so); "
+            f"rerun with --format {stored} to resume it, or write to a new output folder.",
+            highlight=False,
+        )
         return 2
     think = {"auto": None, "yes": True, "no": False}[args.think_in_prompt]
     if args.chunk_size is None:

@@ -42,6 +42,7 @@ STORE_VERSION = 1
 SHARD_RE = re.compile(r"^samples-(?P<writer>[A-Za-z0-9_.]+)-(?P<seq>\d+)\.(?P<ext>jsonl|parquet)$")
 # Sample fields that Parquet stores as JSON text: their shape varies from row to row.
 _JSON_COLUMNS = ("messages", "sampling", "meta", "gold", "logprobs")
+_ARROW_SCALARS = {"str": "string", "int": "int64", "float": "float64", "bool": "bool_"}
 
 
 class ManifestMismatchError(ValueError):
@@ -120,6 +121,34 @@ def _sample_to_row(s: Sample) -> dict[str, Any]:
         if k in d:
             d[k] = json.dumps(d[k], ensure_ascii=False)
     return d
+
+
+def _parquet_schema() -> Any:
+    """One Arrow schema for every Parquet shard, whatever values a chunk happens to hold.
+
+    Inferring it per chunk made a chunk whose `reasoning` was all None a `null` column and the
+    next one a `string` column: each shard read alone, but `datasets.load_dataset("parquet")`
+    or `pyarrow.dataset` over the folder refused to combine them.
+    """
+    import dataclasses
+
+    import pyarrow as pa
+
+    fields = []
+    for f in dataclasses.fields(Sample):
+        # records.py uses postponed annotations, so f.type is text such as "str | None".
+        base = str(f.type).removesuffix(" | None")
+        if f.name in _JSON_COLUMNS:
+            arrow = pa.string()
+        elif base in _ARROW_SCALARS:
+            arrow = getattr(pa, _ARROW_SCALARS[base])()
+        else:
+            raise TypeError(
+                f"Sample.{f.name} ({f.type}) has no Parquet column type: add it to "
+                "_JSON_COLUMNS (stored as JSON text) or _ARROW_SCALARS in store.py"
+            )
+        fields.append(pa.field(f.name, arrow, nullable=True))
+    return pa.schema(fields)
 
 
 def _row_to_sample(d: dict[str, Any]) -> Sample:
@@ -363,7 +392,7 @@ class Store:
         path = self._shard_path("parquet")
         self._seq += 1
         tmp = path.with_name(f".{path.name}.tmp")
-        table = pa.Table.from_pylist([_sample_to_row(s) for s in samples])
+        table = pa.Table.from_pylist([_sample_to_row(s) for s in samples], schema=_parquet_schema())
         pq.write_table(table, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -386,6 +415,22 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stored_format(out_dir: str | Path) -> str | None:
+    """The shard format ("jsonl" or "parquet") an existing output folder was made with.
+
+    None when the folder holds no manifest yet. Lets a caller refuse a format switch before
+    it spends minutes loading a model (`Store.open` refuses it too, but only once called).
+    """
+    mpath = Path(out_dir) / MANIFEST
+    if not mpath.exists():
+        return None
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise StoreCorruptError(f"{mpath}: not valid JSON ({e})") from None
+    return str(manifest.get("format", "jsonl"))
 
 
 def load_samples(out_dir: str | Path) -> list[Sample]:

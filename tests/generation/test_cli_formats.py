@@ -1,0 +1,174 @@
+"""`rdistill generate --format parquet`: shards + manifest, exact samples, resume after SIGKILL,
+and a folder written in one format refused in the other."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reasoning_distill.cli.main import main
+from reasoning_distill.generation.store import Store, load_samples
+from reasoning_distill.records import Sample
+
+
+def write_problems(path, n):
+    rows = [{"id": f"q{i}", "problem": f"What is {i} + 2?", "answer": str(i + 2)} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def gen_args(model, inp, out, *extra):
+    return [
+        "generate",
+        "--model",
+        str(model),
+        "--input",
+        str(inp),
+        "--out",
+        str(out),
+        "--n",
+        "2",
+        "--max-tokens",
+        "8",
+        "--seed",
+        "3",
+        "--batch-size",
+        "8",
+        *extra,
+    ]
+
+
+def parquet_keys(out):
+    import pyarrow.parquet as pq
+
+    keys = []
+    for shard in sorted(out.glob("samples-*.parquet")):
+        table = pq.read_table(shard)
+        keys += zip(
+            table.column("problem_id").to_pylist(),
+            table.column("sample_index").to_pylist(),
+            strict=True,
+        )
+    return keys
+
+
+def test_parquet_output_through_the_cli(tiny_model_dir, tmp_path, capsys):
+    inp = write_problems(tmp_path / "p.jsonl", 4)
+    out = tmp_path / "out"
+    assert main(gen_args(tiny_model_dir, inp, out, "--format", "parquet", "--chunk-size", "2")) == 0
+    assert "8 of 8" in capsys.readouterr().out
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    # Two chunks of two problems: one Parquet file per committed chunk, no JSONL.
+    assert names == ["manifest.json", "samples-0-00000.parquet", "samples-0-00001.parquet"]
+    assert json.loads((out / "manifest.json").read_text())["format"] == "parquet"
+    expected = {(f"q{i}", k) for i in range(4) for k in range(2)}
+    keys = parquet_keys(out)
+    assert len(keys) == len(set(keys)) and set(keys) == expected
+    samples = load_samples(out)
+    assert {s.key for s in samples} == expected
+    # JSON-encoded columns come back as their structures.
+    s = samples[0]
+    assert s.messages[-1] == {"role": "user", "content": f"What is {s.problem_id[1:]} + 2?"}
+    assert s.sampling["n"] == 2 and s.gold == str(int(s.problem_id[1:]) + 2)
+
+    # Rerun: nothing regenerated, nothing appended.
+    assert main(gen_args(tiny_model_dir, inp, out, "--format", "parquet")) == 0
+    assert "0 (8 were already done)" in capsys.readouterr().out
+    assert len(list(out.glob("samples-*"))) == 2
+
+
+def test_switching_format_on_a_folder_is_refused_before_the_model_loads(
+    tiny_model_dir, tmp_path, capsys
+):
+    inp = write_problems(tmp_path / "p.jsonl", 2)
+    out = tmp_path / "out"
+    assert main(gen_args(tiny_model_dir, inp, out, "--format", "parquet")) == 0
+    before = {p.name: p.read_bytes() for p in out.glob("samples-*")}
+    capsys.readouterr()
+    # A model path that does not exist: the refusal must come first (loading a real teacher
+    # can take minutes), and it must say which flag resumes the folder.
+    missing_model = tmp_path / "no-such-model"
+    assert main(gen_args(missing_model, inp, out, "--format", "jsonl")) == 2
+    err = capsys.readouterr().err
+    assert "holds parquet shards" in err and "--format parquet" in err, err
+    assert "does not exist" not in err
+    assert {p.name: p.read_bytes() for p in out.glob("samples-*")} == before
+    assert main(gen_args(tiny_model_dir, inp, out, "--format", "parquet")) == 0
+
+
+def sample(pid, reasoning, gold):
+    return Sample(
+        problem_id=pid,
+        sample_index=0,
+        seed=1,
+        prompt="p",
+        messages=[{"role": "user", "content": "p"}],
+        completion="c",
+        reasoning=reasoning,
+        answer="a",
+        finish_reason="stop",
+        prompt_tokens=1,
+        completion_tokens=1,
+        engine="hf",
+        model="m",
+        sampling={"n": 1},
+        gold=gold,
+    )
+
+
+def test_parquet_shards_share_one_schema_so_the_folder_loads_as_a_dataset(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    out = tmp_path / "out"
+    with Store.open(out, {"x": 1}, format="parquet") as st:
+        # A chunk with no reasoning at all used to become a `null` column.
+        st.append([sample("a", None, None)])
+        st.append([sample("b", "why", 3)])
+        st.append([sample("c", "so", {"tests": [1]})])
+    ds = datasets.load_dataset("parquet", data_files=str(out / "samples-*.parquet"), split="train")
+    assert ds["reasoning"] == [None, "why", "so"]
+    assert [s.gold for s in load_samples(out)] == [None, 3, {"tests": [1]}]
+
+
+@pytest.mark.slow
+def test_parquet_run_killed_mid_way_resumes_without_duplicates(tiny_model_dir, tmp_path):
+    n_problems = 12
+    inp = write_problems(tmp_path / "p.jsonl", n_problems)
+    out = tmp_path / "out"
+    argv = gen_args(tiny_model_dir, inp, out, "--format", "parquet", "--chunk-size", "1")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "reasoning_distill.cli.main", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("samples-*.parquet"))) < 2:
+            assert child.poll() is None, child.stdout.read().decode()
+            assert time.monotonic() < deadline, "the child wrote no shards"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    kept = {p.name: p.read_bytes() for p in out.glob("samples-*.parquet")}
+    assert 2 <= len(kept) < n_problems, "the kill must land mid-run"
+    # A kill inside a chunk's write leaves its temporary file: it never counted as done.
+    (out / ".samples-0-00099.parquet.tmp").write_bytes(b"PAR1 torn")
+
+    assert main(argv) == 0
+    assert not list(out.glob(".samples-*.tmp*"))
+    keys = parquet_keys(out)
+    assert len(keys) == len(set(keys)), "duplicated samples"
+    assert set(keys) == {(f"q{i}", k) for i in range(n_problems) for k in range(2)}
+    for name, data in kept.items():
+        assert (out / name).read_bytes() == data, f"{name} was rewritten"
