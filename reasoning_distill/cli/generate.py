@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("what to sample")
     g.add_argument("--model", required=True, help="model folder or hub id (served name for openai)")
     g.add_argument(
-        "--input", required=True, help=".jsonl/.json file, local dataset folder or hub id"
+        "--input",
+        required=True,
+        help=".jsonl/.json/.parquet/.csv file, local dataset folder (saved or data files) or hub id",
     )
     g.add_argument("--out", required=True, help="output folder (created; resumed if it exists)")
     g.add_argument("--engine", choices=("hf", "vllm", "openai"), default="hf")

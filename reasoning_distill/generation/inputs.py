@@ -20,6 +20,10 @@ from reasoning_distill.records import Problem
 logger = logging.getLogger(__name__)
 
 _SHOW = 20  # row numbers shown in a message
+# Inputs with these endings are local files, never hub ids.
+_DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
+# Single data files read through `datasets` (JSONL and JSON have their own readers here).
+_FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 
 
 class InputError(ValueError):
@@ -79,23 +83,35 @@ def _iter_dataset(source: str, split: str) -> Iterator[tuple[int, dict[str, Any]
                 if split not in ds:
                     raise InputError(f"{source}: no split {split!r}; has {sorted(ds)}")
                 ds = ds[split]
-        elif path.suffix == ".parquet":
-            ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
+        elif path.is_file() and path.suffix in _FILE_BUILDERS:
+            # A single data file has one split; load_dataset(path) would look it up on the Hub.
+            builder = _FILE_BUILDERS[path.suffix]
+            ds = datasets.load_dataset(builder, data_files=str(path), split="train")
         else:
             ds = datasets.load_dataset(source, split=split)
     except InputError:
         raise
     except Exception as e:  # datasets raises many types; the user needs the source and the cause
-        raise InputError(f"cannot load dataset {source!r} (split {split!r}): {e}") from e
+        hint = ""
+        if isinstance(e, ConnectionError):
+            hint = (
+                f"\n  {source!r} is no local file or folder, and the Hub cannot be reached "
+                "(HF_HUB_OFFLINE / HF_DATASETS_OFFLINE set, or no network): save the dataset "
+                "where there is a network and pass its folder"
+            )
+        raise InputError(f"cannot load dataset {source!r} (split {split!r}): {e}{hint}") from e
     yield from enumerate(ds, 1)
 
 
 def iter_rows(source: str | Path, split: str = "train") -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, row) pairs from a .jsonl/.json file, a local dataset folder or a hub id."""
     path = Path(source)
-    if path.suffix in (".jsonl", ".json") or path.exists():
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
+    text = str(source)
+    looks_local = text.startswith(("/", ".")) or path.suffix in _DATA_SUFFIXES
+    if looks_local and not path.exists():
+        # Otherwise it would be tried as a hub id and fail with the Hub's message, not this one.
+        raise InputError(f"{path}: no such file or folder")
+    if path.exists():
         if path.suffix == ".jsonl":
             return _iter_jsonl(path)
         if path.suffix == ".json":
