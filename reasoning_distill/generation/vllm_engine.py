@@ -432,7 +432,7 @@ class VLLMEngine:
             except (OSError, EOFError):
                 pass
         for proc, _ in self._workers:
-            proc.join(timeout=10)
+            proc.join(timeout=3)
             if proc.is_alive():
                 proc.kill()
                 proc.join()

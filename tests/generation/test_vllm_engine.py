@@ -197,3 +197,20 @@ def test_many_seeded_samples_at_once(vllm_engine):
     results = vllm_engine.generate(reqs, params)
     assert [r.request_id for r in results] == [f"m{i}" for i in range(150)]
     assert all([c.index for c in r.completions] == [0, 1, 2, 3] for r in results)
+
+
+def test_data_parallel_replicas_give_the_single_engine_samples(
+    vllm_engine, tiny_model_dir, tmp_path
+):
+    from reasoning_distill.generation.vllm_engine import VLLMEngine
+
+    ps = [Problem(id=f"d{i}", prompt=f"What is {i} - 1?", gold=None) for i in range(5)]
+    params = SamplingParams(n=3, max_tokens=20, seed=6)
+    run_generation(ps, vllm_engine, params, tmp_path / "one")
+    with VLLMEngine(tiny_model_dir, data_parallel_size=2, **CPU_OPTS) as dp:
+        assert len(dp._workers) == 2 and dp._llm is None  # two replica processes
+        summary = run_generation(ps, dp, params, tmp_path / "two")
+    assert summary.samples == 15
+    one = {s.key: (s.completion, s.seed) for s in load_samples(tmp_path / "one")}
+    two = {s.key: (s.completion, s.seed) for s in load_samples(tmp_path / "two")}
+    assert one == two
