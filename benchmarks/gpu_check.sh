@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# GPU check for trace generation: one H100, under 10 minutes, no network needed.
-#   bash benchmarks/gpu_check.sh            # figures land in $OUT (default: a temp folder)
-# Builds a ~0.2B-parameter Qwen2 with random weights locally (no download), then runs
-# benchmarks/bench_generation.py: our vLLM engine + job + store against plain vllm.LLM.generate
-# (target: overhead < 5%), vLLM's n=N fan-out, and the transformers engine. Where vLLM is not
-# installed it measures the transformers engine alone and says so.
-# Budget: ~1 min setup, <= 5 min vLLM part, <= 2.5 min transformers part.
+# GPU check: one H100, about 3 minutes (hard caps add up to < 5), no network needed.
+#   bash benchmarks/gpu_check.sh            # logs and figures land in $OUT (default: a temp folder)
+# 1. Installs the wheels carried in .whl/ (if any) into /tmp/site with pip --no-index --no-deps
+#    and puts it first on PYTHONPATH; this repo's own source is then copied over the installed
+#    reasoning_distill, so the check runs the tree it was sent with even if the wheel is older.
+# 2. Prints the versions (torch, CUDA device, transformers, trl, datasets, ...) to versions.txt.
+# 3. Runs the CUDA tests (tests/gpu: HF engine cuda vs cpu, KL losses and gradients cuda vs cpu
+#    in fp32 and bf16, train_sft on cuda) -> pytest.log.
+# 4. Where vLLM imports: our vLLM engine + job + store against plain vllm.LLM.generate (target:
+#    overhead < 5%) and vLLM's n=N fan-out (bench_vllm.json/.log). Always: the transformers engine
+#    on a ~0.2B-parameter Qwen2 with random weights built locally (bench_hf.json/.log).
+# 5. A short table at the end of summary.txt: test counts and tokens/s.
+# Environment: PYTHON (interpreter), WHEELS (folder of wheels, default .whl), SITE_DIR (default
+# /tmp/site), BENCH_DEVICE / BENCH_SIZE / BENCH_HF_ARGS (default cuda / medium / 32 problems x 2
+# samples x 256 tokens; a CPU rehearsal uses cpu / tiny / a smaller load).
+# Python runs with -P: the repo root must not shadow the installed package (whose
+# reasoning_distill.verifiers etc. exist only in the installed layout).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -16,28 +26,91 @@ if [ -z "$PY" ]; then
     if command -v "$c" >/dev/null 2>&1; then PY=$c; break; fi
   done
 fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+WHEELS=${WHEELS:-.whl}
+SITE=${SITE_DIR:-/tmp/site}
+BENCH_DEVICE=${BENCH_DEVICE:-cuda}
+BENCH_SIZE=${BENCH_SIZE:-medium}
+BENCH_HF_ARGS=${BENCH_HF_ARGS:---problems 32 --n 2 --max-tokens 256 --hf-batch-size 64}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+export WANDB_MODE=disabled
 log() { echo "[gpu_check $(date +%H:%M:%S)] $*" | tee -a "$OUT/summary.txt"; }
+status=0
+t_start=$(date +%s)
 
 log "python: $PY; output: $OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
-"$PY" - <<'EOF' 2>&1 | tee "$OUT/versions.txt"
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+  rm -rf "$SITE"
+  n=$(ls "$WHEELS"/*.whl | wc -l)
+  if timeout 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --disable-pip-version-check --target "$SITE" "$WHEELS"/*.whl >>"$OUT/summary.txt" 2>&1; then
+    log "installed $n carried wheels into $SITE"
+  else
+    log "installing the carried wheels FAILED (see above); going on with what is installed"
+    status=1
+  fi
+  if [ -d "$SITE/reasoning_distill" ]; then
+    # The wheel maps verifiers/ eval/ data_recipes/ under reasoning_distill/: copy the sent tree
+    # over it the same way, so a wheel built before the latest edits cannot hide them.
+    stale=0
+    for pair in reasoning_distill: verifiers:verifiers eval:eval data_recipes:data_recipes; do
+      src=${pair%%:*}
+      dst="$SITE/reasoning_distill/${pair#*:}"
+      stale=$((stale + $(diff -rq -x __pycache__ -x verifiers -x eval -x data_recipes \
+        "$src" "$dst" 2>/dev/null | grep -c "differ\|^Only in $src")))
+      mkdir -p "$dst" && cp -r "$src"/. "$dst"/
+    done
+    log "copied this tree's source over the installed package ($stale files differed from the wheel)"
+  fi
+  export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+else
+  log "no wheels in $WHEELS: using the installed packages, this tree on PYTHONPATH"
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true; } >"$OUT/versions.txt" 2>&1
+timeout 60 "$PY" -P - <<'EOF' >>"$OUT/versions.txt" 2>&1
 import importlib
-for name in ("torch", "transformers", "vllm"):
+import sys
+
+print(f"python=={sys.version.split()[0]} ({sys.executable})")
+for name in ("torch", "transformers", "trl", "datasets", "accelerate", "peft", "tokenizers",
+             "huggingface_hub", "safetensors", "pyarrow", "fsspec", "numpy", "vllm"):
     try:
         m = importlib.import_module(name)
         print(f"{name}=={getattr(m, '__version__', '?')}")
     except Exception as e:  # report, do not stop: the check adapts to what is installed
-        print(f"{name}: not importable ({type(e).__name__}: {str(e)[:120]})")
+        print(f"{name}: not importable ({type(e).__name__}: {str(e)[:160]})")
 import torch
-print("cuda available:", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
-EOF
 
-status=0
+cuda = torch.cuda.is_available()
+print("torch.version.cuda:", torch.version.cuda)
+print("cuda available:", cuda)
+if cuda:
+    print("device:", torch.cuda.get_device_name(0), "capability", torch.cuda.get_device_capability(0),
+          "bf16", torch.cuda.is_bf16_supported())
+# Everything the tests and the benchmark import, so a missing package shows here by name.
+for mod in ("reasoning_distill.generation.hf_engine", "reasoning_distill.generation.job",
+            "reasoning_distill.training.sft", "reasoning_distill.training.rkl",
+            "reasoning_distill.toy.models", "reasoning_distill.verifiers"):
+    try:
+        m = importlib.import_module(mod)
+        print(f"import ok: {mod} ({m.__file__})")
+    except Exception as e:
+        print(f"IMPORT FAILED: {mod}: {type(e).__name__}: {e}")
+EOF
+sed 's/^/  /' "$OUT/versions.txt" | tee -a "$OUT/summary.txt"
+grep -q "IMPORT FAILED\|not importable.*transformers\|^torch: not" "$OUT/versions.txt" && status=1
+
+log "CUDA tests (tests/gpu)"
+timeout 150 "$PY" -P -m pytest tests/gpu -v -p no:cacheprovider --timeout 120 \
+  --junitxml=/tmp/gpu_check_junit.xml >"$OUT/pytest.log" 2>&1
+rc=$?
+tail -15 "$OUT/pytest.log" | tee -a "$OUT/summary.txt"
+[ "$rc" = 0 ] || { log "CUDA tests: exit $rc"; status=1; }
+
 if grep -q "^vllm==" "$OUT/versions.txt"; then
   log "vLLM part: ours vs plain LLM.generate vs n=N fan-out (256 problems x 4 samples, 512 tokens)"
-  timeout 300 "$PY" benchmarks/bench_generation.py --engines vllm --size medium --device cuda \
+  timeout 300 "$PY" -P benchmarks/bench_generation.py --engines vllm --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
     --problems 256 --n 4 --max-tokens 512 --repeats 2 --chunk-size 64 --json "$OUT/bench_vllm.json" 2>"$OUT/bench_vllm.log" \
     | tee -a "$OUT/summary.txt"
   rc=${PIPESTATUS[0]}
@@ -46,22 +119,49 @@ else
   log "vLLM is not installed here: measuring the transformers engine only"
 fi
 
-log "transformers part (smaller load: 32 problems x 2 samples, 256 tokens)"
-timeout 150 "$PY" benchmarks/bench_generation.py --engines hf --size medium --device cuda \
-  --problems 32 --n 2 --max-tokens 256 --hf-batch-size 64 --json "$OUT/bench_hf.json" 2>"$OUT/bench_hf.log" \
-  | tee -a "$OUT/summary.txt"
-rc=${PIPESTATUS[0]}
+log "transformers part ($BENCH_HF_ARGS, $BENCH_SIZE model on $BENCH_DEVICE)"
+# shellcheck disable=SC2086  # BENCH_HF_ARGS is a list of flags
+timeout 110 "$PY" -P benchmarks/bench_generation.py --engines hf --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
+  $BENCH_HF_ARGS --json "$OUT/bench_hf.json" >"$OUT/bench_hf.log" 2>&1
+rc=$?
+grep -v "it/s\]\|^Loading\|^Writing" "$OUT/bench_hf.log" | tail -5 | tee -a "$OUT/summary.txt"
 [ "$rc" = 0 ] || { log "transformers part failed (exit $rc); last lines of its log:"; tail -30 "$OUT/bench_hf.log" | tee -a "$OUT/summary.txt"; status=1; }
 
-if [ -f "$OUT/bench_vllm.json" ] && [ -f "$OUT/bench_hf.json" ]; then
-  "$PY" - "$OUT" <<'EOF' | tee -a "$OUT/summary.txt"
-import json, sys
-v = json.load(open(f"{sys.argv[1]}/bench_vllm.json"))
-h = json.load(open(f"{sys.argv[1]}/bench_hf.json"))
-print(f"vLLM / transformers tokens/s: {v['vllm_tokens_per_s'] / h['hf_tokens_per_s']:.1f}x "
-      f"(different loads: vLLM {v['problems']}x{v['n']}x{v['max_tokens']}, "
-      f"transformers {h['problems']}x{h['n']}x{h['max_tokens']}) {h.get('hf_note', '')}")
+"$PY" -P - "$OUT" /tmp/gpu_check_junit.xml <<'EOF' 2>&1 | tee -a "$OUT/summary.txt"
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+out, junit = Path(sys.argv[1]), Path(sys.argv[2])
+rows = []
+if junit.is_file():
+    s = ET.parse(junit).getroot()
+    s = s if s.tag == "testsuite" else s.find("testsuite")
+    n, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
+    rows.append(("CUDA tests", f"{n - f - e - k} passed, {f} failed, {e} errors, {k} skipped"))
+    for case in s.iter("testcase"):
+        res = next(iter(case), None)
+        state = "passed" if res is None or res.tag in ("system-out", "system-err") else res.tag
+        rows.append((f"  {case.get('name')}", f"{state} {float(case.get('time', 0)):.1f}s"))
+else:
+    rows.append(("CUDA tests", "no result (pytest did not finish)"))
+h = json.loads((out / "bench_hf.json").read_text()) if (out / "bench_hf.json").is_file() else {}
+v = json.loads((out / "bench_vllm.json").read_text()) if (out / "bench_vllm.json").is_file() else {}
+if h:
+    rows.append(("transformers engine", f"{h['hf_tokens_per_s']:.0f} tok/s ({h['hf_tokens']} tokens "
+                 f"in {h['hf_s']:.1f}s; {h['problems']}x{h['n']}x{h['max_tokens']} on {h['device']})"))
+if v:
+    rows.append(("vLLM plain", f"{v['vllm_tokens_per_s']:.0f} tok/s"))
+    rows.append(("our vLLM overhead", f"{v['overhead_pct']:+.1f}% (target < 5%)"))
+    if h:
+        rows.append(("vLLM / transformers", f"{v['vllm_tokens_per_s'] / h['hf_tokens_per_s']:.1f}x "
+                     "(different loads)"))
+width = max(len(r[0]) for r in rows)
+print("-" * 60)
+for name, value in rows:
+    print(f"{name:<{width}}  {value}")
+print("-" * 60)
 EOF
-fi
-log "done (status $status); figures in $OUT"
+log "done in $(($(date +%s) - t_start))s (status $status); files in $OUT"
 exit $status

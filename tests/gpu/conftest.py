@@ -59,3 +59,21 @@ def student_dir(tmp_path_factory) -> Path:
     return make_tiny_model(
         tmp_path_factory.mktemp("gpu_student") / "model", texts + [chat_template()]
     )
+
+
+@pytest.fixture(scope="session")
+def sharp_teacher_dir(tmp_path_factory, student_dir) -> Path:
+    """A larger tiny Qwen2 on the student's tokenizer with peaked next-token distributions."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from reasoning_distill.toy.models import Arch, init_model
+
+    tok = AutoTokenizer.from_pretrained(student_dir)
+    teacher = init_model(tok, Arch(hidden_size=48, num_hidden_layers=2), seed=1)
+    with torch.no_grad():  # tied embeddings: sharper input and output projections
+        teacher.get_input_embeddings().weight.mul_(8.0)
+    path = tmp_path_factory.mktemp("gpu_teacher") / "model"
+    teacher.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path

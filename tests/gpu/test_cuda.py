@@ -165,10 +165,72 @@ def test_train_sft_on_cuda_lowers_loss_and_saves(student_dir, sft_rows, tmp_path
         if not torch.equal(p0, p1)
     ]
     assert len(moved) == len(list(before.parameters()))
-    # The saved student loads and generates on the GPU.
+    # The saved student loads and generates on the GPU, greedily the same text as on the CPU
+    # (the trained student writes varied traces, unlike the untrained model's repeats).
+    reqs = [
+        GenerationRequest(f"s{i}", messages=r["messages"][:1]) for i, r in enumerate(sft_rows[:6])
+    ]
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=32)
     with HFEngine(result.checkpoint, device="cuda") as engine:
-        out = engine.generate(
-            [GenerationRequest("s", messages=sft_rows[0]["messages"][:1])],
-            SamplingParams(n=1, temperature=0.0, max_tokens=24),
-        )
-    assert out[0].completions[0].completion_tokens > 0
+        gpu = engine.generate(reqs, greedy)
+    with HFEngine(result.checkpoint, device="cpu") as engine:
+        cpu = engine.generate(reqs, greedy)
+    assert _texts(gpu) == _texts(cpu)
+    assert len({c.text for r in gpu for c in r.completions}) > 1, _texts(gpu)
+
+
+def test_forward_logits_cuda_match_cpu(gen_model_dir, cuda_engine):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    cpu_model = AutoModelForCausalLM.from_pretrained(gen_model_dir, attn_implementation="eager")
+    tok = cuda_engine.tokenizer
+    ids = tok(["Compute 3 * 5. Think step by step."] * 2, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        want = cpu_model.eval()(ids).logits
+        got = cuda_engine._lm(ids.to("cuda")).logits
+    assert got.device.type == "cuda"
+    torch.testing.assert_close(got.float().cpu(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_reverse_kl_stage_on_cuda_moves_student_toward_teacher(
+    student_dir, sharp_teacher_dir, sft_rows, tmp_path
+):
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+    from reasoning_distill.training.config import ReverseKLConfig
+    from reasoning_distill.training.rkl import mean_reverse_kl, train_reverse_kl
+
+    seen: dict[str, object] = {}
+
+    class Where(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            seen["device"] = next(model.parameters()).device.type
+
+    tok = AutoTokenizer.from_pretrained(student_dir)
+    teacher = AutoModelForCausalLM.from_pretrained(sharp_teacher_dir).eval()
+    held_out = sft_rows[-8:]
+    before = mean_reverse_kl(
+        AutoModelForCausalLM.from_pretrained(student_dir), teacher, tok, held_out
+    )
+    cfg = ReverseKLConfig(
+        max_steps=30,
+        per_device_train_batch_size=16,
+        learning_rate=5e-3,
+        logging_steps=5,
+        seed=0,
+        bf16=torch.cuda.is_bf16_supported(),
+    )
+    result = train_reverse_kl(
+        student_dir, sharp_teacher_dir, Dataset.from_list(sft_rows), tmp_path, cfg, [Where()]
+    )
+    assert seen["device"] == "cuda"
+    assert result.steps == 30
+    assert all(math.isfinite(x) for x in result.losses), result.losses
+    assert result.last_loss < result.first_loss, result.losses
+    after = mean_reverse_kl(
+        AutoModelForCausalLM.from_pretrained(result.checkpoint), teacher, tok, held_out
+    )
+    assert after < 0.7 * before, (before, after)
