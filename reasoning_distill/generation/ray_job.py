@@ -45,7 +45,12 @@ class GenerationActor:
         self.spec = spec
         self.params = SamplingParams(**{**spec["params"], "stop": tuple(spec["params"]["stop"])})
         self.engine = make_engine(spec["engine"], spec["model"], **spec["engine_opts"])
-        writer = f"ray{os.getpid()}x{uuid.uuid4().hex[:8]}"
+        import ray
+
+        # The writer id names the node, so a shard on a shared disk says which machine wrote
+        # it (pids repeat across nodes; the random part keeps restarted actors apart).
+        node = ray.get_runtime_context().get_node_id()[:12]
+        writer = f"ray.{node}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         # The driver holds the folder lock and has repaired every shard already.
         self.store = Store.open(
             spec["out_dir"],

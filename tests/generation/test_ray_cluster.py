@@ -1,0 +1,114 @@
+"""The Ray generation job on a real two-node cluster (two raylets on this machine, one CPU each),
+with the transformers engine inside the actors: placement, the exact sample set, resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from reasoning_distill.generation.engine import SamplingParams
+from reasoning_distill.generation.store import Store, load_samples
+from reasoning_distill.records import Problem
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():  # another module's local instance; this one needs the cluster
+        ray.shutdown()
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+        yield ray
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def generation_actor_nodes(ray) -> set[str]:
+    """Node ids of every GenerationActor Ray Data started (alive or already finished).
+
+    The public state API (`ray.util.state`) needs the dashboard, which this cluster leaves
+    out to start faster; the GCS actor table holds the same placement.
+    """
+    from ray._private import state
+
+    return {
+        a["Address"]["NodeID"]
+        for a in state.actors().values()
+        if "GenerationActor" in a["ActorClassName"]
+    }
+
+
+def writer_nodes(out) -> dict[str, str]:
+    """Writer id -> node id prefix, from the shard names (`samples-ray.<node>.<pid>.<rand>-<seq>`)."""
+    writers = {p.name.split("-")[1] for p in Store(out).shards()}
+    return {w: w.split(".")[1] for w in writers}
+
+
+def test_two_nodes_write_one_store_and_resume(two_node_cluster, tiny_model_dir, tmp_path):
+    from reasoning_distill.generation.ray_job import run_generation_ray
+
+    ray = two_node_cluster
+    node_ids = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert len(node_ids) == 2
+    ps = [Problem(id=f"c{i}", prompt=f"What is {i} + 6?", gold=str(i + 6)) for i in range(8)]
+    params = SamplingParams(n=2, max_tokens=8, seed=4)
+
+    def run():
+        return run_generation_ray(
+            ps,
+            "hf",
+            str(tiny_model_dir),
+            {"batch_size": 8},
+            params,
+            tmp_path,
+            num_actors=2,
+            chunk_size=1,
+            store_format="parquet",
+        )
+
+    summary = run()
+    expected = {(p.id, k) for p in ps for k in range(2)}
+    assert summary.samples == summary.generated_now == 16
+    keys = [s.key for s in load_samples(tmp_path)]
+    assert len(keys) == len(set(keys)) and set(keys) == expected
+    # Two actors of one CPU each on two one-CPU nodes: one actor per node, by construction.
+    assert generation_actor_nodes(ray) == node_ids
+    # Every shard names the node that wrote it (which actors got batches is Ray's call).
+    first = writer_nodes(tmp_path)
+    assert first and all(any(n.startswith(prefix) for n in node_ids) for prefix in first.values())
+
+    # A job killed part-way: the last chunk of each writer was never committed, and one
+    # chunk's Parquet write was cut short (its temporary file never renamed into place).
+    lost = 0
+    for writer in first:
+        last = max(tmp_path.glob(f"samples-{writer}-*.parquet"))
+        lost += _rows(last)
+        last.unlink()
+    (tmp_path / f".samples-{next(iter(first))}-00099.parquet.tmp").write_bytes(b"PAR1")
+    kept = {p.name: p.read_bytes() for p in Store(tmp_path).shards()}
+
+    again = run()
+    assert again.generated_now == lost and again.already_done == 16 - lost
+    assert again.samples == 16
+    keys = [s.key for s in load_samples(tmp_path)]
+    assert len(keys) == len(set(keys)) and set(keys) == expected
+    assert not list(tmp_path.glob(".samples-*.tmp*"))
+    # Committed shards are left as they were; the resumed actors wrote new ones.
+    for name, data in kept.items():
+        assert (tmp_path / name).read_bytes() == data
+    assert set(writer_nodes(tmp_path)) - set(first)
+
+
+def _rows(path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
