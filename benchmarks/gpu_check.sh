@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: one H100, about 3 minutes (hard caps add up to < 5), no network needed.
+# GPU check: one H100, about 3 minutes (hard caps add up to 320 s without vLLM), no network needed.
 #   bash benchmarks/gpu_check.sh            # logs and figures land in $OUT (default: a temp folder)
 # 1. Installs the wheels carried in .whl/ (if any) into /tmp/site with pip --no-index --no-deps
 #    and puts it first on PYTHONPATH; this repo's own source is then copied over the installed
@@ -41,7 +41,7 @@ log "python: $PY; output: $OUT"
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
   rm -rf "$SITE"
   n=$(ls "$WHEELS"/*.whl | wc -l)
-  if timeout 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+  if timeout 40 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --upgrade --disable-pip-version-check --target "$SITE" "$WHEELS"/*.whl >>"$OUT/summary.txt" 2>&1; then
     log "installed $n carried wheels into $SITE"
   else
@@ -68,7 +68,7 @@ else
 fi
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true; } >"$OUT/versions.txt" 2>&1
-timeout 60 "$PY" -P - <<'EOF' >>"$OUT/versions.txt" 2>&1
+timeout 40 "$PY" -P - <<'EOF' >>"$OUT/versions.txt" 2>&1
 import importlib
 import sys
 
@@ -102,7 +102,7 @@ sed 's/^/  /' "$OUT/versions.txt" | tee -a "$OUT/summary.txt"
 grep -q "IMPORT FAILED\|not importable.*transformers\|^torch: not" "$OUT/versions.txt" && status=1
 
 log "CUDA tests (tests/gpu)"
-timeout 150 "$PY" -P -m pytest tests/gpu -v -p no:cacheprovider --timeout 120 \
+timeout 140 "$PY" -P -m pytest tests/gpu -v -p no:cacheprovider --timeout 100 \
   --junitxml=/tmp/gpu_check_junit.xml >"$OUT/pytest.log" 2>&1
 rc=$?
 tail -15 "$OUT/pytest.log" | tee -a "$OUT/summary.txt"
@@ -121,7 +121,7 @@ fi
 
 log "transformers part ($BENCH_HF_ARGS, $BENCH_SIZE model on $BENCH_DEVICE)"
 # shellcheck disable=SC2086  # BENCH_HF_ARGS is a list of flags
-timeout 110 "$PY" -P benchmarks/bench_generation.py --engines hf --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
+timeout 100 "$PY" -P benchmarks/bench_generation.py --engines hf --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
   $BENCH_HF_ARGS --json "$OUT/bench_hf.json" >"$OUT/bench_hf.log" 2>&1
 rc=$?
 grep -v "it/s\]\|^Loading\|^Writing" "$OUT/bench_hf.log" | tail -5 | tee -a "$OUT/summary.txt"
