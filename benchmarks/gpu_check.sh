@@ -111,7 +111,7 @@ tail -15 "$OUT/pytest.log" | tee -a "$OUT/summary.txt"
 if grep -q "^vllm==" "$OUT/versions.txt"; then
   log "vLLM part: ours vs plain LLM.generate vs n=N fan-out (256 problems x 4 samples, 512 tokens)"
   timeout 300 "$PY" -P benchmarks/bench_generation.py --engines vllm --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
-    --problems 256 --n 4 --max-tokens 512 --repeats 2 --chunk-size 64 --json "$OUT/bench_vllm.json" 2>"$OUT/bench_vllm.log" \
+    --problems 256 --n 4 --max-tokens 512 --repeats 2 --json "$OUT/bench_vllm.json" 2>"$OUT/bench_vllm.log" \
     | tee -a "$OUT/summary.txt"
   rc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] || { log "vLLM part failed (exit $rc); last lines of its log:"; tail -30 "$OUT/bench_vllm.log" | tee -a "$OUT/summary.txt"; status=1; }

@@ -70,9 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--chunk-size",
         type=int,
         default=None,
-        help="problems per committed chunk (a kill loses at most one); default hf 64, openai "
-        "256. vLLM streams instead: samples are written every 2 s as they finish (under --ray "
-        "it takes chunks too, default 1024)",
+        help="hf (and every engine under --ray): problems per committed chunk, a kill loses at "
+        "most one; default hf 64, vllm 1024, openai 256. Without --ray, vllm and openai stream: "
+        "samples are written every 2 s as they finish",
     )
     g.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     g.add_argument(

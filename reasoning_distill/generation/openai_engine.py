@@ -1,9 +1,11 @@
 """The OpenAI-compatible HTTP engine: any vLLM / SGLang server, or a hosted API.
 
 One HTTP request per sample (`n=1` with that sample's own seed), so a resumed job asks for
-exactly the missing samples and a retry repeats one sample, not a whole batch. Requests run
-concurrently under a limit; 429, 408, 5xx answers, timeouts and dropped connections are retried
-with exponential backoff and jitter (honouring `Retry-After`), other errors fail at once.
+exactly the missing samples and a retry repeats one sample, not a whole batch. A fixed pool of
+`concurrency` workers sends them and samples stream back as they finish (`OpenAIEngine.stream`),
+so the server stays busy to the end of the job. 429, 408, 5xx answers, timeouts and dropped
+connections are retried with exponential backoff and jitter (honouring `Retry-After`); other
+errors fail at once.
 Servers that split the reasoning out (`reasoning_content`, or `reasoning` in newer vLLM) are
 supported. The API key comes from an environment variable, never from a flag.
 """
@@ -13,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from reasoning_distill.generation.engine import (
@@ -31,6 +34,7 @@ from reasoning_distill.progress import Progress, ensure
 logger = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_END = object()  # the end of a stream's queue
 
 
 class PartialGenerationError(RuntimeError):
@@ -220,55 +224,124 @@ class OpenAIEngine:
         )
         return completion, int(usage.get("prompt_tokens", 0))
 
-    async def _run(
-        self, requests: Sequence[GenerationRequest], params: SamplingParams, task: Any
-    ) -> tuple[list[GenerationResult], list[str]]:
+    async def _serve(
+        self,
+        items: Iterator[tuple[int, GenerationRequest, int]],
+        params: SamplingParams,
+        emit: Callable[[tuple[int, GenerationResult]], None],
+        errors: list[str],
+        stop: threading.Event,
+    ) -> None:
+        """`concurrency` workers take `(request index, request, sample index)` items in turn.
+
+        A fixed pool, not a task per sample: a million-sample job holds `concurrency`
+        coroutines. A sample that fails for good is recorded in `errors` and the rest go on.
+        """
         import httpx
 
-        sem = asyncio.Semaphore(self.concurrency)
-        results = [GenerationResult(r.request_id, "", 0) for r in requests]
-        spans: list[list[float]] = [[] for _ in requests]
-        errors: list[str] = []
         limits = httpx.Limits(
             max_connections=self.concurrency, max_keepalive_connections=self.concurrency
         )
         timeout = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
 
-        async def one(i: int, k: int) -> None:
-            req = requests[i]
-            seed = sample_seed(params.seed, req.request_id, k)
-            path, body = self._body(req, params, seed)
-            async with sem:
+        async def worker(client: Any) -> None:
+            for i, req, k in items:  # one shared iterator: the event loop runs one worker at a time
+                if stop.is_set():
+                    return
+                seed = sample_seed(params.seed, req.request_id, k)
+                path, body = self._body(req, params, seed)
                 t0 = time.perf_counter()
                 try:
                     data = await self._post(client, path, body, f"{req.request_id}#{k}")
                     comp, prompt_tokens = self._parse(data, chat=req.messages is not None)
                 except Exception as e:  # collected: the other samples still finish and are kept
                     errors.append(str(e))
-                    return
-                spans[i] += [t0, time.perf_counter()]
-            comp.index, comp.seed = k, seed
-            results[i].completions.append(comp)
-            results[i].prompt_tokens = prompt_tokens
-            if req.prompt is not None:
-                results[i].prompt = req.prompt
-            task.advance(1, tokens=comp.completion_tokens)
+                    continue
+                comp.index, comp.seed = k, seed
+                # Chat requests carry no rendered prompt: the server applies the template.
+                res = GenerationResult(
+                    req.request_id,
+                    req.prompt or "",
+                    prompt_tokens,
+                    [comp],
+                    time.perf_counter() - t0,
+                )
+                emit((i, res))
 
         async with httpx.AsyncClient(
             limits=limits, timeout=timeout, headers=self._headers()
         ) as client:
-            jobs = [
-                one(i, k)
-                for i, req in enumerate(requests)
-                for k in (req.sample_indices if req.sample_indices is not None else range(params.n))
-            ]
-            await asyncio.gather(*jobs)
-        for res, span in zip(results, spans, strict=True):
-            res.completions.sort(key=lambda c: c.index)
-            res.elapsed_s = (max(span) - min(span)) if span else 0.0
-        return results, errors
+            await asyncio.gather(*(worker(client) for _ in range(self.concurrency)))
+
+    def _stream_indexed(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
+    ) -> Iterator[list[tuple[int, GenerationResult]]]:
+        """Run `_serve` on its own thread and event loop; yield what finished, as it finishes.
+
+        Raises `PartialGenerationError` at the end if samples failed for good (everything that
+        finished was yielded first). A caller that stops early cancels what is in flight.
+        """
+        items = (
+            (i, req, k)
+            for i, req in enumerate(requests)
+            for k in (req.sample_indices if req.sample_indices is not None else range(params.n))
+        )
+        finished: queue.Queue[Any] = queue.Queue()
+        errors: list[str] = []
+        stop = threading.Event()
+        loop_box: dict[str, Any] = {}
+
+        def target() -> None:
+            async def main() -> None:
+                loop_box["loop"], loop_box["task"] = (
+                    asyncio.get_running_loop(),
+                    asyncio.current_task(),
+                )
+                await self._serve(items, params, finished.put, errors, stop)
+
+            try:
+                asyncio.run(main())
+            except asyncio.CancelledError:
+                pass
+            except BaseException as e:  # reported in the caller's thread
+                errors.append(f"{type(e).__name__}: {e}")
+            finally:
+                finished.put(_END)
+
+        thread = threading.Thread(target=target, name="openai-engine", daemon=True)
+        thread.start()
+        done = False
+        try:
+            while not done:
+                batch = [finished.get()]
+                while not finished.empty():
+                    batch.append(finished.get_nowait())
+                done = batch[-1] is _END
+                batch = [b for b in batch if b is not _END]
+                if batch:
+                    yield batch
+        finally:
+            if not done:
+                stop.set()
+                loop, task = loop_box.get("loop"), loop_box.get("task")
+                if loop is not None and task is not None:
+                    loop.call_soon_threadsafe(task.cancel)
+            thread.join()
+        if errors:
+            shown = "\n  ".join(errors[:5])
+            raise PartialGenerationError(f"{len(errors)} samples failed:\n  {shown}", [])
 
     # ---- the Engine protocol -------------------------------------------------------------
+    def stream(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
+    ) -> Iterator[list[GenerationResult]]:
+        """Yield samples as they finish: lists of one-completion results, in finishing order.
+
+        The job writes them as they come, so concurrency never drains at a chunk's end.
+        """
+        for batch in self._stream_indexed(requests, params):
+            yield [res for _, res in batch]
+
     def generate(
         self,
         requests: Sequence[GenerationRequest],
@@ -280,15 +353,26 @@ class OpenAIEngine:
         total = sum(
             len(r.sample_indices) if r.sample_indices is not None else params.n for r in requests
         )
-        with ensure(progress).task("sampling", total=total) as task:
-            results, errors = _run_sync(self._run(requests, params, task))
-        if errors:
+        t0 = time.perf_counter()
+        results = [GenerationResult(r.request_id, r.prompt or "", 0) for r in requests]
+        try:
+            with ensure(progress).task("sampling", total=total) as task:
+                for batch in self._stream_indexed(requests, params):
+                    for i, res in batch:
+                        results[i].completions += res.completions
+                        results[i].prompt_tokens = res.prompt_tokens
+                    task.advance(
+                        len(batch), tokens=sum(r.completions[0].completion_tokens for _, r in batch)
+                    )
+        except PartialGenerationError as e:
             done = sum(len(r.completions) for r in results)
-            shown = "\n  ".join(errors[:5])
             raise PartialGenerationError(
-                f"{len(errors)} of {total} samples failed ({done} finished and are kept):\n  {shown}",
+                f"{e} ({done} of {total} finished and are kept)",
                 [r for r in results if r.completions],
-            )
+            ) from None
+        for res in results:
+            res.completions.sort(key=lambda c: c.index)
+            res.elapsed_s = time.perf_counter() - t0
         return results
 
     def close(self) -> None:
@@ -299,25 +383,3 @@ class OpenAIEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _run_sync(coro: Any) -> Any:
-    """Run a coroutine from sync code, also when the caller already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as e:  # re-raised in the caller's thread
-            box["error"] = e
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
