@@ -35,13 +35,16 @@ def shift_labels(labels: torch.Tensor) -> torch.Tensor:
     return F.pad(labels[..., 1:], (0, 1), value=IGNORE_INDEX)
 
 
-def _log_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def _log_probs(logits: torch.Tensor, temperature: float, mask: torch.Tensor) -> torch.Tensor:
     import torch
 
     # float32 softmax even when the model runs in bf16: a bf16 log-softmax over a vocabulary of
     # 150k entries loses the small probabilities that a KL is made of.
     dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    return (logits.to(dtype) / temperature).log_softmax(dim=-1)
+    scaled = logits.to(dtype) / temperature  # a new tensor: filling it in place costs no copy
+    # Zero the masked positions before the softmax: garbage (NaN/inf) there would otherwise
+    # reach the gradient through log_softmax's backward, even with the loss masked after.
+    return scaled.masked_fill_(~mask.unsqueeze(-1), 0.0).log_softmax(dim=-1)
 
 
 def _reduce(per_token: torch.Tensor, mask: torch.Tensor, reduction: Reduction) -> torch.Tensor:
@@ -96,10 +99,11 @@ def reverse_kl_loss(
         A float32 (float64 for float64 inputs) tensor, >= 0 up to rounding.
     """
     _check(student_logits, teacher_logits, labels, temperature)
-    log_s = _log_probs(student_logits, temperature)
-    log_t = _log_probs(teacher_logits.detach(), temperature)
+    mask = labels != IGNORE_INDEX
+    log_s = _log_probs(student_logits, temperature, mask)
+    log_t = _log_probs(teacher_logits.detach(), temperature, mask)
     per_token = (log_s.exp() * (log_s - log_t)).sum(dim=-1)
-    return _reduce(per_token, labels != IGNORE_INDEX, reduction)
+    return _reduce(per_token, mask, reduction)
 
 
 def forward_kl_loss(
@@ -115,7 +119,8 @@ def forward_kl_loss(
     reduction exactly as in `reverse_kl_loss`.
     """
     _check(student_logits, teacher_logits, labels, temperature)
-    log_s = _log_probs(student_logits, temperature)
-    log_t = _log_probs(teacher_logits.detach(), temperature)
+    mask = labels != IGNORE_INDEX
+    log_s = _log_probs(student_logits, temperature, mask)
+    log_t = _log_probs(teacher_logits.detach(), temperature, mask)
     per_token = (log_t.exp() * (log_t - log_s)).sum(dim=-1)
-    return _reduce(per_token, labels != IGNORE_INDEX, reduction)
+    return _reduce(per_token, mask, reduction)

@@ -172,3 +172,15 @@ def test_rejects_bad_shapes_and_temperature():
         reverse_kl_loss(s, t, labels, temperature=0.0)
     with pytest.raises(ValueError, match="reduction"):
         reverse_kl_loss(s, t, labels, reduction="batchmean")
+
+
+@pytest.mark.parametrize("fn", [reverse_kl_loss, forward_kl_loss])
+def test_garbage_at_masked_positions_stays_out_of_the_gradient(fn):
+    student, teacher, labels = _random_case(4)
+    student[0, 0] = float("inf")  # masked prompt position; [1, -1] already holds NaN
+    teacher[1, -1] = float("nan")
+    student.requires_grad_(True)
+    fn(student, teacher, labels).backward()
+    assert torch.isfinite(student.grad).all()
+    masked = labels == -100
+    assert (student.grad[masked] == 0).all() and (student.grad[~masked] != 0).any()
