@@ -91,8 +91,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _forward(self, method: str) -> None:
-        import httpx
-
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         srv = self.server
         with srv.lock:
@@ -103,13 +101,29 @@ class _Handler(BaseHTTPRequestHandler):
                 status = srv.statuses[srv.failures_left % len(srv.statuses)]
                 srv.failed[status] = srv.failed.get(status, 0) + 1
         if flaky:
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", "0.2")
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"error": {"message": "rate limited"}}')
+            self._answer_flaky(status)
             return
+        with srv.lock:
+            srv.inflight += 1
+            srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        try:
+            self._pass_through(method, body)
+        finally:
+            with srv.lock:
+                srv.inflight -= 1
+
+    def _answer_flaky(self, status: int) -> None:
+        self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "0.2")
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": {"message": "rate limited"}}')
+
+    def _pass_through(self, method: str, body: bytes) -> None:
+        import httpx
+
+        srv = self.server
         r = httpx.request(
             method,
             srv.backend + self.path,
@@ -142,6 +156,7 @@ class FlakyProxy(ThreadingHTTPServer):
         self.statuses = statuses
         self.failed: dict[int, int] = {}
         self.seen = 0
+        self.inflight = self.max_inflight = 0  # requests being forwarded now / at most at once
         self.lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 

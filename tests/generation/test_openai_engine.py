@@ -121,9 +121,38 @@ def test_server_killed_and_restarted_mid_job(server, tiny_model_dir, tmp_path):
 
     t = threading.Thread(target=crash_and_restart, daemon=True)
     t.start()
-    summary = run_generation(problems(10), engine, PARAMS, out, chunk_size=1)
+    # flush_s=0: every finished sample is written at once, so the kill lands mid-job.
+    summary = run_generation(problems(20), engine, PARAMS, out, flush_s=0)
     t.join(timeout=5)
     server.wait_ready()  # leave the module's server up for later tests
     assert killed.is_set() and engine.retries_done > 0
     keys = [s.key for s in load_samples(out)]
-    assert summary.samples == 20 and len(keys) == len(set(keys)) == 20
+    assert summary.samples == 40 and len(keys) == len(set(keys)) == 40
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_stream_keeps_the_concurrency_limit_and_stops_when_the_caller_does(server, tiny_model_dir):
+    reqs = [GenerationRequest(p.id, messages=p.messages()) for p in problems(10)]
+    params = SamplingParams(n=2, max_tokens=24, seed=9)
+    with FlakyProxy(server.base_url.removesuffix("/v1"), failures=0) as proxy:
+        engine = OpenAIEngine(str(tiny_model_dir), base_url=proxy.base_url, concurrency=3)
+        got = [
+            (r.request_id, r.completions[0].index)
+            for part in engine.stream(reqs, params)
+            for r in part
+        ]
+        assert sorted(got) == sorted((r.request_id, k) for r in reqs for k in range(2))
+        assert proxy.max_inflight == 3  # a fixed pool: never more, and kept full
+        # A caller that stops after the first samples: what is in flight is cancelled, nothing
+        # more is sent, and the engine's thread is gone.
+        proxy.seen = 0
+        stream = engine.stream(reqs, params)
+        first = next(stream)
+        stream.close()
+        assert not [t for t in threading.enumerate() if t.name == "openai-engine"]
+        time.sleep(0.5)  # requests sent just before the close may still reach the proxy
+        sent = proxy.seen
+        assert first and sent < len(got)
+        time.sleep(1.0)
+        assert proxy.seen == sent
