@@ -138,17 +138,21 @@ def engine_opts(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from reasoning_distill.cli.rich_progress import RichProgress
     from reasoning_distill.generation.engine import SamplingParams
     from reasoning_distill.generation.factory import make_engine
     from reasoning_distill.generation.inputs import InputError, load_problems
-    from reasoning_distill.generation.job import run_generation
+    from reasoning_distill.generation.job import job_identity, problems_hash, run_generation
     from reasoning_distill.generation.store import (
         ManifestMismatchError,
         StoreLockedError,
+        check_manifest,
         stored_format,
     )
 
@@ -176,7 +180,7 @@ def main(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
     except (ValueError, InputError) as e:
-        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     if loaded.n_skipped:
         err.print(f"skipped {loaded.n_skipped} input rows (see the warning above)")
@@ -186,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         stored = stored_format(args.out)
     except ValueError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     if stored is not None and stored != args.format:
         # Checked before the engine loads: a teacher can take minutes to load only to be refused.
@@ -195,6 +199,17 @@ def main(args: argparse.Namespace) -> int:
             f"rerun with --format {stored} to resume it, or write to a new output folder.",
             highlight=False,
         )
+        return 2
+    identity = job_identity(
+        problems_hash(loaded.problems),
+        SimpleNamespace(name=args.engine, model=str(args.model)),
+        params,
+        args.system,
+    )
+    try:
+        check_manifest(args.out, identity, args.format)
+    except ManifestMismatchError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     think = {"auto": None, "yes": True, "no": False}[args.think_in_prompt]
     if args.chunk_size is None:
@@ -234,7 +249,7 @@ def main(args: argparse.Namespace) -> int:
             finally:
                 engine.close()
     except (ManifestMismatchError, StoreLockedError, FileNotFoundError, TypeError, ValueError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         return 2
     except (ConnectionError, RuntimeError) as e:
         err.print(

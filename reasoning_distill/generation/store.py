@@ -241,23 +241,7 @@ class Store:
         self._locks.append(fh)
 
     def _check_or_write_manifest(self, identity: dict[str, Any], format: str) -> None:
-        identity = json.loads(json.dumps(identity))  # normalise tuples etc. as JSON sees them
-        mpath = self.path / MANIFEST
-        if mpath.exists():
-            try:
-                manifest = json.loads(mpath.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise StoreCorruptError(f"{mpath}: not valid JSON ({e})") from None
-            diffs = _diff(manifest.get("identity", {}), identity)
-            if manifest.get("format", "jsonl") != format:
-                diffs.append(f"  format: {manifest.get('format')!r} in the folder, {format!r} now")
-            if diffs:
-                raise ManifestMismatchError(
-                    f"{self.path} already holds samples made with different settings:\n"
-                    + "\n".join(diffs)
-                    + "\nResuming would mix them. Rerun with the original settings, or write to "
-                    "a new output folder."
-                )
+        if check_manifest(self.path, identity, format):
             return
         if any(SHARD_RE.match(n) for n in os.listdir(self.path)):
             raise ManifestMismatchError(
@@ -267,10 +251,12 @@ class Store:
         manifest = {
             "store_version": STORE_VERSION,
             "format": format,
-            "identity": identity,
+            "identity": json.loads(json.dumps(identity)),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        _atomic_write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _atomic_write_text(
+            self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        )
 
     # ---- reading -----------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -415,6 +401,32 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_manifest(out_dir: str | Path, identity: dict[str, Any], format: str) -> bool:
+    """Whether `out_dir` already has a manifest; `ManifestMismatchError` if it differs.
+
+    Callers check before loading a model, so a resume with other settings is refused at once.
+    """
+    mpath = Path(out_dir) / MANIFEST
+    if not mpath.exists():
+        return False
+    identity = json.loads(json.dumps(identity))  # normalise tuples etc. as JSON sees them
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise StoreCorruptError(f"{mpath}: not valid JSON ({e})") from None
+    diffs = _diff(manifest.get("identity", {}), identity)
+    if manifest.get("format", "jsonl") != format:
+        diffs.append(f"  format: {manifest.get('format')!r} in the folder, {format!r} now")
+    if diffs:
+        raise ManifestMismatchError(
+            f"{out_dir} already holds samples made with different settings:\n"
+            + "\n".join(diffs)
+            + "\nResuming would mix them. Rerun with the original settings, or write to "
+            "a new output folder."
+        )
+    return True
 
 
 def stored_format(out_dir: str | Path) -> str | None:

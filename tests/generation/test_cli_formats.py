@@ -172,3 +172,22 @@ def test_parquet_run_killed_mid_way_resumes_without_duplicates(tiny_model_dir, t
     assert set(keys) == {(f"q{i}", k) for i in range(n_problems) for k in range(2)}
     for name, data in kept.items():
         assert (out / name).read_bytes() == data, f"{name} was rewritten"
+
+
+def test_other_settings_on_a_folder_are_refused_before_the_model_loads(
+    tiny_model_dir, tmp_path, capsys
+):
+    import shutil
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    inp = write_problems(tmp_path / "p.jsonl", 2)
+    out = tmp_path / "out"
+    assert main(gen_args(model, inp, out)) == 0
+    capsys.readouterr()
+    # The model folder is gone: a refusal that names the differing setting proves the check
+    # ran before any attempt to load it.
+    shutil.rmtree(model)
+    assert main(gen_args(model, inp, out, "--temperature", "0.9")) == 2
+    err = capsys.readouterr().err
+    assert "different settings" in err and "temperature" in err and "0.9" in err, err
+    assert "does not exist" not in err
