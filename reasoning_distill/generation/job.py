@@ -178,6 +178,12 @@ def results_to_samples(
         opens = _prompt_opens_think(r.prompt) if think_in_prompt is None else think_in_prompt
         for c in r.completions:
             meta: dict[str, Any] = {"generated_at": now}
+            # The input's other columns (level, subject, source...) travel with every sample,
+            # so a dataset built from the samples can still be filtered or stratified by them.
+            if problem.source:
+                meta["source"] = problem.source
+            if problem.meta:
+                meta["problem"] = problem.meta
             if c.reasoning_content is not None:
                 reasoning: str | None = c.reasoning_content.strip()
                 answer = c.text.strip()

@@ -151,3 +151,11 @@ def test_template_without_generation_prompt_is_refused_before_writing(tmp_path):
     with HFEngine(model) as engine, pytest.raises(ValueError, match="adds no generation prompt"):
         run_generation(problems(1), engine, PARAMS, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_inputs_other_columns_travel_with_each_sample(hf_engine):
+    p = Problem(id="p0", prompt="What is 2 + 3?", gold="5", source="gsm8k", meta={"level": 3})
+    [s] = results_to_samples([_result("5")], {"p0": p}, hf_engine, PARAMS)
+    assert s.meta["source"] == "gsm8k" and s.meta["problem"] == {"level": 3}
+    [bare] = results_to_samples([_result("5")], {"p0": problems(1)[0]}, hf_engine, PARAMS)
+    assert "problem" not in bare.meta
