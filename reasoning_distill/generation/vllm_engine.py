@@ -106,6 +106,14 @@ def _output_dict(c: Any) -> dict[str, Any]:
 _stream_ids = itertools.count()
 
 
+class RejectedPromptError(ValueError):
+    """vLLM refused one sample's request; `VLLMEngine.stream` names the problem in the message."""
+
+    def __init__(self, pos: int, reason: str):
+        super().__init__(reason)
+        self.pos = pos
+
+
 def _stream_items(
     llm: Any,
     items: Iterator[tuple[int, list[int], int]],
@@ -131,7 +139,10 @@ def _stream_items(
                 return
             pos, ids, seed = item
             rid = f"{prefix}{pos}"
-            engine.add_request(rid, {"prompt_token_ids": ids}, _vllm_params(params, seed))
+            try:
+                engine.add_request(rid, {"prompt_token_ids": ids}, _vllm_params(params, seed))
+            except Exception as e:  # e.g. a prompt longer than max_model_len (VLLMValidationError)
+                raise RejectedPromptError(pos, str(e)) from e
             inflight.add(rid)
 
     try:
@@ -376,6 +387,22 @@ class VLLMEngine:
             parts = _stream_items(self._llm, items(), params, self.max_inflight)
         else:
             parts = self._stream_dp(list(items()), params)
+        try:
+            yield from self._results(parts, meta)
+        except RejectedPromptError as e:
+            request_id, _, n_prompt, k, _ = meta[e.pos]
+            raise ValueError(
+                f"vLLM refused sample {k} of problem {request_id!r} ({n_prompt} prompt tokens): "
+                f"{e}. Samples that finished before it are kept."
+            ) from e
+        finally:
+            parts.close()  # aborts what is still in the engine when the caller stops early
+
+    @staticmethod
+    def _results(
+        parts: Iterator[list[tuple[int, dict[str, Any]]]],
+        meta: dict[int, tuple[str, str, int, int, int]],
+    ) -> Iterator[list[GenerationResult]]:
         for part in parts:
             finished = []
             for pos, o in part:

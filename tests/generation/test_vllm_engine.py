@@ -214,3 +214,11 @@ def test_data_parallel_replicas_give_the_single_engine_samples(
     one = {s.key: (s.completion, s.seed) for s in load_samples(tmp_path / "one")}
     two = {s.key: (s.completion, s.seed) for s in load_samples(tmp_path / "two")}
     assert one == two
+
+
+def test_a_prompt_the_engine_refuses_is_named(vllm_engine, tmp_path):
+    ps = [Problem(id="short", prompt="1 + 1?", gold=None)]
+    ps.append(Problem(id="too-long", prompt="word " * 600, gold=None))  # max_model_len is 512
+    with pytest.raises(ValueError, match=r"sample 0 of problem 'too-long' \(\d+ prompt tokens\)"):
+        run_generation(ps, vllm_engine, SamplingParams(n=1, max_tokens=8), tmp_path)
+    assert not vllm_engine._llm.llm_engine.has_unfinished_requests()
