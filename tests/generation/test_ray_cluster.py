@@ -3,6 +3,10 @@ with the transformers engine inside the actors: placement, the exact sample set,
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from reasoning_distill.generation.engine import SamplingParams
@@ -96,9 +100,18 @@ def test_two_nodes_write_one_store_and_resume(two_node_cluster, tiny_model_dir, 
     (tmp_path / f".samples-{next(iter(first))}-00099.parquet.tmp").write_bytes(b"PAR1")
     kept = {p.name: p.read_bytes() for p in Store(tmp_path).shards()}
 
-    again = run()
-    assert again.generated_now == lost and again.already_done == 16 - lost
-    assert again.samples == 16
+    # The resume runs as a user would on a cluster: `rdistill generate --ray-address`, a new
+    # driver process joining the running cluster.
+    inp = tmp_path.parent / "problems.jsonl"
+    inp.write_text("".join(json.dumps({"id": p.id, "problem": p.prompt}) + "\n" for p in ps))
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "generate", "--engine", "hf"]
+    cmd += ["--model", str(tiny_model_dir), "--input", str(inp), "--out", str(tmp_path)]
+    cmd += ["--n", "2", "--max-tokens", "8", "--seed", "4", "--batch-size", "8", "--gold-field", ""]
+    cmd += ["--format", "parquet", "--chunk-size", "1", "--ray", "2"]
+    cmd += ["--ray-address", ray.get_runtime_context().gcs_address]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{lost} ({16 - lost} were already done)" in proc.stdout, proc.stdout[-2000:]
     keys = [s.key for s in load_samples(tmp_path)]
     assert len(keys) == len(set(keys)) and set(keys) == expected
     assert not list(tmp_path.glob(".samples-*.tmp*"))
