@@ -268,82 +268,83 @@ def _chunks(items: Sequence[GenerationRequest], size: int) -> Iterable[Sequence[
         yield items[i : i + size]
 
 
+@dataclass
+class _Writer:
+    """Turns engine results into records and appends them to the store, counting as it goes."""
+
+    store: Store
+    problems: dict[str, Problem]
+    engine: Engine
+    params: SamplingParams
+    system: str | None
+    think_in_prompt: bool | None
+    written: int = 0
+    tokens: int = 0
+
+    def write(self, results: Sequence[GenerationResult], elapsed_s: float | None) -> None:
+        samples = results_to_samples(
+            results,
+            self.problems,
+            self.engine,
+            self.params,
+            self.system,
+            self.think_in_prompt,
+            elapsed_s,
+        )
+        self.written += self.store.append(samples)
+        self.tokens += sum(s.completion_tokens for s in samples)
+
+
 def _generate_chunked(
-    requests: Sequence[GenerationRequest],
-    engine: Engine,
-    params: SamplingParams,
-    store: Store,
-    task: Task,
-    by_id: dict[str, Problem],
-    system: str | None,
-    think_in_prompt: bool | None,
-    chunk_size: int,
-) -> tuple[int, int]:
+    requests: Sequence[GenerationRequest], writer: _Writer, task: Task, chunk_size: int
+) -> None:
     """Send `chunk_size` problems at a time; write each chunk once the engine returns it."""
-    written = tokens = 0
+    engine, params = writer.engine, writer.params
     for chunk in _chunks(requests, chunk_size):
         t_chunk = time.perf_counter()
+        written, tokens = writer.written, writer.tokens
         try:
             results = engine.generate(chunk, params)
         except Exception as e:
             partial = getattr(e, "partial_results", None)
             if partial:
-                saved = store.append(
-                    results_to_samples(partial, by_id, engine, params, system, think_in_prompt)
+                writer.write(partial, None)
+                logger.warning(
+                    "engine failed; kept %d finished samples of the chunk", writer.written - written
                 )
-                logger.warning("engine failed; kept %d finished samples of the chunk", saved)
             raise
-        chunk_s = time.perf_counter() - t_chunk
         _check_results(chunk, results, params)
-        samples = results_to_samples(
-            results, by_id, engine, params, system, think_in_prompt, chunk_s
-        )
-        written += store.append(samples)
-        chunk_tokens = sum(s.completion_tokens for s in samples)
-        tokens += chunk_tokens
-        task.advance(len(samples), tokens=chunk_tokens)
-    return written, tokens
+        writer.write(results, time.perf_counter() - t_chunk)
+        task.advance(writer.written - written, tokens=writer.tokens - tokens)
 
 
 def _generate_streaming(
-    requests: Sequence[GenerationRequest],
-    engine: Engine,
-    params: SamplingParams,
-    store: Store,
-    task: Task,
-    by_id: dict[str, Problem],
-    system: str | None,
-    think_in_prompt: bool | None,
-    flush_s: float,
-) -> tuple[int, int]:
+    requests: Sequence[GenerationRequest], writer: _Writer, task: Task, flush_s: float
+) -> None:
     """Take samples as the engine finishes them; write (and fsync) every `flush_s` seconds.
 
     Whatever finished is written even when the engine fails or the job is interrupted, so a
     kill loses at most the last `flush_s` seconds of samples and the samples in flight.
     """
+    params = writer.params
     wanted = {
         (r.request_id, k)
         for r in requests
         for k in (r.sample_indices if r.sample_indices is not None else range(params.n))
     }
     pending: list[GenerationResult] = []
-    written = tokens = 0
     last = time.perf_counter()
 
     def flush() -> None:
-        nonlocal written, tokens, last, pending
+        nonlocal last, pending
         now = time.perf_counter()
         if pending:
             # Each sample's elapsed_s is its token share of the wall time since the last write.
-            samples = results_to_samples(
-                pending, by_id, engine, params, system, think_in_prompt, now - last
-            )
-            written += store.append(samples)
-            tokens += sum(s.completion_tokens for s in samples)
+            writer.write(pending, now - last)
         pending = []
         last = now
 
-    stream = engine.stream(requests, params)  # type: ignore[attr-defined]
+    stream = writer.engine.stream(requests, params)  # type: ignore[attr-defined]
     try:
         for part in stream:
             for res in part:
@@ -371,7 +372,6 @@ def _generate_streaming(
     if wanted:
         missing = ", ".join(f"{pid}#{k}" for pid, k in sorted(wanted)[:10])
         raise RuntimeError(f"engine finished with {len(wanted)} samples missing: {missing}")
-    return written, tokens
 
 
 def run_generation(
@@ -422,26 +422,17 @@ def run_generation(
             expected - todo,
             todo,
         )
+        writer = _Writer(store, by_id, engine, params, system, think_in_prompt)
         with ensure(progress).task("generating", total=todo) as task:
             if callable(getattr(engine, "stream", None)):
-                written, tokens_now = _generate_streaming(
-                    requests, engine, params, store, task, by_id, system, think_in_prompt, flush_s
-                )
+                _generate_streaming(requests, writer, task, flush_s)
             else:
-                written, tokens_now = _generate_chunked(
-                    requests,
-                    engine,
-                    params,
-                    store,
-                    task,
-                    by_id,
-                    system,
-                    think_in_prompt,
-                    chunk_size,
-                )
+                _generate_chunked(requests, writer, task, chunk_size)
         elapsed = time.perf_counter() - t0
         summary = summarize_store(store, by_id, params.n)
-    return GenerationSummary.of_run(out_dir, expected, todo, written, tokens_now, elapsed, summary)
+    return GenerationSummary.of_run(
+        out_dir, expected, todo, writer.written, writer.tokens, elapsed, summary
+    )
 
 
 def summarize_store(

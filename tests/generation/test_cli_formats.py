@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
@@ -24,24 +25,7 @@ def write_problems(path, n):
 
 
 def gen_args(model, inp, out, *extra):
-    return [
-        "generate",
-        "--model",
-        str(model),
-        "--input",
-        str(inp),
-        "--out",
-        str(out),
-        "--n",
-        "2",
-        "--max-tokens",
-        "8",
-        "--seed",
-        "3",
-        "--batch-size",
-        "8",
-        *extra,
-    ]
+    return generate_argv(model, inp, out, *extra, seed=3)
 
 
 def parquet_keys(out):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import load_samples
@@ -20,24 +21,7 @@ def problems_file(tmp_path):
 
 
 def args(model, inp, out, *extra):
-    return [
-        "generate",
-        "--model",
-        str(model),
-        "--input",
-        str(inp),
-        "--out",
-        str(out),
-        "--n",
-        "2",
-        "--max-tokens",
-        "8",
-        "--seed",
-        "1",
-        "--batch-size",
-        "8",
-        *extra,
-    ]
+    return generate_argv(model, inp, out, *extra, seed=1)
 
 
 def test_generate_resumes_and_refuses_other_settings(
