@@ -201,6 +201,8 @@ def _dp_worker(conn: Any, model: str, llm_kwargs: dict[str, Any], env: dict[str,
                 for part in _stream_items(llm, iter(items), params, max_inflight):
                     conn.send(("part", part))
                 conn.send(("done", None))
+            except RejectedPromptError as e:  # the parent names the problem
+                conn.send(("rejected", (e.pos, str(e))))
             except Exception as e:
                 conn.send(("error", f"{type(e).__name__}: {e}"))
     finally:
@@ -340,6 +342,9 @@ class VLLMEngine:
                         yield payload
                     elif status == "done":
                         del running[conn]
+                    elif status == "rejected":
+                        del running[conn]  # this replica's job ended; stop the others too
+                        raise RejectedPromptError(*payload)
                     else:
                         raise RuntimeError(f"vLLM replica {running[conn]} failed: {payload}")
         finally:

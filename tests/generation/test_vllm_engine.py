@@ -210,6 +210,10 @@ def test_data_parallel_replicas_give_the_single_engine_samples(
     with VLLMEngine(tiny_model_dir, data_parallel_size=2, **CPU_OPTS) as dp:
         assert len(dp._workers) == 2 and dp._llm is None  # two replica processes
         summary = run_generation(ps, dp, params, tmp_path / "two")
+        # A prompt one replica refuses is named, as with a single engine.
+        bad = [*ps, Problem(id="too-long", prompt="word " * 600, gold=None)]
+        with pytest.raises(ValueError, match="sample 0 of problem 'too-long'"):
+            run_generation(bad, dp, SamplingParams(n=1, max_tokens=8), tmp_path / "bad")
     assert summary.samples == 15
     one = {s.key: (s.completion, s.seed) for s in load_samples(tmp_path / "one")}
     two = {s.key: (s.completion, s.seed) for s in load_samples(tmp_path / "two")}
