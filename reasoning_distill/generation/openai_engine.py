@@ -339,8 +339,12 @@ class OpenAIEngine:
 
         The job writes them as they come, so concurrency never drains at a chunk's end.
         """
-        for batch in self._stream_indexed(requests, params):
-            yield [res for _, res in batch]
+        batches = self._stream_indexed(requests, params)
+        try:
+            for batch in batches:
+                yield [res for _, res in batch]
+        finally:
+            batches.close()  # a caller that stops early cancels what is in flight, now
 
     def generate(
         self,
