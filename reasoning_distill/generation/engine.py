@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from reasoning_distill.progress import Progress
+from reasoning_distill.progress import Progress, ensure
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class GenerationRequest:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError(f"request {self.request_id!r}: give exactly one of messages or prompt")
 
+    def indices(self, n: int) -> Sequence[int]:
+        """The sample indices to produce: those named for a resume, else all `n`."""
+        return self.sample_indices if self.sample_indices is not None else range(n)
+
 
 @dataclass
 class Completion:
@@ -104,3 +109,53 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def without_indices(
+    parts: Iterator[list[tuple[int, GenerationResult]]],
+) -> Iterator[list[GenerationResult]]:
+    """A stream of `(request index, result)` parts as a stream of results (`Engine.stream`)."""
+    try:
+        for part in parts:
+            yield [res for _, res in part]
+    finally:
+        parts.close()  # a caller that stops early stops the engine's work now
+
+
+def gather(
+    requests: Sequence[GenerationRequest],
+    params: SamplingParams,
+    parts: Iterator[list[tuple[int, GenerationResult]]],
+    progress: Progress | None = None,
+) -> list[GenerationResult]:
+    """Collect a stream of `(request index, one-completion result)` parts into `generate`'s
+    answer: one result per request, in request order, completions sorted by index.
+
+    If the stream fails with an error that carries `partial_results` (the HTTP engine's
+    `PartialGenerationError`), those are set to the results that have samples, so the caller
+    can keep what finished.
+    """
+    t0 = time.perf_counter()
+    total = sum(len(r.indices(params.n)) for r in requests)
+    results = [GenerationResult(r.request_id, r.prompt or "", 0) for r in requests]
+    try:
+        with ensure(progress).task("sampling", total=total) as task:
+            for part in parts:
+                for i, res in part:
+                    results[i].prompt, results[i].prompt_tokens = res.prompt, res.prompt_tokens
+                    results[i].completions += res.completions
+                task.advance(
+                    len(part),
+                    tokens=sum(c.completion_tokens for _, r in part for c in r.completions),
+                )
+    except Exception as e:
+        if hasattr(e, "partial_results"):
+            e.partial_results = [r for r in results if r.completions]
+        raise
+    finally:
+        parts.close()
+    elapsed = time.perf_counter() - t0
+    for res in results:
+        res.completions.sort(key=lambda c: c.index)
+        res.elapsed_s = elapsed
+    return results

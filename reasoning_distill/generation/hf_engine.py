@@ -211,7 +211,7 @@ class HFEngine:
         items = [
             _Item(i, k, prompt_ids[i], sample_seed(params.seed, req.request_id, k))
             for i, req in enumerate(requests)
-            for k in (req.sample_indices if req.sample_indices is not None else range(params.n))
+            for k in req.indices(params.n)
         ]
         items.sort(key=lambda it: (len(it.prompt_ids), it.request, it.index))
         batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
@@ -237,7 +237,7 @@ class HFEngine:
         elapsed = time.perf_counter() - t0
         results = []
         for i, req in enumerate(requests):
-            indices = req.sample_indices if req.sample_indices is not None else range(params.n)
+            indices = req.indices(params.n)
             comps = [
                 Completion(
                     index=k,

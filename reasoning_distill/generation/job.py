@@ -241,7 +241,7 @@ def _check_results(
             raise RuntimeError(
                 f"engine returned results out of order: {res.request_id!r} for {req.request_id!r}"
             )
-        want = sorted(req.sample_indices if req.sample_indices is not None else range(params.n))
+        want = sorted(req.indices(params.n))
         got = sorted(c.index for c in res.completions)
         if got != want:
             raise RuntimeError(
@@ -327,11 +327,7 @@ def _generate_streaming(
     kill loses at most the last `flush_s` seconds of samples and the samples in flight.
     """
     params = writer.params
-    wanted = {
-        (r.request_id, k)
-        for r in requests
-        for k in (r.sample_indices if r.sample_indices is not None else range(params.n))
-    }
+    wanted = {(r.request_id, k) for r in requests for k in r.indices(params.n)}
     pending: list[GenerationResult] = []
     last = time.perf_counter()
 

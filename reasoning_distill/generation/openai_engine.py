@@ -27,9 +27,11 @@ from reasoning_distill.generation.engine import (
     GenerationRequest,
     GenerationResult,
     SamplingParams,
+    gather,
     sample_seed,
+    without_indices,
 )
-from reasoning_distill.progress import Progress, ensure
+from reasoning_distill.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -281,11 +283,7 @@ class OpenAIEngine:
         Raises `PartialGenerationError` at the end if samples failed for good (everything that
         finished was yielded first). A caller that stops early cancels what is in flight.
         """
-        items = (
-            (i, req, k)
-            for i, req in enumerate(requests)
-            for k in (req.sample_indices if req.sample_indices is not None else range(params.n))
-        )
+        items = ((i, req, k) for i, req in enumerate(requests) for k in req.indices(params.n))
         finished: queue.Queue[Any] = queue.Queue()
         errors: list[str] = []
         stop = threading.Event()
@@ -339,12 +337,7 @@ class OpenAIEngine:
 
         The job writes them as they come, so concurrency never drains at a chunk's end.
         """
-        batches = self._stream_indexed(requests, params)
-        try:
-            for batch in batches:
-                yield [res for _, res in batch]
-        finally:
-            batches.close()  # a caller that stops early cancels what is in flight, now
+        return without_indices(self._stream_indexed(requests, params))
 
     def generate(
         self,
@@ -354,30 +347,14 @@ class OpenAIEngine:
     ) -> list[GenerationResult]:
         """Results in request order. Chat requests carry no rendered prompt (`prompt == ""`):
         the server applies the template."""
-        total = sum(
-            len(r.sample_indices) if r.sample_indices is not None else params.n for r in requests
-        )
-        t0 = time.perf_counter()
-        results = [GenerationResult(r.request_id, r.prompt or "", 0) for r in requests]
         try:
-            with ensure(progress).task("sampling", total=total) as task:
-                for batch in self._stream_indexed(requests, params):
-                    for i, res in batch:
-                        results[i].completions += res.completions
-                        results[i].prompt_tokens = res.prompt_tokens
-                    task.advance(
-                        len(batch), tokens=sum(r.completions[0].completion_tokens for _, r in batch)
-                    )
+            return gather(requests, params, self._stream_indexed(requests, params), progress)
         except PartialGenerationError as e:
-            done = sum(len(r.completions) for r in results)
+            done = sum(len(r.completions) for r in e.partial_results)
+            total = sum(len(r.indices(params.n)) for r in requests)
             raise PartialGenerationError(
-                f"{e} ({done} of {total} finished and are kept)",
-                [r for r in results if r.completions],
+                f"{e} ({done} of {total} finished and are kept)", e.partial_results
             ) from None
-        for res in results:
-            res.completions.sort(key=lambda c: c.index)
-            res.elapsed_s = time.perf_counter() - t0
-        return results
 
     def close(self) -> None:
         pass

@@ -24,7 +24,6 @@ import contextlib
 import itertools
 import logging
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,11 @@ from reasoning_distill.generation.engine import (
     GenerationRequest,
     GenerationResult,
     SamplingParams,
+    gather,
     sample_seed,
+    without_indices,
 )
-from reasoning_distill.progress import Progress, ensure
+from reasoning_distill.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -365,26 +366,22 @@ class VLLMEngine:
         # The template already holds any BOS it wants: do not add special tokens again.
         return text, self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def stream(
+    def _stream_indexed(
         self, requests: Iterable[GenerationRequest], params: SamplingParams
-    ) -> Iterator[list[GenerationResult]]:
-        """Yield samples as they finish, in finishing order: lists of one-completion results.
-
-        Requests are templated and tokenized as the engine's queue has room for them, so a
-        million-problem job starts at once. A caller that stops early aborts what is left.
-        """
+    ) -> Iterator[list[tuple[int, GenerationResult]]]:
+        """Yield `(request index, one-completion result)` parts as samples finish."""
         if self._llm is None and not self._workers:
             raise RuntimeError("this VLLMEngine is closed")
-        meta: dict[int, tuple[str, str, int, int, int]] = {}
+        # position -> (request index, request id, prompt text, prompt tokens, sample index, seed)
+        meta: dict[int, tuple[int, str, str, int, int, int]] = {}
 
         def items() -> Iterator[tuple[int, list[int], int]]:
             pos = 0
-            for req in requests:
+            for i, req in enumerate(requests):
                 text, ids = self._prompt_ids(req)
-                wanted = req.sample_indices if req.sample_indices is not None else range(params.n)
-                for k in wanted:
+                for k in req.indices(params.n):
                     seed = sample_seed(params.seed, req.request_id, k)
-                    meta[pos] = (req.request_id, text, len(ids), k, seed)
+                    meta[pos] = (i, req.request_id, text, len(ids), k, seed)
                     yield pos, ids, seed
                     pos += 1
 
@@ -393,9 +390,22 @@ class VLLMEngine:
         else:
             parts = self._stream_dp(list(items()), params)
         try:
-            yield from self._results(parts, meta)
+            for part in parts:
+                finished = []
+                for pos, o in part:
+                    i, request_id, text, n_prompt, k, seed = meta.pop(pos)
+                    completion = Completion(
+                        index=k,
+                        text=o["text"],
+                        finish_reason=o["finish_reason"],
+                        completion_tokens=o["tokens"],
+                        seed=seed,
+                        logprobs=o["logprobs"],
+                    )
+                    finished.append((i, GenerationResult(request_id, text, n_prompt, [completion])))
+                yield finished
         except RejectedPromptError as e:
-            request_id, _, n_prompt, k, _ = meta[e.pos]
+            _, request_id, _, n_prompt, k, _ = meta[e.pos]
             raise ValueError(
                 f"vLLM refused sample {k} of problem {request_id!r} ({n_prompt} prompt tokens): "
                 f"{e}. Samples that finished before it are kept."
@@ -403,25 +413,15 @@ class VLLMEngine:
         finally:
             parts.close()  # aborts what is still in the engine when the caller stops early
 
-    @staticmethod
-    def _results(
-        parts: Iterator[list[tuple[int, dict[str, Any]]]],
-        meta: dict[int, tuple[str, str, int, int, int]],
+    def stream(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
     ) -> Iterator[list[GenerationResult]]:
-        for part in parts:
-            finished = []
-            for pos, o in part:
-                request_id, text, n_prompt, k, seed = meta.pop(pos)
-                completion = Completion(
-                    index=k,
-                    text=o["text"],
-                    finish_reason=o["finish_reason"],
-                    completion_tokens=o["tokens"],
-                    seed=seed,
-                    logprobs=o["logprobs"],
-                )
-                finished.append(GenerationResult(request_id, text, n_prompt, [completion]))
-            yield finished
+        """Yield samples as they finish, in finishing order: lists of one-completion results.
+
+        Requests are templated and tokenized as the engine's queue has room for them, so a
+        million-problem job starts at once. A caller that stops early aborts what is left.
+        """
+        return without_indices(self._stream_indexed(requests, params))
 
     def generate(
         self,
@@ -429,27 +429,7 @@ class VLLMEngine:
         params: SamplingParams,
         progress: Progress | None = None,
     ) -> list[GenerationResult]:
-        t0 = time.perf_counter()
-        total = sum(
-            len(r.sample_indices) if r.sample_indices is not None else params.n for r in requests
-        )
-        by_id: dict[str, GenerationResult] = {}
-        with ensure(progress).task("sampling", total=total) as task:
-            for part in self.stream(requests, params):
-                for res in part:
-                    if res.request_id in by_id:
-                        by_id[res.request_id].completions += res.completions
-                    else:
-                        by_id[res.request_id] = res
-                task.advance(
-                    len(part), tokens=sum(r.completions[0].completion_tokens for r in part)
-                )
-        elapsed = time.perf_counter() - t0
-        results = [by_id[r.request_id] for r in requests]
-        for res in results:
-            res.completions.sort(key=lambda c: c.index)
-            res.elapsed_s = elapsed
-        return results
+        return gather(requests, params, self._stream_indexed(requests, params), progress)
 
     def close(self) -> None:
         for _, conn in self._workers:
