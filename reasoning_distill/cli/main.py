@@ -7,9 +7,13 @@ instant; torch, vLLM and TRL are imported inside each `main`.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
+import traceback
+
+from reasoning_distill.errors import UserError
 
 SUBCOMMANDS = ("demo", "generate", "verify", "build", "train", "eval", "gap")
 
@@ -38,13 +42,55 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a user error is one line on stderr and exit code 2."""
     args = make_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    return int(args._main(args) or 0)
+    try:
+        return int(args._main(args) or 0)
+    except KeyboardInterrupt:
+        _say(args, "interrupted; what finished is kept, rerun the same command to resume")
+        return 130
+    except UserError as e:
+        _say(args, str(e))
+        return 2
+    except SystemExit as e:
+        if isinstance(e.code, str):  # legacy `raise SystemExit("message")`
+            _say(args, e.code)
+            return 2
+        raise
+    except OSError as e:
+        # A full disk, a read-only folder, a path under a file: the user's to fix, not a bug.
+        if e.errno not in _USER_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        _say(args, f"{where}{e.strerror or e}")
+        return 2
+
+
+# ENOSPC, EDQUOT, EROFS, EACCES, EPERM, ENOTDIR, EISDIR, ENOENT, EEXIST, ENAMETOOLONG
+_USER_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+}
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    """Print one error line (and the traceback under -v)."""
+    if args.verbose:
+        traceback.print_exc()
+    print(f"rdistill {args.command}: error: {message}", file=sys.stderr)
 
 
 def run() -> None:
