@@ -16,6 +16,13 @@ import argparse
 import logging
 import sys
 
+from reasoning_distill.cli.engine_options import (
+    add_engine_arguments,
+    add_sampling_arguments,
+    engine_opts,
+    sampling_params,
+)
+
 HELP = "sample reasoning traces from a teacher (hf, vllm or an OpenAI-compatible server)"
 
 logger = logging.getLogger(__name__)
@@ -31,7 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=".jsonl/.json/.parquet/.csv file, local dataset folder (saved or data files) or hub id",
     )
     g.add_argument("--out", required=True, help="output folder (created; resumed if it exists)")
-    g.add_argument("--engine", choices=("hf", "vllm", "openai"), default="hf")
     g.add_argument("--system", default=None, help="system prompt added to every problem")
 
     g = p.add_argument_group("input fields")
@@ -48,15 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--limit", type=int, default=None, help="use only the first N problems")
 
-    g = p.add_argument_group("sampling (defaults: DeepSeek-R1's settings)")
-    g.add_argument("--n", type=int, default=1, help="samples per problem")
-    g.add_argument("--max-tokens", type=int, default=2048)
-    g.add_argument("--temperature", type=float, default=0.6)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--top-k", type=int, default=-1, help="-1 disables")
-    g.add_argument("--min-p", type=float, default=0.0)
-    g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    g.add_argument("--seed", type=int, default=0, help="base seed; each sample derives its own")
+    g = add_sampling_arguments(p)
     g.add_argument("--logprobs", type=int, default=None, help="keep top-k logprobs per token")
     g.add_argument(
         "--think-in-prompt",
@@ -86,55 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--ray-address", default=None, help="Ray cluster address (default: start a local one)"
     )
 
-    g = p.add_argument_group("engine options (each engine takes its own)")
-    g.add_argument("--batch-size", type=int, default=None, help="hf: sequences per generate call")
-    g.add_argument("--dtype", default=None, help="hf/vllm: float32, bfloat16, ...")
-    g.add_argument(
-        "--data-parallel", type=int, default=None, help="hf/vllm: engine replicas on this machine"
-    )
-    g.add_argument("--tensor-parallel", type=int, default=None, help="vllm: GPUs per replica")
-    g.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
-    g.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm")
-    g.add_argument(
-        "--enforce-eager", action="store_true", default=None, help="vllm: no CUDA graphs"
-    )
-    g.add_argument("--base-url", default=None, help="openai: e.g. http://127.0.0.1:8000/v1")
-    g.add_argument(
-        "--api-key-env", default=None, help="openai: env variable holding the key (OPENAI_API_KEY)"
-    )
-    g.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
-    g.add_argument(
-        "--request-timeout", type=float, default=None, help="openai: seconds per request"
-    )
-    g.add_argument(
-        "--max-retries", type=int, default=None, help="openai: retries on 429/5xx/timeouts"
-    )
-
-
-def engine_opts(args: argparse.Namespace) -> dict[str, object]:
-    """The engine flags, named as the chosen engine's constructor names them."""
-    if args.engine == "hf":
-        return {
-            "batch_size": args.batch_size,
-            "dtype": args.dtype,
-            "data_parallel": args.data_parallel,
-        }
-    if args.engine == "vllm":
-        return {
-            "dtype": args.dtype,
-            "data_parallel_size": args.data_parallel,
-            "tensor_parallel_size": args.tensor_parallel,
-            "max_model_len": args.max_model_len,
-            "gpu_memory_utilization": args.gpu_memory_utilization,
-            "enforce_eager": args.enforce_eager,
-        }
-    return {
-        "base_url": args.base_url,
-        "api_key_env": args.api_key_env,
-        "concurrency": args.concurrency,
-        "timeout": args.request_timeout,
-        "max_retries": args.max_retries,
-    }
+    add_engine_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -145,7 +95,6 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from reasoning_distill.cli.rich_progress import RichProgress
-    from reasoning_distill.generation.engine import SamplingParams
     from reasoning_distill.generation.factory import make_engine
     from reasoning_distill.generation.inputs import InputError, load_problems
     from reasoning_distill.generation.job import job_identity, problems_hash, run_generation
@@ -158,17 +107,7 @@ def main(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True, soft_wrap=True)
     try:
-        params = SamplingParams(
-            n=args.n,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            top_k=args.top_k,
-            min_p=args.min_p,
-            max_tokens=args.max_tokens,
-            stop=tuple(args.stop),
-            seed=args.seed,
-            logprobs=args.logprobs,
-        )
+        params = sampling_params(args, logprobs=args.logprobs)
         loaded = load_problems(
             args.input,
             id_field=args.id_field or None,
