@@ -4,8 +4,9 @@ Two kinds:
 - math: two-step +/- arithmetic over small integers, the same as short word problems, and
   same-denominator fraction sums whose answers are LaTeX fractions (`\\frac{2}{3}`), so that
   verification needs real answer equivalence (`\\frac{8}{12}` is right for `\\frac{2}{3}`).
-- code: "write a function that ..." tasks; the answer is a fenced Python block, checked by
-  running assert tests.
+- code: "write a Python function f(x) that adds 4, then subtracts 2" tasks; the answer is a
+  fenced Python block, checked by running assert tests, and the reasoning folds the
+  constants (4-2=2) before writing `return x + 2`.
 
 Splits are decided by a hash of the problem's canonical text, so they are disjoint whatever
 the seed and however many problems are drawn: `pretrain` (the gold traces the toy teacher
@@ -17,20 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 from reasoning_distill.records import Problem
 
 # Bump when the generated problems or traces change: cached teachers are keyed by it.
-TASKS_VERSION = 6
+TASKS_VERSION = 7
 SPLITS = {"pretrain": range(0, 40), "train": range(40, 80), "heldout": range(80, 100)}
 MAX_OPERAND = 12
 
 _NAMES = ["Tom", "Ana", "Li", "Sam", "Mia", "Ben"]
 _ITEMS = ["apples", "coins", "books", "stamps", "cards", "shells"]
-_FUNC_NAMES = ["f", "g", "h", "calc", "solve"]
 
 
 @dataclass(frozen=True)
@@ -125,37 +124,41 @@ def _math(prompt: str, reasoning: str, gold: str) -> Trace:
     return Trace(problem, reasoning, _boxed(gold))
 
 
-_OPS: dict[str, tuple[str, Callable[[int, int], int], str]] = {
-    "plus": ("+", lambda x, k: x + k, "adds {k}"),
-    "minus": ("-", lambda x, k: x - k, "subtracts {k}"),
-    "times": ("*", lambda x, k: x * k, "multiplies by {k}"),
-}
+# Every code task names its function `f`: a small teacher that must copy a name from the
+# prompt gets it wrong more often than anything else (with five names to copy, 80% of a
+# 1000-step teacher's code traces failed on the name alone), and the name teaches nothing.
+FUNC_NAME = "f"
+_VERB = {"+": "adds {}", "-": "subtracts {}"}
 
 
 def _code(rng: random.Random) -> Trace:
-    name = rng.choice(_FUNC_NAMES)
-    steps = [(rng.choice(list(_OPS)), rng.randint(1, 9)) for _ in range(rng.randint(1, 2))]
-    words = " and then ".join(_OPS[op][2].format(k=k) for op, k in steps)
-    # The name comes last, next to where the answer starts: a tiny model copies a name from
-    # the end of the prompt far more reliably than from its beginning.
-    prompt = f"Write a Python function of x that {words}. Name it {name}."
-    # Naming the function first keeps it next to the prompt: copying it from far back is
-    # what a tiny model gets wrong most when it writes the code straight away.
-    expr, lines = "x", [f"function {name}"]
-    for op, k in steps:
-        sym = _OPS[op][0]
-        new = f"{expr} {sym} {k}" if expr == "x" or sym != "*" else f"({expr}) * {k}"
-        lines.append(f"{op} {k}: {new}")
-        expr = new
-    reasoning = "\n".join(lines)
-    code = f"def {name}(x):\n    return {expr}"
-    xs = rng.sample(range(-5, 21), 3)
+    """f(x) = [x * k] op1 a op2 b, whose code needs the two constants folded into one.
+
+    The reasoning folds them with one step of the same arithmetic as the math tasks
+    (a+b when the two signs agree, a-b with a >= b when they differ), and the code keeps the
+    first sign: `x + 3 - 5` is not drawn, so every constant and intermediate stays >= 0. The
+    fold is what the chain of thought buys: without it the constant must be guessed.
+    """
+    scale = rng.randint(2, 9) if rng.random() < 0.5 else None
+    op1, op2 = rng.choice("+-"), rng.choice("+-")
+    while True:
+        a, b = rng.randint(1, MAX_OPERAND), rng.randint(1, MAX_OPERAND)
+        if op1 == op2 or a >= b:
+            break
+    fold = "+" if op1 == op2 else "-"
+    c = a + b if fold == "+" else a - b
+    words = [f"multiplies by {scale}"] if scale else []
+    words += [_VERB[op1].format(a), _VERB[op2].format(b)]
+    prompt = f"Write a Python function {FUNC_NAME}(x) that {', then '.join(words)}."
+    expr = f"x * {scale} {op1} {c}" if scale else f"x {op1} {c}"
+    reasoning = f"{a}{fold}{b}={c}\n{expr}"
+    code = f"def {FUNC_NAME}(x):\n    return {expr}"
     tests = []
-    for x in xs:
-        y = x
-        for op, k in steps:
-            y = _OPS[op][1](y, k)
-        tests.append(f"assert {name}({x}) == {y}")
+    for x in rng.sample(range(-5, 21), 3):
+        y = x * (scale or 1)
+        y = y + a if op1 == "+" else y - a
+        y = y + b if op2 == "+" else y - b
+        tests.append(f"assert {FUNC_NAME}({x}) == {y}")
     gold = {"kind": "assert", "code": "\n".join(tests), "entry_point": None, "setup": ""}
     problem = Problem(
         id=_pid("code", prompt), prompt=prompt, gold=gold, kind="code", source="toy_code"

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from reasoning_distill.toy.tasks import SPLITS, make_traces, split_of
+from reasoning_distill.toy.tasks import FUNC_NAME, SPLITS, make_traces, split_of
 
 
 def _boxed(text: str) -> str:
@@ -39,12 +39,49 @@ def test_math_answers_are_right(split):
             assert eval(lhs) == int(rhs)  # noqa: S307
 
 
-def test_code_gold_programs_pass_their_tests():
-    for t in make_traces("code", "train", 200, seed=1):
-        program = t.final.removeprefix("```python\n").removesuffix("\n```")
-        namespace: dict = {}
-        exec(program + "\n" + t.problem.gold["code"], namespace)  # noqa: S102 - our own code
+def _program(trace) -> str:
+    return trace.final.removeprefix("```python\n").removesuffix("\n```")
+
+
+def _passes(program: str, tests: str) -> bool:
+    namespace: dict = {}
+    try:
+        exec(program + "\n" + tests, namespace)  # noqa: S102 - our own generated code
+    except AssertionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_code_gold_programs_pass_their_tests(split):
+    for t in make_traces("code", split, 150, seed=1):
         assert t.problem.gold["kind"] == "assert"
+        assert _passes(_program(t), t.problem.gold["code"]), t.problem.prompt
+
+
+def test_code_tasks_name_one_function_everywhere():
+    for t in make_traces("code", "train", 200, seed=2):
+        assert f"function {FUNC_NAME}(x)" in t.problem.prompt
+        assert _program(t).startswith(f"def {FUNC_NAME}(x):\n    return ")
+        calls = re.findall(r"^assert (\w+)\(", t.problem.gold["code"], flags=re.M)
+        assert calls and set(calls) == {FUNC_NAME}
+
+
+def test_code_reasoning_folds_the_constants():
+    traces = make_traces("code", "heldout", 150, seed=4)
+    for t in traces:
+        fold, expr = t.reasoning.split("\n")
+        lhs, rhs = fold.split("=")
+        assert eval(lhs) == int(rhs) >= 0  # noqa: S307 - a true step, never negative
+        assert _program(t).endswith(f"return {expr}") and expr.endswith(f" {rhs}")
+        # The tests tell the folded constant from its neighbours: a guess off by one fails.
+        for wrong in (int(rhs) - 1, int(rhs) + 1):
+            bad = _program(t)[: -len(rhs)] + str(wrong)
+            assert not _passes(bad, t.problem.gold["code"]), (t.problem.prompt, bad)
+    # Both folds (signs that agree add, signs that differ subtract) and both shapes occur.
+    assert {"+", "-"} <= {t.reasoning.split("=")[0].strip("0123456789") for t in traces}
+    assert any("multiplies by" in t.problem.prompt for t in traces)
+    assert any("multiplies by" not in t.problem.prompt for t in traces)
 
 
 def test_splits_are_disjoint_and_seeded():
