@@ -45,14 +45,15 @@ def _fused_head_loss():
     import torch
 
     class FusedHeadLoss(torch.autograd.Function):
-        """sum over rows of chunk_loss(rows, log_softmax(hidden @ weight.T / T)).
+        """sum over rows of the per-token loss of the logits hidden @ weight.T.
 
-        The gradients w.r.t. `hidden` (N, H) and `weight` (V, H) are computed in the forward,
-        chunk by chunk, and only scaled by the incoming gradient in the backward.
+        `chunk_grad(start, end, logits)` returns the per-token loss of rows start:end and its
+        gradient w.r.t. those logits. The gradients w.r.t. `hidden` (N, H) and `weight` (V, H)
+        are accumulated in the forward, chunk by chunk, and only scaled in the backward.
         """
 
         @staticmethod
-        def forward(ctx, hidden, weight, chunk_loss, chunk_size, temperature):
+        def forward(ctx, hidden, weight, chunk_grad, chunk_size):
             dtype = torch.float64 if hidden.dtype == torch.float64 else torch.float32
             w32 = weight.detach().to(dtype)
             need_w = weight.requires_grad
@@ -62,16 +63,12 @@ def _fused_head_loss():
             for start in range(0, hidden.shape[0], chunk_size):
                 end = min(start + chunk_size, hidden.shape[0])
                 h = hidden[start:end].detach().to(dtype)
-                with torch.enable_grad():
-                    z = (h @ w32.T).requires_grad_(True)
-                    log_s = (z / temperature).log_softmax(dim=-1)
-                    loss = chunk_loss(start, end, log_s).sum()
-                    (gz,) = torch.autograd.grad(loss, z)
+                per_token, gz = chunk_grad(start, end, h @ w32.T)
                 grad_h[start:end] = gz @ w32
                 if need_w:
                     grad_w.addmm_(gz.T, h)
-                total += loss.detach()
-                del z, log_s, loss, gz
+                total += per_token.sum()
+                del per_token, gz
             ctx.save_for_backward(grad_h, grad_w if need_w else torch.empty(0))
             ctx.need_w = need_w
             ctx.dtypes = (hidden.dtype, weight.dtype)
@@ -82,7 +79,7 @@ def _fused_head_loss():
             grad_h, grad_w = ctx.saved_tensors
             gh = (grad_h * grad_out).to(ctx.dtypes[0])
             gw = (grad_w * grad_out).to(ctx.dtypes[1]) if ctx.need_w else None
-            return gh, gw, None, None, None
+            return gh, gw, None, None
 
     return FusedHeadLoss
 
@@ -90,11 +87,42 @@ def _fused_head_loss():
 _FUSED: Callable | None = None
 
 
-def _apply(hidden, weight, chunk_loss, chunk_size: int, temperature: float):
+def _apply(hidden, weight, chunk_grad, chunk_size: int):
     global _FUSED
     if _FUSED is None:
         _FUSED = _fused_head_loss()
-    return _FUSED.apply(hidden, weight, chunk_loss, chunk_size, temperature)
+    return _FUSED.apply(hidden, weight, chunk_grad, chunk_size)
+
+
+def _autograd_chunk(per_token_of_log_s, temperature: float):
+    """A chunk_grad from a per-token loss of the student's log-probs, through autograd."""
+    import torch
+
+    def chunk_grad(start: int, end: int, z):
+        with torch.enable_grad():
+            z = z.requires_grad_(True)
+            per_token = per_token_of_log_s(start, end, (z / temperature).log_softmax(dim=-1))
+            (gz,) = torch.autograd.grad(per_token.sum(), z)
+        return per_token.detach(), gz
+
+    return chunk_grad
+
+
+def _analytic_kl_grad(log_s, log_t, divergence: str, temperature: float):
+    """Per-token forward or reverse KL and its gradient w.r.t. the logits, in closed form.
+
+    With a = z / T and p_s = softmax(a): d KL(p_t||p_s) / da = p_s - p_t, and
+    d KL(p_s||p_t) / da = p_s * (log p_s - log p_t - KL(p_s||p_t)). Half the passes over
+    (rows, V) that autograd makes, which is most of the time at a large vocabulary.
+    """
+    p_s = log_s.exp()
+    if divergence == "forward_kl":
+        p_t = log_t.exp()
+        per_token = (p_t * (log_t - log_s)).sum(dim=-1)
+        return per_token, p_t.neg_().add_(p_s).div_(temperature)
+    diff = log_s.sub_(log_t)  # log_s is not needed any more
+    per_token = (p_s * diff).sum(dim=-1)
+    return per_token, diff.sub_(per_token.unsqueeze(-1)).mul_(p_s).div_(temperature)
 
 
 def _valid_rows(labels: torch.Tensor) -> torch.Tensor:
@@ -170,13 +198,26 @@ def chunked_distillation_loss(
     dtype = torch.float64 if student_hidden.dtype == torch.float64 else torch.float32
     wt32 = teacher_head_weight.detach().to(dtype)
 
-    def chunk_loss(start: int, end: int, log_s):
-        z_t = h_t[start:end].to(dtype) @ wt32.T
-        log_t = (z_t / temperature).log_softmax(dim=-1)
+    def teacher_log_probs(start: int, end: int):
+        return (h_t[start:end].to(dtype) @ wt32.T).div_(temperature).log_softmax(dim=-1)
+
+    def per_token(start: int, end: int, log_s):
+        log_t = teacher_log_probs(start, end)
         return divergence_from_log_probs(log_s, log_t, divergence, beta, skew)
 
+    kl = {"forward_kl": "forward_kl", "reverse_kl": "reverse_kl"}.get(divergence)
+    if divergence == "jsd" and beta in (0.0, 1.0):
+        kl = "forward_kl" if beta == 0.0 else "reverse_kl"
+    if kl is not None:
+
+        def chunk_grad(start: int, end: int, z):
+            log_s = z.div_(temperature).log_softmax(dim=-1)
+            return _analytic_kl_grad(log_s, teacher_log_probs(start, end), kl, temperature)
+
+    else:
+        chunk_grad = _autograd_chunk(per_token, temperature)
     size = chunk_size or default_chunk_size(student_head_weight.shape[0])
-    total = _apply(h_s, student_head_weight, chunk_loss, size, temperature)
+    total = _apply(h_s, student_head_weight, chunk_grad, size)
     return _reduce(total, int(rows.numel()), reduction)
 
 
@@ -216,10 +257,10 @@ def chunked_topk_distillation_loss(
     )
     h_s = student_hidden.reshape(-1, student_hidden.shape[-1]).index_select(0, rows)
 
-    def chunk_loss(start: int, end: int, log_s):
+    def per_token(start: int, end: int, log_s):
         s_buckets = bucket_log_probs(log_s, ids[start:end])
         return divergence_from_log_probs(s_buckets, t_buckets[start:end], divergence, beta, skew)
 
     size = chunk_size or default_chunk_size(student_head_weight.shape[0])
-    total = _apply(h_s, student_head_weight, chunk_loss, size, temperature)
+    total = _apply(h_s, student_head_weight, _autograd_chunk(per_token, temperature), size)
     return _reduce(total, int(rows.numel()), reduction)
