@@ -1,21 +1,183 @@
-"""Verify generated samples: the format check first, then the answer (math) or the tests (code).
+"""Verify generated samples, each by its kind: the format check, then the answer (math) or the
+tests (code, sandboxed).
 
-This joins the generation records to the verifiers room: math samples go through
-`verify_math_batch`, code samples through `verify_code_batch` (sandboxed), each in one batch,
-and every sample gets exactly one `Verdict` with a reason.
+This joins the generation records to the verifiers room. `iter_verdicts` yields verdicts as
+they finish (math in chunks, code program by program), so a caller that writes each one to a
+`VerdictStore` keeps everything that finished when it is interrupted; `verify_store` does
+that for a generation store folder and skips the keys already verified (resume).
+`verify_samples` is the in-memory form (one `Verdict` per sample, in order).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from reasoning_distill.progress import Progress
+from reasoning_distill.errors import ConfigError, InputError
+from reasoning_distill.progress import Progress, ensure
 from reasoning_distill.records import Sample
 
 logger = logging.getLogger(__name__)
+
+KINDS = ("math", "code")
+# Math verdicts are written this many at a time: a kill loses at most one chunk's grading.
+MATH_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What a verdict depends on (stored in the verdicts' manifest, so a change is noticed)."""
+
+    check_format: bool = True
+    require_think: bool = True
+    include_think: bool = False
+    math_timeout_s: float = 10.0
+    code_timeout_s: float = 6.0
+
+    def __post_init__(self) -> None:
+        for name in ("math_timeout_s", "code_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(
+                    f"{name} must be a positive number of seconds, got {value!r}: a zero or "
+                    "negative limit would mark every row as a timeout"
+                )
+
+    def config(self) -> dict[str, Any]:
+        return {"verify_options": asdict(self), "verdict_record_version": 1}
+
+    def verifier_name(self, kind: str) -> str:
+        return f"{kind}+format" if self.check_format else kind
+
+
+@dataclass
+class Item:
+    """One thing to verify: `kind` picks the verifier, `gold` is an answer or a tests dict."""
+
+    key: tuple[str, int]
+    kind: str
+    completion: Any
+    gold: Any
+    finish_reason: str | None = None
+    program_text: Any = None  # code: where the program is (default: the completion)
+
+
+def item_of(sample: Sample) -> Item:
+    """The item to verify for a stored sample (its kind, else its problem meta's)."""
+    kind = sample.kind or str((sample.meta or {}).get("kind") or "")
+    return Item(
+        key=sample.key,
+        kind=kind,
+        completion=sample.completion,
+        gold=sample.gold,
+        finish_reason=sample.finish_reason,
+        program_text=(sample.answer or sample.completion) if kind == "code" else None,
+    )
+
+
+def bad_input(kind: str, completion: Any, gold: Any) -> str | None:
+    """Why an item cannot be verified as given (a value of the wrong type), or None.
+
+    Nothing is coerced into text: a list or an object where an answer belongs would
+    otherwise become a string that may even match.
+    """
+    if not isinstance(completion, str):
+        return f"completion must be a string, got {type(completion).__name__}"
+    if kind == "math":
+        if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
+            return f"math gold must be a string or a number, got {type(gold).__name__}"
+        if isinstance(gold, str) and not gold.strip():
+            return "math gold is empty"
+    elif kind == "code":
+        from reasoning_distill.verifiers.code import _check_tests
+
+        return _check_tests(gold)
+    return None
+
+
+def _gold_text(gold: Any) -> str:
+    if isinstance(gold, float) and gold.is_integer():
+        return str(int(gold))
+    return str(gold)
+
+
+def iter_verdicts(
+    items: Sequence[Item],
+    options: VerifyOptions | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Item, Any]]:
+    """(`item`, `Verdict`) as each finishes; an item of an unknown kind is an `InputError`.
+
+    Items of the wrong type get a `bad_input` / `bad_tests` verdict (never coerced).
+    """
+    from reasoning_distill.verifiers import Verdict, all_of, check_format, verify_math_batch
+    from reasoning_distill.verifiers.code import iter_verify_code
+    from reasoning_distill.verifiers.verdict import BAD_INPUT, BAD_TESTS
+
+    options = options or VerifyOptions()
+    for it in items:
+        if it.kind not in KINDS:
+            raise InputError(
+                f"sample {it.key[0]}#{it.key[1]}: kind must be 'math' or 'code', got "
+                f"{it.kind!r} (set the problem's kind when generating)"
+            )
+
+    def finish(it: Item, answer: Any) -> Any:
+        if not options.check_format or not isinstance(it.completion, str):
+            return answer
+        fmt = check_format(
+            it.completion,
+            it.finish_reason,
+            require_think=options.require_think,
+            answer="boxed" if it.kind == "math" else "code",
+        )
+        return all_of([fmt, answer])
+
+    ready: list[Item] = []
+    for it in items:
+        why = bad_input(it.kind, it.completion, it.gold)
+        if why:
+            reason = (
+                BAD_TESTS if it.kind == "code" and isinstance(it.completion, str) else BAD_INPUT
+            )
+            yield it, Verdict.fail(reason, None, error=why)
+        else:
+            ready.append(it)
+    maths = [it for it in ready if it.kind == "math"]
+    codes = [it for it in ready if it.kind == "code"]
+    with ensure(progress).task("verify", len(ready)) as task:
+        for start in range(0, len(maths), MATH_CHUNK):
+            chunk = maths[start : start + MATH_CHUNK]
+            out = verify_math_batch(
+                [it.completion for it in chunk],
+                [_gold_text(it.gold) for it in chunk],
+                workers=workers,
+                timeout_s=options.math_timeout_s,
+                include_think=options.include_think,
+            )
+            for it, v in zip(chunk, out, strict=True):
+                yield it, finish(it, v)
+            task.advance(len(chunk))
+        programs = [
+            it.program_text if it.program_text is not None else it.completion for it in codes
+        ]
+        for i, v in iter_verify_code(
+            programs,
+            [it.gold for it in codes],
+            workers,
+            timeout_s=options.code_timeout_s,
+            include_think=options.include_think,
+        ):
+            yield codes[i], finish(codes[i], v)
+            task.advance(1)
 
 
 def verify_samples(
@@ -23,59 +185,90 @@ def verify_samples(
     golds: Sequence[Any] | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
-):
+    options: VerifyOptions | None = None,
+) -> list[Any]:
     """One `Verdict` per sample, in order.
 
     `golds` defaults to each sample's own `gold`; a sample's `kind` ("math" or "code") picks
     the verifier. A sample fails the format check (unclosed think block, truncated) before its
     answer is looked at.
     """
-    from reasoning_distill.verifiers import (
-        Verdict,
-        all_of,
-        check_format,
-        verify_code_batch,
-        verify_math_batch,
-    )
-
     golds = list(golds) if golds is not None else [s.gold for s in samples]
     if len(golds) != len(samples):
         raise ValueError(f"{len(samples)} samples but {len(golds)} golds")
-    verdicts: list[Verdict | None] = [None] * len(samples)
-    by_kind: dict[str, list[int]] = {"math": [], "code": []}
-    for i, s in enumerate(samples):
-        if s.kind not in by_kind:
-            raise ValueError(
-                f"sample {s.problem_id}#{s.sample_index}: kind must be 'math' or 'code', "
-                f"got {s.kind!r}"
+    items = [item_of(s) for s in samples]
+    for it, g in zip(items, golds, strict=True):
+        it.gold = g
+    index = {id(it): i for i, it in enumerate(items)}
+    out: list[Any] = [None] * len(items)
+    for it, v in iter_verdicts(items, options, workers, progress):
+        out[index[id(it)]] = v
+    return out
+
+
+@dataclass
+class VerifyRun:
+    """What `verify_store` did: how many were verified now, how many were already there."""
+
+    verdicts_path: Path
+    total: int
+    already: int
+    verified: int
+    by_kind: dict[str, dict[str, Any]]
+
+
+def verify_store(
+    samples_dir: str | Path,
+    options: VerifyOptions | None = None,
+    *,
+    redo: bool = False,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> VerifyRun:
+    """Verify every sample of a generation store, each by its kind, into keyed verdicts beside
+    its shards (`verdicts.jsonl`); a rerun verifies only the keys without a verdict.
+
+    A verifier configuration other than the stored one is refused (`ConfigError`) unless
+    `redo`. Interrupted, it keeps every verdict that finished.
+    """
+    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore, read_verdicts
+
+    options = options or VerifyOptions()
+    samples = read_store(samples_dir)
+    with VerdictStore.open(samples_dir, options.config(), redo=redo) as store:
+        done = store.done_keys()
+        todo = [item_of(s) for s in samples if s.key not in done]
+        n = 0
+        for it, v in iter_verdicts(todo, options, workers, progress):
+            n += store.append(
+                [VerdictRecord.of(it.key, it.kind, v, options.verifier_name(it.kind))]
             )
-        by_kind[s.kind].append(i)
-    answer: dict[int, Verdict] = {}
-    if by_kind["math"]:
-        idx = by_kind["math"]
-        out = verify_math_batch(
-            [samples[i].completion for i in idx],
-            [str(golds[i]) for i in idx],
-            workers=workers,
-            progress=progress or False,
-        )
-        answer.update(zip(idx, out, strict=True))
-    if by_kind["code"]:
-        idx = by_kind["code"]
-        out = verify_code_batch(
-            [samples[i].answer or samples[i].completion for i in idx],
-            [golds[i] for i in idx],
-            workers=workers,
-            progress=progress or False,
-        )
-        answer.update(zip(idx, out, strict=True))
-    for i, s in enumerate(samples):
-        verdicts[i] = all_of([check_format(s.completion, s.finish_reason), answer[i]])
-    return verdicts
+        path = store.path
+    records = read_verdicts(samples_dir)
+    by_kind = {
+        kind: yield_by_reason([r for r in records.values() if r.kind == kind]) for kind in KINDS
+    }
+    return VerifyRun(path, len(samples), len(samples) - len(todo), n, by_kind)
 
 
-def yield_by_reason(verdicts: Sequence[Any]) -> dict[str, Any]:
+def read_store(samples_dir: str | Path) -> list[Sample]:
+    """The samples of a generation store folder (either format), in key order."""
+    from reasoning_distill.generation.store import MANIFEST, Store, StoreCorruptError
+
+    path = Path(samples_dir)
+    if not path.is_dir():
+        raise InputError(f"{path}: no such folder (expected a `rdistill generate --out` folder)")
+    if not (path / MANIFEST).exists():
+        raise InputError(f"{path}: no {MANIFEST}; not a generation output folder")
+    try:
+        return sorted(Store(path).read(), key=lambda s: s.key)
+    except StoreCorruptError as e:
+        raise InputError(str(e)) from None
+
+
+def yield_by_reason(verdicts: Iterable[Any]) -> dict[str, Any]:
     """Kept / generated and the count of every rejection reason."""
+    verdicts = list(verdicts)
     reasons = Counter(v.reason for v in verdicts)
     kept = reasons.get("ok", 0)
     return {

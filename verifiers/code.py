@@ -17,11 +17,12 @@ could still forge it (not a threat this harness claims to stop).
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from reasoning_distill.verifiers.code_extract import extract_program
@@ -29,6 +30,7 @@ from reasoning_distill.verifiers.progress_hook import progress_task
 from reasoning_distill.verifiers.sandbox import ExecResult, run_python
 from reasoning_distill.verifiers.stdio_compare import compare_stdio
 from reasoning_distill.verifiers.verdict import (
+    BAD_INPUT,
     BAD_TESTS,
     COMPILE_ERROR,
     MEMORY_LIMIT,
@@ -114,20 +116,57 @@ def _stdio_program(program: str) -> str:
     return program
 
 
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_cases(kind: str, cases: Any) -> str | None:
+    if not isinstance(cases, list):
+        return f"{kind} tests: 'cases' must be a list, got {_type_name(cases)}"
+    if not cases:
+        return f"{kind} tests have no cases"
+    for i, case in enumerate(cases):
+        if not isinstance(case, dict) or "input" not in case or "output" not in case:
+            return f"{kind} tests: case {i} must be an object with 'input' and 'output'"
+        if kind == "stdio":
+            for key in ("input", "output"):
+                if not isinstance(case[key], str):
+                    return (
+                        f"stdio tests: case {i} {key!r} must be a string, "
+                        f"got {_type_name(case[key])}"
+                    )
+        elif not isinstance(case["input"], list):
+            return f"call tests: case {i} 'input' must be a list of arguments"
+    return None
+
+
 def _check_tests(tests: Any) -> str | None:
+    """Why `tests` cannot be run, or None. Values of the wrong type are refused, never turned
+    into text: a list given as `code` would become a list literal, a statement that tests
+    nothing, and every program would pass."""
     if not isinstance(tests, dict) or tests.get("kind") not in ("assert", "stdio", "call"):
         return "tests must be a dict with kind 'assert', 'stdio' or 'call'"
     if tests["kind"] == "assert":
+        code, setup, entry = tests.get("code"), tests.get("setup"), tests.get("entry_point")
+        if not isinstance(code, str):
+            return f"assert tests: 'code' must be a string, got {_type_name(code)}"
+        if setup is not None and not isinstance(setup, str):
+            return f"assert tests: 'setup' must be a string, got {_type_name(setup)}"
+        if entry not in (None, "") and not (isinstance(entry, str) and entry.isidentifier()):
+            return f"assert tests: 'entry_point' must be a function name, got {entry!r}"
+        if not code.strip():
+            return "assert tests have no code"
         try:
-            compile(str(tests.get("code") or ""), "<tests>", "exec")
-            compile(str(tests.get("setup") or ""), "<setup>", "exec")
+            compile(code, "<tests>", "exec")
+            compile(setup or "", "<setup>", "exec")
         except (SyntaxError, ValueError) as e:
             return f"test code does not compile: {e}"
-        if not str(tests.get("code") or "").strip():
-            return "assert tests have no code"
-    elif not tests.get("cases"):
-        return f"{tests['kind']} tests have no cases"
-    if tests["kind"] == "call" and not str(tests.get("fn_name") or "").isidentifier():
+        return None
+    why = _check_cases(tests["kind"], tests.get("cases"))
+    if why:
+        return why
+    fn = tests.get("fn_name")
+    if tests["kind"] == "call" and not (isinstance(fn, str) and fn.isidentifier()):
         return "call tests need fn_name"
     return None
 
@@ -159,6 +198,10 @@ def verify_code(
     not given); `total_timeout_s` bounds the whole program over all its cases. The first
     failing case ends the run unless `all_cases`. Never raises for bad model output.
     """
+    if not isinstance(completion, str):
+        return Verdict.fail(
+            BAD_INPUT, None, error=f"completion must be a string, got {_type_name(completion)}"
+        )
     program = extract_program(completion, include_think)
     if program is None:
         return Verdict.fail(NO_CODE, None)
@@ -176,7 +219,7 @@ def verify_code(
                 opts["total_timeout_s"] = float(timeout_s) * len(tests["cases"])
             return _verify_stdio(program, tests["cases"], opts, all_cases)
         if tests["kind"] == "assert":
-            parts = [str(tests.get("setup") or ""), str(tests["code"])]
+            parts = [tests.get("setup") or "", tests["code"]]
             if tests.get("entry_point"):
                 parts.append(f"check({tests['entry_point']})")
             tail = "\n\n".join(p for p in parts if p)
@@ -212,13 +255,13 @@ def _verify_stdio(program: str, cases: Sequence[dict], opts: dict, all_cases: bo
             break
         res = run_python(
             source,
-            stdin=str(case.get("input", "")),
+            stdin=case["input"],
             timeout_s=min(opts["timeout_s"], left),
             memory_mb=opts["memory_mb"],
         )
         v = _failure_from(res, program, case=i)
         if v is None:
-            ok, why = compare_stdio(res.stdout, str(case.get("output", "")))
+            ok, why = compare_stdio(res.stdout, case["output"])
             if not ok:
                 v = Verdict.fail(WRONG_ANSWER, program, case=i, diff=why)
         results.append({"case": i, "reason": v.reason if v else "ok"})
@@ -233,6 +276,45 @@ def _verify_stdio(program: str, cases: Sequence[dict], opts: dict, all_cases: bo
     return Verdict.ok(program, cases=len(cases), isolation=res.isolation)
 
 
+def iter_verify_code(
+    completions: Sequence[Any],
+    tests_list: Sequence[Any],
+    workers: int | None = None,
+    **options: Any,
+) -> Iterator[tuple[int, Verdict]]:
+    """(`index`, verdict) pairs as programs finish, `workers` at a time (default: the CPUs).
+
+    At most two programs per worker are queued, so when the caller stops (Ctrl-C, or closing
+    the generator) nothing more starts: only the programs already running finish (each
+    within its time limit), and every verdict yielded before is the caller's to keep.
+    """
+    import os
+
+    if len(completions) != len(tests_list):
+        raise ValueError(
+            f"verify_code_batch: {len(completions)} completions but {len(tests_list)} tests"
+        )
+    n = max(1, workers or os.cpu_count() or 1)
+    todo = iter(enumerate(zip(completions, tests_list, strict=True)))
+    ex = ThreadPoolExecutor(max_workers=n, thread_name_prefix="verify-code")
+    pending: dict[Future, int] = {}
+
+    def submit(k: int) -> None:
+        for i, (c, t) in itertools.islice(todo, k):
+            pending[ex.submit(verify_code, c, t, **options)] = i
+
+    try:
+        submit(2 * n)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                yield i, fut.result()
+            submit(len(done))
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
+
+
 def verify_code_batch(
     completions: Sequence[str],
     tests_list: Sequence[dict],
@@ -242,23 +324,9 @@ def verify_code_batch(
 ) -> list[Verdict]:
     """`verify_code` over many rows, `workers` programs at a time (each in its own warm
     sandbox; default: the number of CPUs). Options are those of `verify_code`."""
-    import os
-
-    if len(completions) != len(tests_list):
-        raise ValueError(
-            f"verify_code_batch: {len(completions)} completions but {len(tests_list)} tests"
-        )
     out: list[Verdict | None] = [None] * len(completions)
-    n = max(1, workers or os.cpu_count() or 1)
-    with (
-        progress_task(progress, "verify code", len(completions)) as task,
-        ThreadPoolExecutor(max_workers=n, thread_name_prefix="verify-code") as ex,
-    ):
-        futs = {
-            ex.submit(verify_code, c, t, **options): i
-            for i, (c, t) in enumerate(zip(completions, tests_list, strict=True))
-        }
-        for fut in as_completed(futs):
-            out[futs[fut]] = fut.result()
+    with progress_task(progress, "verify code", len(completions)) as task:
+        for i, verdict in iter_verify_code(completions, tests_list, workers, **options):
+            out[i] = verdict
             task.advance(1)
     return out  # type: ignore[return-value]

@@ -29,6 +29,8 @@ MULTIPLE_ANSWERS = "multiple_answers"
 TOO_LONG = "too_long"
 WRONG_LANGUAGE = "wrong_language"
 BAD_TESTS = "bad_tests"
+# A completion (or another input of the verifier) of the wrong type: never coerced to text.
+BAD_INPUT = "bad_input"
 VERIFIER_ERROR = "verifier_error"
 
 
@@ -62,9 +64,27 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Verdict:
-        return cls(
-            bool(d["correct"]), str(d["reason"]), d.get("extracted"), dict(d.get("details") or {})
-        )
+        """The verdict a dict describes; `ValueError` naming the field when a value has the
+        wrong type (a string "false" is not a boolean, so it is never coerced into one)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a verdict must be an object, got {type(d).__name__}")
+        for name, types in (("correct", (bool,)), ("reason", (str,))):
+            if name not in d:
+                raise ValueError(f"verdict field {name!r} is missing")
+            if not isinstance(d[name], types):
+                raise ValueError(
+                    f"verdict field {name!r} must be {types[0].__name__}, "
+                    f"got {type(d[name]).__name__} {d[name]!r}"
+                )
+        extracted = d.get("extracted")
+        if extracted is not None and not isinstance(extracted, str):
+            raise ValueError(
+                f"verdict field 'extracted' must be a string or null, got {extracted!r}"
+            )
+        details = d.get("details")
+        if details is not None and not isinstance(details, dict):
+            raise ValueError(f"verdict field 'details' must be an object, got {details!r}")
+        return cls(d["correct"], d["reason"], extracted, dict(details or {}))
 
 
 def all_of(verdicts: Iterable[Verdict]) -> Verdict:

@@ -1,13 +1,20 @@
-"""Verify every row of a JSONL file and write it back with a verdict appended.
+"""Verify samples: each by its kind (math answers, or code run against its tests in the sandbox).
 
+  rdistill verify --samples runs/gen                     # a generation store, either format
   rdistill verify math --input samples.jsonl --out verified.jsonl
   rdistill verify code --input samples.jsonl --out verified.jsonl --tests-field gold
+  rdistill verify auto --input mixed.jsonl --out verified.jsonl   # route rows by their `kind`
 
-Each output row is the input row plus `verdict` ({correct, reason, extracted, details}).
-With --check-format the verdict is the format check and the answer check together (a row
-passes when both do). The output is written to a temporary file and renamed at the end, so
-an interrupted run never leaves a half-written file; bad input (a line that is not JSON, a
-missing field) stops the run before anything is written, naming the file, line and field.
+`--samples DIR` writes keyed verdict records (`data_recipes/verdicts.py`) to DIR/verdicts.jsonl
+beside the shards, appended and fsynced as they finish: Ctrl-C keeps them and a rerun verifies
+only the samples without one. A rerun with other verifier options is refused (`--redo`
+verifies everything again). The format check is on by default there.
+
+`--input FILE` writes each input row plus `verdict` ({correct, reason, extracted, details}) to
+`--out`, renamed into place at the end; verdicts that finished before an interruption are
+kept in a hidden journal beside `--out`, and the same command resumes from it. Bad input (a
+line that is not JSON, a missing field, a value of the wrong type, a row of another kind)
+stops the run before anything is written, naming the file, line and field.
 """
 
 from __future__ import annotations
@@ -15,152 +22,250 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
-HELP = "verify math answers or code in a JSONL file; append a verdict to every row"
+HELP = "verify samples (a generation store, or a JSONL file) per kind; write verdicts"
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("kind", choices=["math", "code"], help="what to verify")
-    p.add_argument("--input", required=True, type=Path, help="input JSONL file")
-    p.add_argument("--out", required=True, type=Path, help="output JSONL file")
+    p.add_argument(
+        "kind",
+        nargs="?",
+        choices=["math", "code", "auto"],
+        default="auto",
+        help="what to verify; auto (the default) routes each sample by its kind",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--samples", type=Path, help="a generation store (`rdistill generate --out`)")
+    src.add_argument("--input", type=Path, help="a JSONL file of rows")
+    p.add_argument("--out", type=Path, help="--input only: output JSONL file")
     p.add_argument("--completion-field", default="completion", help="model output field")
     p.add_argument("--gold-field", default="gold", help="math: gold answer field")
     p.add_argument(
         "--tests-field", default="gold", help="code: tests field (dict, or a JSON string)"
     )
+    p.add_argument("--kind-field", default="kind", help="--input: field naming a row's kind")
     p.add_argument("--finish-field", default="finish_reason", help="finish reason field")
     p.add_argument("--verdict-field", default="verdict", help="field the verdict is written to")
     p.add_argument(
-        "--check-format", action="store_true", help="also require the format check to pass"
+        "--check-format",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also require the format check to pass (default: on for --samples, off for --input)",
     )
     p.add_argument("--no-think", action="store_true", help="format: no think block required")
     p.add_argument("--include-think", action="store_true", help="read answers inside think too")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPUs)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per item / test case")
+    p.add_argument(
+        "--redo", action="store_true", help="verify again every sample (options changed)"
+    )
 
 
-def _read_rows(path: Path, fields: list[str]) -> list[dict]:
-    from reasoning_distill.jsonl import JSONLError, iter_jsonl
+def _options(args: argparse.Namespace, check_format: bool, kind: str | None = None):
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.verification import VerifyOptions
 
-    rows = []
-    try:
-        for lineno, row in iter_jsonl(path):
-            for field in fields:
-                if field not in row:
-                    raise SystemExit(f"{path}:{lineno}: missing field {field!r}")
-            rows.append(row)
-    except JSONLError as e:
-        raise SystemExit(str(e)) from None
-    return rows
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise ConfigError(
+            f"--timeout must be a positive number of seconds, got {args.timeout}: a zero or "
+            "negative limit would mark every row as a timeout"
+        )
+    kw: dict[str, Any] = {}
+    if args.timeout is not None:
+        kw = {"math_timeout_s": args.timeout, "code_timeout_s": args.timeout}
+    return VerifyOptions(
+        check_format=check_format,
+        require_think=not args.no_think,
+        include_think=args.include_think,
+        **kw,
+    )
 
 
-def _tests_of(row: dict, field: str, where: str) -> dict:
+def _tests_of(value: Any, where: str, field: str) -> Any:
     import json
 
-    tests = row[field]
-    if isinstance(tests, str):
+    from reasoning_distill.errors import InputError
+
+    if isinstance(value, str):
         try:
-            tests = json.loads(tests)
+            value = json.loads(value)
         except json.JSONDecodeError as e:
-            raise SystemExit(
+            raise InputError(
                 f"{where}: field {field!r} is not a tests dict or JSON ({e})"
             ) from None
-    if not isinstance(tests, dict) or "kind" not in tests:
-        raise SystemExit(f"{where}: field {field!r} must be a tests dict with a 'kind'")
-    return tests
+    if not isinstance(value, dict) or "kind" not in value:
+        raise InputError(f"{where}: field {field!r} must be a tests dict with a 'kind'")
+    return value
 
 
-def _write_atomic(path: Path, rows: list[dict]) -> None:
-    import json
-    import os
-    import tempfile
+def read_items(args: argparse.Namespace) -> tuple[list[dict], list[Any]]:
+    """Rows of --input and the items to verify; every error names the file, line and field."""
+    from reasoning_distill.errors import InputError
+    from reasoning_distill.jsonl import JSONLError, iter_jsonl
+    from reasoning_distill.verification import Item, bad_input
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = args.input
+    rows, items = [], []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for lineno, row in iter_jsonl(path):
+            where = f"{path}:{lineno}"
+            kind = args.kind
+            row_kind = row.get(args.kind_field)
+            if kind == "auto":
+                if row_kind not in ("math", "code"):
+                    raise InputError(
+                        f"{where}: field {args.kind_field!r} must be 'math' or 'code' to route "
+                        f"the row (got {row_kind!r}); or name the kind: `rdistill verify math`"
+                    )
+                kind = row_kind
+            elif row_kind is not None and row_kind != kind:
+                raise InputError(
+                    f"{where}: the row's {args.kind_field!r} is {row_kind!r} but this is "
+                    f"`verify {kind}`: use `rdistill verify auto` to verify each row by its kind"
+                )
+            gold_field = args.gold_field if kind == "math" else args.tests_field
+            for field in (args.completion_field, gold_field):
+                if field not in row:
+                    raise InputError(f"{where}: missing field {field!r}")
+            gold = row[gold_field]
+            if kind == "code":
+                gold = _tests_of(gold, where, gold_field)
+            completion = row[args.completion_field]
+            why = bad_input(kind, completion, gold)
+            if why:
+                field = args.completion_field if "completion" in why else gold_field
+                raise InputError(f"{where}: field {field!r}: {why}")
+            finish = row.get(args.finish_field)
+            if finish is not None and not isinstance(finish, str):
+                raise InputError(f"{where}: field {args.finish_field!r} must be a string")
+            rows.append(row)
+            items.append(Item((str(len(items)), 0), kind, completion, gold, finish))
+    except JSONLError as e:
+        raise InputError(str(e)) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return rows, items
 
 
-def main(args: argparse.Namespace) -> int:
+def _file_hash(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _main_input(args: argparse.Namespace) -> int:
     from collections import Counter
 
+    from reasoning_distill.atomic import atomic_write_text
+    from reasoning_distill.cli.rich_progress import RichProgress
+    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
+    from reasoning_distill.errors import ConfigError, InputError, OutputError
+    from reasoning_distill.verification import iter_verdicts
+
+    if args.out is None:
+        raise ConfigError("--input needs --out (the output JSONL file)")
+    options = _options(args, bool(args.check_format))
+    if not args.input.is_file():
+        raise InputError(f"{args.input}: no such file")
+    if args.out.is_dir():
+        raise OutputError(f"{args.out}: is a folder; --out names the output JSONL file")
+    if args.input.resolve() == args.out.resolve():
+        raise OutputError("--out must differ from --input (the input is never overwritten)")
+    rows, items = read_items(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        **options.config(),
+        "input_sha256": _file_hash(args.input),
+        "kind": args.kind,
+        "fields": [args.completion_field, args.gold_field, args.tests_field, args.finish_field],
+    }
+    journal = VerdictStore.open(
+        args.out.parent, config, redo=True, name=f".{args.out.name}.partial"
+    )
+    try:
+        done = {int(k[0]) for k in journal.done_keys()}
+        verdicts: dict[int, Any] = {}
+        if done:
+            from reasoning_distill.data_recipes.verdicts import iter_records
+
+            for r in iter_records(journal.path):
+                verdicts[int(r.problem_id)] = r.verdict()
+            logger.info("resuming: %d of %d rows already verified", len(done), len(rows))
+        todo = [it for it in items if int(it.key[0]) not in done]
+        for it, v in iter_verdicts(todo, options, args.workers, RichProgress()):
+            journal.append([VerdictRecord.of(it.key, it.kind, v, options.verifier_name(it.kind))])
+            verdicts[int(it.key[0])] = v
+        for i, row in enumerate(rows):
+            row[args.verdict_field] = verdicts[i].to_dict()
+        import json
+
+        atomic_write_text(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    except BaseException:
+        journal.close()
+        raise
+    journal.remove()
+    _print_table(
+        f"verdicts: {args.input} -> {args.out}", Counter(verdicts[i].reason for i in verdicts)
+    )
+    return 0
+
+
+def _print_table(title: str, counts: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from reasoning_distill.cli.rich_progress import RichProgress
-    from reasoning_distill.verifiers import (
-        all_of,
-        check_format,
-        verify_code_batch,
-        verify_math_batch,
-    )
-
-    if not args.input.is_file():
-        raise SystemExit(f"{args.input}: no such file")
-    if args.input.resolve() == args.out.resolve():
-        raise SystemExit("--out must differ from --input (the input is never overwritten)")
-    answer_field = args.gold_field if args.kind == "math" else args.tests_field
-    rows = _read_rows(args.input, [args.completion_field, answer_field])
-    completions = [str(r[args.completion_field] or "") for r in rows]
-    progress = RichProgress()
-    if args.kind == "math":
-        golds = ["" if r[answer_field] is None else str(r[answer_field]) for r in rows]
-        verdicts = verify_math_batch(
-            completions,
-            golds,
-            workers=args.workers,
-            timeout_s=args.timeout or 10.0,
-            progress=progress,
-            include_think=args.include_think,
-        )
-    else:
-        tests = [
-            _tests_of(r, answer_field, f"{args.input}:row {i + 1}") for i, r in enumerate(rows)
-        ]
-        verdicts = verify_code_batch(
-            completions,
-            tests,
-            workers=args.workers,
-            progress=progress,
-            timeout_s=args.timeout or 6.0,
-            include_think=args.include_think,
-        )
-    if args.check_format:
-        verdicts = [
-            all_of(
-                [
-                    check_format(
-                        c,
-                        r.get(args.finish_field),
-                        require_think=not args.no_think,
-                        answer="boxed" if args.kind == "math" else "code",
-                    ),
-                    v,
-                ]
-            )
-            for c, r, v in zip(completions, rows, verdicts, strict=True)
-        ]
-    for row, v in zip(rows, verdicts, strict=True):
-        row[args.verdict_field] = v.to_dict()
-    _write_atomic(args.out, rows)
-
-    counts = Counter(v.reason for v in verdicts)
-    table = Table(title=f"{args.kind} verdicts: {args.input} -> {args.out}")
+    total = sum(counts.values())
+    table = Table(title=title)
     table.add_column("reason")
     table.add_column("rows", justify="right")
     table.add_column("share", justify="right")
     for reason, n in counts.most_common():
-        table.add_row(reason, str(n), f"{n / max(1, len(rows)):.1%}")
+        table.add_row(reason, str(n), f"{n / max(1, total):.1%}")
     correct = counts.get("ok", 0)
-    table.add_row("[bold]correct", f"[bold]{correct}", f"[bold]{correct / max(1, len(rows)):.1%}")
+    table.add_row("[bold]correct", f"[bold]{correct}", f"[bold]{correct / max(1, total):.1%}")
     Console().print(table)
+
+
+def _main_samples(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from reasoning_distill.cli.rich_progress import RichProgress
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.verification import verify_store
+
+    if args.out is not None:
+        raise ConfigError("--samples writes verdicts.jsonl beside the shards; drop --out")
+    if args.kind != "auto":
+        raise ConfigError(
+            f"--samples verifies each sample by its own kind; drop the positional {args.kind!r}"
+        )
+    options = _options(args, True if args.check_format is None else args.check_format)
+    run = verify_store(
+        args.samples, options, redo=args.redo, workers=args.workers, progress=RichProgress()
+    )
+    from rich.console import Console
+
+    Console().print(
+        f"{run.verified} samples verified now, {run.already} already had a verdict -> "
+        f"{run.verdicts_path}"
+    )
+    for kind, summary in run.by_kind.items():
+        if summary["generated"]:
+            _print_table(f"{kind} verdicts ({args.samples})", Counter(summary["by_reason"]))
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.samples is not None:
+        return _main_samples(args)
+    return _main_input(args)

@@ -1,4 +1,4 @@
-"""`rdistill verify math|code`: a verdict on every row, atomic output, clear input errors."""
+"""`rdistill verify`: a verdict on every row or sample, per kind, atomic output, clear input errors."""
 
 import json
 
@@ -62,17 +62,38 @@ def test_verify_code_with_custom_fields_and_json_string_tests(tmp_path):
     assert [r["v"]["reason"] for r in _read(out)] == ["ok", "wrong_answer"]
 
 
-def test_bad_input_names_the_line_and_leaves_the_output_alone(tmp_path):
+def test_bad_input_names_the_line_and_leaves_the_output_alone(tmp_path, capsys):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     out.write_text("previous results\n")
     src.write_text('{"completion": "x", "gold": "1"}\n{not json\n')
-    with pytest.raises(SystemExit, match=r"in.jsonl:2: not valid JSON"):
-        main(["verify", "math", "--input", str(src), "--out", str(out)])
+    assert main(["verify", "math", "--input", str(src), "--out", str(out)]) == 2
+    assert "in.jsonl:2: not valid JSON" in capsys.readouterr().err
     src.write_text('{"completion": "x", "gold": "1"}\n{"completion": "y"}\n')
-    with pytest.raises(SystemExit, match=r"in.jsonl:2: missing field 'gold'"):
-        main(["verify", "math", "--input", str(src), "--out", str(out)])
+    assert main(["verify", "math", "--input", str(src), "--out", str(out)]) == 2
+    assert "in.jsonl:2: missing field 'gold'" in capsys.readouterr().err
     src.write_text('{"completion": "x", "gold": "not a tests dict"}\n')
-    with pytest.raises(SystemExit, match=r"row 1: field 'gold'"):
-        main(["verify", "code", "--input", str(src), "--out", str(out)])
+    assert main(["verify", "code", "--input", str(src), "--out", str(out)]) == 2
+    assert "in.jsonl:1: field 'gold'" in capsys.readouterr().err
     assert out.read_text() == "previous results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # no temp left
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_mixed_store_is_verified_per_sample_kind(tmp_path, capsys, fmt):
+    from _verify_rows import make_store, mixed_samples
+    from reasoning_distill.data_recipes.verdicts import read_verdicts
+
+    store = make_store(tmp_path / "gen", mixed_samples(), fmt)
+    assert main(["verify", "--samples", str(store)]) == 0
+    assert "4 samples verified now, 0 already" in capsys.readouterr().out
+    got = {k: (r.kind, r.reason, r.verifier) for k, r in read_verdicts(store).items()}
+    assert got == {
+        ("m1", 0): ("math", "ok", "math+format"),
+        ("m1", 1): ("math", "wrong_answer", "math+format"),
+        ("c1", 0): ("code", "ok", "code+format"),
+        ("c1", 1): ("code", "wrong_answer", "code+format"),
+    }
+    # a rerun verifies nothing again
+    assert main(["verify", "--samples", str(store)]) == 0
+    assert "0 samples verified now, 4 already" in capsys.readouterr().out
+    assert len((store / "verdicts.jsonl").read_text().splitlines()) == 4
