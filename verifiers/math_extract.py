@@ -4,7 +4,9 @@ Pure string work, no sympy: cheap enough to run in the parent process, and kept 
 grading so that what was compared can always be shown (`Verdict.extracted`).
 
 Rules, in order, on the text after the last `</think>` (an unclosed think block has no answer):
-1. the last `\\boxed{...}` / `\\fbox{...}` (nested braces);
+1. the last `\\boxed{...}` / `\\fbox{...}` (nested braces), and with it the final group of
+   boxes it closes (`\\boxed{1} and \\boxed{2}`, see `math_parts`), which is graded only
+   when the gold answer has several parts;
 2. GSM8K's `#### n`;
 3. `final answer is ...`, `the answer is ...`, `Answer: ...` (the last one);
 4. a final line `A: n`.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from reasoning_distill.verifiers.math_parts import final_box_group
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -32,10 +36,12 @@ _A_LINE_RE = re.compile(r"^\s*A\s*:\s*(\S[^\n]*)$")
 @dataclass(frozen=True)
 class Extraction:
     """What was found: `method` (boxed, hash, phrase, a_line, none, unclosed_think,
-    unclosed_box) and the answer `text` (None when nothing was found)."""
+    unclosed_box), the answer `text` (None when nothing was found; the last box when boxed)
+    and, when boxed, `boxes`: the contents of the final group of boxes, the last one last."""
 
     method: str
     text: str | None
+    boxes: tuple[str, ...] = ()
 
 
 def answer_region(completion: str, include_think: bool = False) -> str | None:
@@ -94,13 +100,15 @@ def extract_answer(completion: str, include_think: bool = False) -> Extraction:
         return Extraction("unclosed_think", None)
     boxed, found = last_boxed(region)
     if found:
-        return Extraction("boxed" if boxed is not None else "unclosed_box", boxed)
+        if boxed is None:
+            return Extraction("unclosed_box", None)
+        return Extraction("boxed", boxed, tuple(final_box_group(region)) or (boxed,))
     hashes = _HASH_RE.findall(region)
     if hashes:
         return Extraction("hash", _clean_tail(hashes[-1]))
     phrases = _PHRASE_RE.findall(region)
     if phrases:
-        return Extraction("phrase", _clean_tail(phrases[-1]))
+        return Extraction("phrase", _clean_tail(_first_math(phrases[-1])))
     lines = [ln for ln in region.strip().splitlines() if ln.strip()]
     if lines:
         m = _A_LINE_RE.match(lines[-1])
@@ -109,14 +117,26 @@ def extract_answer(completion: str, include_think: bool = False) -> Extraction:
     return Extraction("none", None)
 
 
+def _first_math(phrase: str) -> str:
+    """`$10,455$. I hope it is correct.` -> `10,455`: a phrase that opens with math is its
+    first math span; any other phrase is kept whole."""
+    m = re.match(r"\s*(?:\$\$?(?P<d>[^$]+)\$|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\])", phrase)
+    if m is None:
+        return phrase
+    inner = next(g for g in m.groups() if g is not None).strip()
+    # `$18. She paid $20`: dollar signs as currency, not math delimiters
+    return phrase if re.search(r"(?<![\\A-Za-z])[A-Za-z]{4,}", inner) else inner
+
+
 def extract_gold(gold: str) -> str:
-    """The answer part of a gold field: GSM8K `#### n` (commas dropped), the last box of a
-    MATH solution, or the field itself (AIME integers, MATH-500 answers)."""
+    """The answer part of a gold field: GSM8K `#### n` (commas dropped), the final box of a
+    MATH solution (several boxes in its final group are joined as `a, b`), or the field
+    itself (AIME integers, MATH-500 answers)."""
     g = str(gold).strip()
     if "####" in g:
         return g.rsplit("####", 1)[1].strip().replace(",", "")
     if "\\boxed" in g or "\\fbox" in g:
-        boxed, found = last_boxed(g)
-        if found and boxed is not None:
-            return boxed.strip()
+        group = list(dict.fromkeys(b.strip() for b in final_box_group(g, loose=True)))
+        if group:
+            return ", ".join(group)
     return g

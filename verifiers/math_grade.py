@@ -4,18 +4,41 @@ This is what a math worker process runs. It calls math-verify with its `signal.a
 timeouts on, which only works in a main thread: `grade_math` refuses to run elsewhere with
 timeouts on. The pool (`math_answer.verify_math_batch`) also bounds every item from outside,
 because math-verify can hang despite its own timeout.
+
+A gold answer with one part is compared with the last box alone (a completion that revises
+`\\boxed{3}` to `\\boxed{4}` is graded on `4`). A gold answer with several parts (`1, 2`,
+`(2, 2), (6, 2)`, `k = 45, n = 2`) is compared as a set with the parts of the completion's
+final answer: the final group of boxes, or one box with several parts (`math_compare`). An
+ordered tuple gold `(a, b)` also accepts `\\boxed{a}, \\boxed{b}`, in that order.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 
-from reasoning_distill.verifiers.math_extract import extract_answer, extract_gold
+from reasoning_distill.verifiers.math_compare import (
+    PartComparer,
+    exact_number,
+    fast_verdict,
+    parse_answer,
+    parse_gold_cached,
+    same_answer,
+)
+from reasoning_distill.verifiers.math_extract import (
+    Extraction,
+    answer_region,
+    extract_answer,
+    extract_gold,
+)
+from reasoning_distill.verifiers.math_parts import (
+    MAX_PARTS,
+    is_tuple,
+    name_value,
+    split_parts,
+    tuple_items,
+)
 from reasoning_distill.verifiers.verdict import (
     NO_ANSWER,
     TIMEOUT,
@@ -28,67 +51,25 @@ from reasoning_distill.verifiers.verdict import (
 
 logger = logging.getLogger(__name__)
 
-
-_INT_RE = re.compile(r"^\s*\$?\s*([+-]?\d+)\s*\$?\s*$")
-_FRAC_RE = re.compile(r"^\s*\$?\s*([+-]?)\\d?frac\{(\d+)\}\{(\d+)\}\s*\$?\s*$")
-
-
-def _exact_number(text: str) -> tuple[Fraction, bool] | None:
-    """(value, is_integer) for a plain integer or `\\frac{a}{b}`; None for anything else."""
-    m = _INT_RE.match(text)
-    if m:
-        return Fraction(int(m.group(1))), True
-    m = _FRAC_RE.match(text)
-    if m and int(m.group(3)) != 0:
-        value = Fraction(int(m.group(2)), int(m.group(3)))
-        return (-value if m.group(1) == "-" else value), False
-    return None
+# How a completion without any box is read: "markers" (`####`, `The answer is`,
+# `Final answer:`, a final `A: n` line; the default), or "math_verify": the markers, then
+# math-verify's own LaTeX extraction (its `final answer is $x$` anchors, then the last LaTeX),
+# then its expression extraction (the last number), for teachers that do not box.
+UNBOXED_MODES = ("markers", "math_verify")
 
 
-def _fast_verdict(answer: str, gold: str) -> bool | None:
-    """Exact answer for the common easy case (integers, plain fractions), without sympy.
+def _math_verify_extraction(region: str, timeout: int | None) -> Extraction:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    Returns True (equal), False (two different integers: math-verify agrees) or None (let
-    math-verify decide: it compares non-integers with a tolerance, so inequality is its call).
-    """
-    a, g = _exact_number(answer), _exact_number(gold)
-    if a is None or g is None:
-        return None
-    if a[0] == g[0]:
-        return True
-    if a[1] and g[1]:
-        return False
-    return None
-
-
-def _configs(latex_only: bool) -> list[Any]:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig
-
-    if latex_only:
-        return [LatexExtractionConfig()]
-    return [LatexExtractionConfig(), ExprExtractionConfig()]
-
-
-def _has_math(parsed: list[Any]) -> bool:
-    # math-verify returns [sympy_expr, source_str] or just [source_str] when only its string
-    # fallback matched (e.g. `~2`); a bare string is not an answer we can compare.
-    return any(not isinstance(p, str) for p in parsed)
-
-
-def _parse(text: str, timeout: int | None) -> list[Any]:
-    from math_verify import parse
-
-    # `$...$` makes math-verify read the whole text as one LaTeX expression; the plain
-    # expression grammar is the second chance for things like `1/2` or `3.5e2`.
-    parsed = parse(f"${text}$", extraction_config=_configs(True), parsing_timeout=timeout)
-    if not _has_math(parsed):
-        parsed = parse(text, extraction_config=_configs(False), parsing_timeout=timeout)
-    return parsed if _has_math(parsed) else []
-
-
-@lru_cache(maxsize=4096)
-def _parse_gold_cached(gold_text: str, timeout: int | None) -> tuple[Any, ...]:
-    return tuple(_parse(gold_text, timeout))
+    for method, config in (
+        ("math_verify_latex", LatexExtractionConfig()),
+        ("math_verify_expr", ExprExtractionConfig()),
+    ):
+        found = parse(region, extraction_config=[config], parsing_timeout=timeout)
+        text = next((p for p in found if isinstance(p, str)), None)
+        if text and any(not isinstance(p, str) for p in found):
+            return Extraction(method, text.strip())
+    return Extraction("none", None)
 
 
 def grade_math(
@@ -96,6 +77,7 @@ def grade_math(
     gold: str,
     include_think: bool = False,
     timeout_s: float | None = 5.0,
+    unboxed: str = "markers",
 ) -> Verdict:
     """Verdict for one completion against one gold answer (see `verify_math`)."""
     main = threading.current_thread() is threading.main_thread()
@@ -105,7 +87,6 @@ def grade_math(
             "grade_math with a timeout must run in a main thread (math-verify uses "
             "signal.alarm); use verify_math / verify_math_batch, which grade in workers"
         )
-    from math_verify import verify
     from math_verify.errors import TimeoutException
 
     ex = extract_answer(completion, include_think=include_think)
@@ -113,35 +94,74 @@ def grade_math(
     gold_text = extract_gold(gold)
     details["gold"] = gold_text
     try:
-        gold_ok = _exact_number(gold_text) is not None
-        if not gold_ok:
-            gold_parsed = list(_parse_gold_cached(gold_text, mv_timeout)) if gold_text else []
-            gold_ok = bool(gold_parsed)
-        if not gold_ok:
-            return Verdict.fail(UNPARSEABLE_GOLD, ex.text, **details)
+        cmp = PartComparer(mv_timeout)
+        gold_parts = split_parts(gold_text) if gold_text else []
+        multi = 1 < len(gold_parts) <= MAX_PARTS and all(cmp.gold_parses(p) for p in gold_parts)
+        if not multi:
+            gold_ok = exact_number(gold_text) is not None or bool(
+                gold_text and parse_gold_cached(gold_text, mv_timeout)
+            )
+            if not gold_ok:
+                return Verdict.fail(UNPARSEABLE_GOLD, ex.text, **details)
+        if ex.method == "none" and unboxed == "math_verify":
+            region = answer_region(completion, include_think) or ""
+            ex = _math_verify_extraction(region, mv_timeout)
+            details["method"] = ex.method
         if ex.text is None:
             if ex.method == "unclosed_box":
                 return Verdict.fail(UNPARSEABLE_ANSWER, None, **details)
             return Verdict.fail(NO_ANSWER, None, **details)
-        fast = _fast_verdict(ex.text, gold_text)
+        if multi:
+            return _grade_parts(ex, gold_text, gold_parts, cmp, details)
+        if len(ex.boxes) > 1 and is_tuple(gold_text):
+            items = tuple_items(gold_text)
+            if all(cmp.gold_parses(i) for i in items) and len(items) == len(ex.boxes):
+                details["method"] = "boxes"
+                same = cmp.same_sequence(items, list(ex.boxes))
+                return _verdict(same, ", ".join(ex.boxes), details)
+        fast = fast_verdict(ex.text, gold_text)
         if fast is not None:
-            return (Verdict.ok if fast else _wrong)(ex.text, **details)
-        pred = _parse(ex.text, mv_timeout)
+            return _verdict(fast, ex.text, details)
+        pred = parse_answer(ex.text, mv_timeout)
         if not pred:
             return Verdict.fail(UNPARSEABLE_ANSWER, ex.text, **details)
-        gold_parsed = list(_parse_gold_cached(gold_text, mv_timeout))
-        same = verify(gold_parsed, pred, timeout_seconds=mv_timeout)
+        same = same_answer(list(parse_gold_cached(gold_text, mv_timeout)), pred, mv_timeout)
     except TimeoutException:
         return Verdict.fail(TIMEOUT, ex.text, **details)
     except Exception as e:  # sympy can raise almost anything on odd input
         logger.debug("math grading failed on %r vs %r: %r", ex.text, gold_text, e)
         return Verdict.fail(VERIFIER_ERROR, ex.text, error=repr(e)[:500], **details)
+    return _verdict(same, ex.text, details)
+
+
+def _grade_parts(
+    ex: Extraction, gold_text: str, gold_parts: list[str], cmp: PartComparer, details: dict
+) -> Verdict:
+    """A gold answer with several parts against the parts of the final answer."""
+    pieces = list(ex.boxes) if ex.boxes else [ex.text or ""]
+    if len(pieces) > 1:
+        details["method"] = "boxes"
+    extracted = ", ".join(pieces)
+    pred_parts = [p for piece in pieces for p in split_parts(piece)]
+    details["parts"] = [len(gold_parts), len(pred_parts)]
+    if not pred_parts or not any(cmp.parses(p) for p in pred_parts):
+        return Verdict.fail(UNPARSEABLE_ANSWER, extracted, **details)
+    if len(pred_parts) <= MAX_PARTS and cmp.same_set(gold_parts, pred_parts):
+        return Verdict.ok(extracted, **details)
+    # math-verify's own reading of the whole answer (`x \in \{1, 2\}`, a union), unless a
+    # part names a variable: math-verify would accept `k = 2, n = 45` for `k = 45, n = 2`
+    named = any(name_value(p)[0] is not None for p in gold_parts + pred_parts)
+    if not named:
+        gold_whole = list(parse_gold_cached(gold_text, cmp.timeout))
+        pred_whole = parse_answer(extracted, cmp.timeout)
+        if gold_whole and pred_whole and same_answer(gold_whole, pred_whole, cmp.timeout):
+            return Verdict.ok(extracted, **details)
+    return Verdict.fail(WRONG_ANSWER, extracted, **details)
+
+
+def _verdict(same: bool, extracted: str | None, details: dict) -> Verdict:
     if same:
-        return Verdict.ok(ex.text, **details)
-    return Verdict.fail(WRONG_ANSWER, ex.text, **details)
-
-
-def _wrong(extracted: str | None, **details: Any) -> Verdict:
+        return Verdict.ok(extracted, **details)
     return Verdict.fail(WRONG_ANSWER, extracted, **details)
 
 
@@ -152,4 +172,5 @@ def grade_math_payload(payload: dict[str, Any]) -> dict[str, Any]:
         payload["gold"],
         include_think=payload.get("include_think", False),
         timeout_s=payload.get("timeout_s", 5.0),
+        unboxed=payload.get("unboxed", "markers"),
     ).to_dict()

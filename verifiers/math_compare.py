@@ -1,0 +1,146 @@
+"""Compare answers with math-verify: one expression against one, or answers with several parts.
+
+Runs in a math worker process (see `math_grade`): math-verify's timeouts use `signal.alarm`,
+and a `TimeoutException` from any call here is left to the caller, which makes it a verdict.
+
+Several parts (`math_parts.split_parts`) are compared as sets: every gold part equals some
+answer part and every answer part equals some gold part, so order and repeats do not count.
+A part that names a variable (`k = 45`) matches only a part with the same name, or a bare
+value (`45`); an ordered tuple is compared item by item, in order.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+from reasoning_distill.verifiers.math_parts import name_value
+
+_INT_RE = re.compile(r"^\s*\$?\s*([+-]?\d+)\s*\$?\s*$")
+_FRAC_RE = re.compile(r"^\s*\$?\s*([+-]?)\\d?frac\{(\d+)\}\{(\d+)\}\s*\$?\s*$")
+
+
+def exact_number(text: str) -> tuple[Fraction, bool] | None:
+    """(value, is_integer) for a plain integer or `\\frac{a}{b}`; None for anything else."""
+    m = _INT_RE.match(text)
+    if m:
+        return Fraction(int(m.group(1))), True
+    m = _FRAC_RE.match(text)
+    if m and int(m.group(3)) != 0:
+        value = Fraction(int(m.group(2)), int(m.group(3)))
+        return (-value if m.group(1) == "-" else value), False
+    return None
+
+
+def fast_verdict(answer: str, gold: str) -> bool | None:
+    """Exact answer for the common easy case (integers, plain fractions), without sympy.
+
+    Returns True (equal), False (two different integers: math-verify agrees) or None (let
+    math-verify decide: it compares non-integers with a tolerance, so inequality is its call).
+    """
+    a, g = exact_number(answer), exact_number(gold)
+    if a is None or g is None:
+        return None
+    if a[0] == g[0]:
+        return True
+    if a[1] and g[1]:
+        return False
+    return None
+
+
+def _configs(latex_only: bool) -> list[Any]:
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
+
+    if latex_only:
+        return [LatexExtractionConfig()]
+    return [LatexExtractionConfig(), ExprExtractionConfig()]
+
+
+def _has_math(parsed: list[Any]) -> bool:
+    # math-verify returns [sympy_expr, source_str] or just [source_str] when only its string
+    # fallback matched (e.g. `~2`); a bare string is not an answer we can compare.
+    return any(not isinstance(p, str) for p in parsed)
+
+
+def parse_answer(text: str, timeout: int | None) -> list[Any]:
+    """math-verify's parse of one answer text; [] when it holds no math."""
+    from math_verify import parse
+
+    # `$...$` makes math-verify read the whole text as one LaTeX expression (its inline
+    # pattern stops at a newline, hence the strip); the plain expression grammar is the
+    # second chance for things like `1/2` or `3.5e2`.
+    parsed = parse(f"${text.strip()}$", extraction_config=_configs(True), parsing_timeout=timeout)
+    if not _has_math(parsed):
+        parsed = parse(text, extraction_config=_configs(False), parsing_timeout=timeout)
+    return parsed if _has_math(parsed) else []
+
+
+@lru_cache(maxsize=4096)
+def parse_gold_cached(gold_text: str, timeout: int | None) -> tuple[Any, ...]:
+    return tuple(parse_answer(gold_text, timeout))
+
+
+def same_answer(gold: list[Any], pred: list[Any], timeout: int | None) -> bool:
+    from math_verify import verify
+
+    return bool(verify(gold, pred, timeout_seconds=timeout))
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+|\\[,;!: ]", "", text)
+
+
+class PartComparer:
+    """Compares parts for one grading call; parses each answer part once."""
+
+    def __init__(self, timeout: int | None) -> None:
+        self.timeout = timeout
+        self._parsed: dict[str, list[Any]] = {}
+
+    def gold_parses(self, part: str) -> bool:
+        _, value = name_value(part)
+        return exact_number(value) is not None or bool(parse_gold_cached(value, self.timeout))
+
+    def parses(self, part: str) -> bool:
+        _, value = name_value(part)
+        return exact_number(value) is not None or bool(self._parse(value))
+
+    def _parse(self, text: str) -> list[Any]:
+        if text not in self._parsed:
+            self._parsed[text] = parse_answer(text, self.timeout)
+        return self._parsed[text]
+
+    def same_value(self, gold: str, pred: str) -> bool:
+        if _squash(gold) == _squash(pred):
+            return True
+        fast = fast_verdict(pred, gold)
+        if fast is not None:
+            return fast
+        g = list(parse_gold_cached(gold, self.timeout))
+        p = self._parse(pred)
+        return bool(g and p) and same_answer(g, p, self.timeout)
+
+    def same_part(self, gold: str, pred: str) -> bool:
+        g_name, g_value = name_value(gold)
+        p_name, p_value = name_value(pred)
+        if g_name is not None and p_name is not None and g_name != p_name:
+            return False
+        return self.same_value(g_value, p_value)
+
+    def same_set(self, gold: list[str], pred: list[str]) -> bool:
+        """Every gold part has an equal answer part, and every answer part an equal gold part."""
+        matched_pred: set[int] = set()
+        for g in gold:
+            hits = [j for j, p in enumerate(pred) if self.same_part(g, p)]
+            if not hits:
+                return False
+            matched_pred.update(hits)
+        # every pair was compared above, so an answer part no gold part matched has none
+        return len(matched_pred) == len(pred)
+
+    def same_sequence(self, gold: list[str], pred: list[str]) -> bool:
+        return len(gold) == len(pred) and all(
+            self.same_part(g, p) for g, p in zip(gold, pred, strict=True)
+        )
