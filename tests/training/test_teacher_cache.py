@@ -1,0 +1,174 @@
+"""The top-k cache: codec round trip, build with a real tiny teacher, resume, refusals, and
+training losses against it (k = vocabulary size equals the full loss)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reasoning_distill.errors import ConfigError, OutputError
+from reasoning_distill.training import topk_codec
+from reasoning_distill.training.losses import (
+    distillation_loss,
+    shift_labels,
+    topk_distillation_loss,
+)
+from reasoning_distill.training.teacher_cache import (
+    TopKCache,
+    build_topk_cache,
+    tokenize_messages,
+)
+from reasoning_distill.training.teacher_topk import HFTeacher, stack_topk, tail_from_topk
+
+
+@pytest.mark.parametrize("bits", [8, 16, 32])
+def test_codec_round_trip(bits):
+    rng = np.random.default_rng(0)
+    n, k, v = 50, 16, 151_936
+    ids = np.stack([rng.choice(v, size=k, replace=False) for _ in range(n)])
+    lps = np.sort(rng.normal(-8, 3, size=(n, k)).clip(max=-0.01), axis=1).astype(np.float32)
+    tail = rng.normal(-3, 1, size=n).astype(np.float32)
+    codec = topk_codec.Codec(bits=bits, step=0.1 if bits == 8 else 0.001)
+    data = topk_codec.encode(ids, lps, tail, codec)
+    got_ids, got_lps, got_tail = topk_codec.decode(data, n, k, codec)
+    order = np.argsort(ids, axis=1)
+    assert (got_ids == np.take_along_axis(ids, order, axis=1)).all()
+    want = np.take_along_axis(lps, order, axis=1)
+    if bits == 32:
+        assert (got_lps == want).all()
+    else:
+        assert np.abs(got_lps - np.maximum(want, codec.floor)).max() <= codec.step / 2 + 1e-6
+    assert (got_tail == tail).all()
+
+
+def test_codec_is_more_compact_than_fixed_width_ids_at_k_128():
+    """DistillKit's fixed 18-bit ids alone take 288 bytes/token at k = 128, V = 151,936; the
+    sorted-set ids plus 8-bit log-probs and the tail take less, all together."""
+    rng = np.random.default_rng(1)
+    n, k, v = 100, 128, 151_936
+    ids = np.stack([rng.choice(v, size=k, replace=False) for _ in range(n)])
+    ranks = np.log(np.arange(1, k + 1))
+    lps = (-1.5 * ranks - 1 + rng.normal(0, 0.3, (n, k))).astype(np.float32)
+    data = topk_codec.encode(ids, lps, np.full(n, -4.0, np.float32), topk_codec.Codec())
+    assert len(data) / n < 288
+
+
+def test_tail_from_topk():
+    lp = np.log(np.array([[0.5, 0.25], [0.6, 0.4]]))
+    tail = tail_from_topk(lp)
+    assert tail[0] == pytest.approx(np.log(0.25), rel=1e-6) and np.isneginf(tail[1])
+
+
+def _student_teacher(tiny_model_dir, sharp_teacher_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    student = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    teacher = AutoModelForCausalLM.from_pretrained(sharp_teacher_dir).eval()
+    return tok, student, teacher
+
+
+def _loss_against_cache(cache, tok, student, teacher, rows, divergence="reverse_kl"):
+    """(cache loss, full loss, grad cosine) over `rows`, student logits from the model."""
+    seqs = [tokenize_messages(tok, r["messages"], None) for r in rows]
+    width = max(len(s) for s, _ in seqs)
+    ids = torch.zeros(len(seqs), width, dtype=torch.long)
+    labels = torch.full((len(seqs), width), -100)
+    found = []
+    for i, (s, pos) in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        for p in pos:
+            labels[i, p + 1] = s[p + 1]
+        hit = cache.lookup(s)
+        assert hit is not None
+        topk, covered = hit
+        assert covered[pos].all() and covered.sum() == len(pos)
+        found.append(topk)
+    target = shift_labels(labels)
+    k = found[0].k
+    t_ids, t_lps, t_tail = (torch.from_numpy(a) for a in stack_topk(found, width, k))
+    with torch.no_grad():
+        t_logits = teacher(input_ids=ids).logits
+    s_logits = student(input_ids=ids).logits.detach()
+    a = s_logits.clone().requires_grad_(True)
+    b = s_logits.clone().requires_grad_(True)
+    full = distillation_loss(a, t_logits, target, divergence)
+    top = topk_distillation_loss(b, t_ids, t_lps, t_tail, target, divergence)
+    full.backward()
+    top.backward()
+    cos = torch.nn.functional.cosine_similarity(a.grad.flatten(), b.grad.flatten(), dim=0)
+    return top.item(), full.item(), cos.item()
+
+
+def test_cache_with_full_vocabulary_equals_full_loss(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    tok, student, teacher = _student_teacher(tiny_model_dir, sharp_teacher_dir)
+    v = teacher.config.vocab_size
+    rows = train_rows[:6]
+    summary = build_topk_cache(
+        HFTeacher(teacher, k=v), tok, rows, tmp_path / "c", "sharp",
+        codec=topk_codec.Codec(bits=32),
+    )  # fmt: skip
+    assert summary.sequences == 6 and summary.tokens > 0
+    cache = TopKCache.open(tmp_path / "c")
+    for divergence in ("reverse_kl", "forward_kl", "jsd"):
+        top, full, cos = _loss_against_cache(cache, tok, student, teacher, rows, divergence)
+        assert top == pytest.approx(full, rel=1e-5)
+        assert cos == pytest.approx(1.0, abs=1e-5)
+
+
+def test_error_shrinks_as_k_grows(tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path):
+    """Quantised caches at growing k: the bucketed loss rises toward the full loss (it is a
+    lower bound) and the gradient turns toward the full one."""
+    tok, student, teacher = _student_teacher(tiny_model_dir, sharp_teacher_dir)
+    rows = train_rows[:6]
+    results = []
+    for k in (8, 32, 128):
+        folder = tmp_path / f"c{k}"
+        build_topk_cache(HFTeacher(teacher, k=k), tok, rows, folder, "sharp")
+        results.append(_loss_against_cache(TopKCache.open(folder), tok, student, teacher, rows))
+    (v8, full, c8), (v32, _, c32), (v128, _, c128) = results
+    assert v8 < v32 < v128 <= full + 1e-3, results
+    assert c8 < c32 < c128 and c128 > 0.85, results
+
+
+def test_resume_skips_stored_sequences_and_refuses_other_settings(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    tok, _, teacher = _student_teacher(tiny_model_dir, sharp_teacher_dir)
+    folder = tmp_path / "c"
+    src = HFTeacher(teacher, k=8)
+    first = build_topk_cache(src, tok, train_rows[:5], folder, "sharp", shard_sequences=2)
+    assert first.sequences == 5 and len(list(folder.glob("shard-*"))) == 3
+    # a temporary left by a killed writer (its pid no longer runs) is removed on resume
+    (folder / ".shard-999999-00009.topk.tmp-999999").write_bytes(b"torn")
+    again = build_topk_cache(src, tok, train_rows[:9], folder, "sharp", shard_sequences=2)
+    assert again.sequences == 4 and again.skipped == 5
+    assert not list(folder.glob(".*tmp*"))
+    assert len(TopKCache.open(folder)) == 9
+    with pytest.raises(ConfigError, match="k: stored 8, asked 16"):
+        build_topk_cache(HFTeacher(teacher, k=16), tok, train_rows[:2], folder, "sharp")
+    other = tmp_path / "theirs"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="left untouched"):
+        build_topk_cache(src, tok, train_rows[:2], other, "sharp")
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_lookup_is_by_content_not_row_number(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    tok, _, teacher = _student_teacher(tiny_model_dir, sharp_teacher_dir)
+    build_topk_cache(HFTeacher(teacher, k=4), tok, train_rows[:4], tmp_path / "c", "t")
+    cache = TopKCache.open(tmp_path / "c")
+    ids, pos = tokenize_messages(tok, train_rows[3]["messages"], None)
+    topk, covered = cache.lookup(ids)
+    with torch.no_grad():
+        logits = teacher(input_ids=torch.tensor([ids])).logits[0, :-1]
+    want = torch.log_softmax(logits, -1).topk(4, -1)
+    got_sorted = np.sort(topk.ids[pos], axis=1)
+    assert (got_sorted == np.sort(want.indices[pos].numpy(), axis=1)).all()
+    assert cache.lookup(ids[:-1]) is None
