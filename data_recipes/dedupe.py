@@ -1,0 +1,138 @@
+"""Deduplicate problems: exact (same normalised words) and near duplicates (MinHash LSH).
+
+Near duplicates: each text's word `ngram`-shingles are MinHashed (`num_perm` universal hash
+functions, vectorised with numpy), the signatures are cut into bands, and only texts that
+share a band bucket are compared, so the cost grows with the number of texts, not with its
+square. Two texts are near duplicates when their estimated Jaccard similarity of shingles
+is at least `threshold`; duplicates are merged transitively and the first text of each group
+(in input order) is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from reasoning_distill.data_recipes.text import ngrams, text_key, words
+
+logger = logging.getLogger(__name__)
+
+_PRIME = np.uint64((1 << 61) - 1)
+_MAX32 = np.uint64(0xFFFFFFFF)
+
+
+@dataclass
+class DedupeResult:
+    """Indices kept, and for every dropped index the index it duplicates and how."""
+
+    keep: list[int]
+    dropped: dict[int, tuple[int, str]] = field(default_factory=dict)  # i -> (kept, kind)
+
+
+def _bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) whose S-curve (1/b)^(1/r) lies closest to `threshold`."""
+    best = (1, num_perm)
+    err = float("inf")
+    for r in range(1, num_perm + 1):
+        b = num_perm // r
+        if b < 1:
+            break
+        e = abs((1 / b) ** (1 / r) - threshold)
+        if e < err:
+            best, err = (b, r), e
+    return best
+
+
+def _shingle_hashes(text: str, n: int) -> np.ndarray:
+    w = words(text)
+    grams = ngrams(w, min(n, len(w))) if w else [""]
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little")
+            for g in set(grams)
+        ),
+        dtype=np.uint64,
+    )
+
+
+def minhash(texts: Sequence[str], num_perm: int = 128, ngram: int = 5, seed: int = 1) -> np.ndarray:
+    """MinHash signatures, shape (len(texts), num_perm), of word `ngram`-shingles."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, (1 << 61) - 1, size=num_perm, dtype=np.uint64)
+    b = rng.integers(0, (1 << 61) - 1, size=num_perm, dtype=np.uint64)
+    out = np.empty((len(texts), num_perm), dtype=np.uint64)
+    for i, text in enumerate(texts):
+        h = _shingle_hashes(text, ngram)
+        # (a*h + b) mod p on 32-bit shingle hashes stays below 2**64 when a is split in halves
+        a_lo, a_hi = a & _MAX32, a >> np.uint64(32)
+        x = h[:, None]
+        lo = (a_lo * x) % _PRIME
+        hi = ((a_hi * x) % _PRIME) * np.uint64(1 << 32) % _PRIME
+        out[i] = ((lo + hi + b) % _PRIME).min(axis=0)
+    return out
+
+
+def dedupe(
+    texts: Sequence[str],
+    *,
+    exact: bool = True,
+    near: bool = True,
+    threshold: float = 0.7,
+    num_perm: int = 128,
+    ngram: int = 3,
+) -> DedupeResult:
+    """Which of `texts` to keep: the first of each group of exact or near duplicates."""
+    parent = list(range(len(texts)))
+    how: dict[int, str] = {}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int, kind: str) -> None:
+        ri, rj = find(i), find(j)
+        if ri == rj:
+            return
+        lo, hi = min(ri, rj), max(ri, rj)
+        parent[hi] = lo
+        how.setdefault(hi, kind)
+
+    alive = list(range(len(texts)))
+    if exact:
+        first: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            k = text_key(t)
+            if k in first:
+                union(first[k], i, "exact")
+            else:
+                first[k] = i
+        alive = sorted(first.values())
+    if near and len(alive) > 1:
+        sig = minhash([texts[i] for i in alive], num_perm, ngram)
+        n_bands, rows = _bands(threshold, num_perm)
+        candidates: set[tuple[int, int]] = set()
+        for band in range(n_bands):
+            buckets: dict[bytes, list[int]] = defaultdict(list)
+            part = sig[:, band * rows : (band + 1) * rows]
+            for j in range(len(alive)):
+                buckets[part[j].tobytes()].append(j)
+            for members in buckets.values():
+                if len(members) > 1:
+                    head = members[0]
+                    candidates.update((head, m) for m in members[1:])
+                    if len(members) > 2:  # pairs beyond the head: only within small buckets
+                        candidates.update(
+                            (x, y) for k, x in enumerate(members[1:50]) for y in members[k + 2 : 50]
+                        )
+        for x, y in candidates:
+            if float(np.mean(sig[x] == sig[y])) >= threshold:
+                union(alive[x], alive[y], "near")
+    keep = [i for i in range(len(texts)) if find(i) == i]
+    dropped = {i: (find(i), how.get(i, "near")) for i in range(len(texts)) if find(i) != i}
+    return DedupeResult(keep, dropped)
