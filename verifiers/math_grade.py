@@ -144,8 +144,10 @@ def _grade_parts(
     extracted = ", ".join(pieces)
     pred_parts = [p for piece in pieces for p in split_parts(piece)]
     details["parts"] = [len(gold_parts), len(pred_parts)]
-    if not pred_parts or not any(cmp.parses(p) for p in pred_parts):
+    if not pred_parts or not any(cmp.parses(p) for p in pred_parts[:MAX_PARTS]):
         return Verdict.fail(UNPARSEABLE_ANSWER, extracted, **details)
+    # past MAX_PARTS only math-verify's reading of the whole answer below decides: a pair of
+    # parts costs a math-verify call
     if len(pred_parts) <= MAX_PARTS and cmp.same_set(gold_parts, pred_parts):
         return Verdict.ok(extracted, **details)
     # math-verify's own reading of the whole answer (`x \in \{1, 2\}`, a union), unless a

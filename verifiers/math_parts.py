@@ -162,8 +162,12 @@ def _top_level_pieces(text: str) -> list[str]:
             depth = max(0, depth - 1)
         elif depth == 0:
             if c in ",;":
-                after = text[i + 1 :]
-                if c == "," and i > 0 and text[i - 1].isdigit() and _THOUSANDS_RE.match(after):
+                if (
+                    c == ","
+                    and i > 0
+                    and text[i - 1].isdigit()
+                    and _THOUSANDS_RE.match(text, i + 1)
+                ):
                     i += 1
                     continue  # `10,080`, `10,\!080`: one number
                 pieces.append(text[start:i])
