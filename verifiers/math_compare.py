@@ -92,6 +92,16 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+|\\[,;!: ]", "", text)
 
 
+def _same_name(gold: str, pred: str) -> bool:
+    """`x_1` and `x_1` are one name, and so are `x_1` and a bare `x` (roots numbered in the
+    gold, all called `x` in the answer); `y_1` and `y_2`, or `k` and `n`, are not."""
+    if gold == pred:
+        return True
+    g_base, _, g_sub = gold.partition("_")
+    p_base, _, p_sub = pred.partition("_")
+    return g_base == p_base and not (g_sub and p_sub)
+
+
 class PartComparer:
     """Compares parts for one grading call; parses each answer part once."""
 
@@ -125,7 +135,7 @@ class PartComparer:
     def same_part(self, gold: str, pred: str) -> bool:
         g_name, g_value = name_value(gold)
         p_name, p_value = name_value(pred)
-        if g_name is not None and p_name is not None and g_name != p_name:
+        if g_name is not None and p_name is not None and not _same_name(g_name, p_name):
             return False
         return self.same_value(g_value, p_value)
 

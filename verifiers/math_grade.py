@@ -115,10 +115,10 @@ def grade_math(
             return _grade_parts(ex, gold_text, gold_parts, cmp, details)
         if len(ex.boxes) > 1 and is_tuple(gold_text):
             items = tuple_items(gold_text)
-            if all(cmp.gold_parses(i) for i in items) and len(items) == len(ex.boxes):
-                details["method"] = "boxes"
-                same = cmp.same_sequence(items, list(ex.boxes))
-                return _verdict(same, ", ".join(ex.boxes), details)
+            ordered = len(items) == len(ex.boxes) and all(cmp.gold_parses(i) for i in items)
+            if ordered and cmp.same_sequence(items, list(ex.boxes)):
+                return Verdict.ok(", ".join(ex.boxes), **{**details, "method": "boxes"})
+            # otherwise the last box alone, as for any gold with one part
         fast = fast_verdict(ex.text, gold_text)
         if fast is not None:
             return _verdict(fast, ex.text, details)

@@ -62,6 +62,8 @@ CASES = [
         "boxes",
     ),
     (R1 + r"\boxed{45} \quad \text{and} \quad \boxed{2}", "k = 45, n = 2", True, "ok", "boxes"),
+    (R1 + r"\boxed{x = 2}, \boxed{x = 3}", r"x_{1}=3, x_{2}=2", True, "ok", "boxes"),
+    (R1 + r"\boxed{y_1 = 2}, \boxed{y_2 = 3}", r"y_{1}=3, y_{2}=2", False, "wrong_answer", "boxes"),
     # golds written as equations, with \pm, \text{} and \quad separators
     (
         R1 + r"$$\boxed{x = \frac{1}{2}, x = \frac{-1 \pm \sqrt{13}}{4}}$$",
@@ -95,12 +97,20 @@ CASES = [
         "ok",
         "boxes",
     ),
+    # out of order: then the last box alone is the answer, as for any gold with one part
     (
         R1 + r"\boxed{\frac{\pi}{2}}, \boxed{3}",
         r"\left( 3, \frac{\pi}{2} \right)",
         False,
         "wrong_answer",
-        "boxes",
+        "boxed",
+    ),
+    (
+        R1 + r"\boxed{(3, \pi/2)} and \boxed{(3, \pi/2)}",
+        r"\left( 3, \frac{\pi}{2} \right)",
+        True,
+        "ok",
+        "boxed",
     ),
     (
         R1 + r"\boxed{(\frac{\pi}{2}, 3)}",
