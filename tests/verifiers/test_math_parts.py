@@ -2,7 +2,9 @@
 they are graded (sets, names, ordered tuples, last-box-wins for one part), plus the opt-in
 extraction for completions without a box."""
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 from reasoning_distill.verifiers import extract_answer, extract_gold, verify_math, verify_math_batch
@@ -250,3 +252,34 @@ def test_split_parts_and_final_box_group():
     assert extract_answer(r"\boxed{1}, \boxed{2}").boxes == ("1", "2")
     assert extract_gold(r"So $x=\boxed{1}$ or $x=\boxed{2}$.") == "1, 2"
     assert extract_gold(r"\boxed{004}. Check again: \boxed{004}") == "004"
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+
+
+def _math500():
+    path = SHARED / "math500_test.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} missing")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_math500_golds_with_several_parts_accept_their_parts_boxed_in_any_order():
+    golds = [r["answer"] for r in _math500() if len(split_parts(r["answer"])) > 1]
+    assert len(golds) >= 5  # `1,-2`, `3, 5, 7`, `1 \pm \sqrt{19}`, `\{1\pm\sqrt{5},-2\}`...
+    shuffled = [", ".join(f"\\boxed{{{p}}}" for p in reversed(split_parts(g))) for g in golds]
+    assert all(v.correct for v in verify_math_batch(shuffled, golds)), golds
+    missing_one = [", ".join(f"\\boxed{{{p}}}" for p in split_parts(g)[1:]) for g in golds]
+    assert not any(v.correct for v in verify_math_batch(missing_one, golds))
+
+
+def test_math500_solutions_as_golds_give_their_answer():
+    # a whole MATH solution as the gold: its final group of boxes is the answer
+    rows = _math500()
+    out = verify_math_batch(
+        [f"\\boxed{{{r['answer']}}}" for r in rows], [r["solution"] for r in rows]
+    )
+    bad = [
+        (r["id"], r["answer"], v.reason) for r, v in zip(rows, out, strict=True) if not v.correct
+    ]
+    assert bad == []
