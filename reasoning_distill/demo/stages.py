@@ -211,6 +211,7 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
         seed=job["seed"],
         torch_num_threads=threads,
         logging_steps=10,
+        resume=True,  # a killed demo continues each arm from its newest checkpoint
     )
     callbacks = [StepFileCallback(job["step_file"])]
     if job["kind"] == "sft":

@@ -8,7 +8,6 @@ finished one after an interrupted run.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -17,9 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.atomic import atomic_write_json, check_replaceable
+from reasoning_distill.errors import OutputError
+
 logger = logging.getLogger(__name__)
 
 FINAL_DIR = "final"
+ADAPTER_DIR = "adapter"
+RUN_MARKER = ".rdistill-train-run"
 LOG_FILE = "train_log.json"
 
 
@@ -80,43 +84,87 @@ def result_from_log_history(
     )
 
 
-def save_final(model, tokenizer, run_dir: Path) -> Path:
-    """Save model + tokenizer to `run_dir/final` atomically (write `final.tmp`, then rename)."""
-    final = run_dir / FINAL_DIR
-    tmp = run_dir / (FINAL_DIR + ".tmp")
-    if tmp.exists():  # left by an interrupted run: never reused
-        shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    if final.exists():
-        logger.info("replacing the earlier final checkpoint in %s", final)
-        old = run_dir / (FINAL_DIR + ".old")
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target`, replacing an older `target` (ours: it is inside our run dir)."""
+    if target.exists():
+        logger.info("replacing the earlier %s", target)
+        old = target.with_name(target.name + ".old")
         if old.exists():
             shutil.rmtree(old)
-        os.replace(final, old)
-        os.replace(tmp, final)
+        os.replace(target, old)
+        os.replace(tmp, target)
         shutil.rmtree(old)
     else:
-        os.replace(tmp, final)
+        os.replace(tmp, target)
+
+
+def save_final(trainer, tokenizer, run_dir: Path) -> Path:
+    """Save model + tokenizer to `run_dir/final` atomically (write `final.tmp`, then rename).
+
+    Called on every rank: `Trainer.save_model` gathers sharded (ZeRO-3, FSDP) weights and
+    writes on the main process only. A LoRA run saves its adapter to `run_dir/adapter` and the
+    merged full model to `final/`, so every later stage (eval, vLLM) loads a plain model.
+    """
+    main = trainer.accelerator.is_main_process
+    final = run_dir / FINAL_DIR
+    tmp = run_dir / (FINAL_DIR + ".tmp")
+    if main and tmp.exists():  # left by an interrupted run: never reused
+        shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if _is_peft(model):
+        adapter_tmp = run_dir / (ADAPTER_DIR + ".tmp")
+        trainer.save_model(str(adapter_tmp))
+        if main:
+            _swap_in(adapter_tmp, run_dir / ADAPTER_DIR)
+            merged = model.merge_and_unload()
+            merged.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+    else:
+        trainer.save_model(str(tmp))
+        if main:
+            tokenizer.save_pretrained(str(tmp))
+    if main:
+        _swap_in(tmp, final)
+    trainer.accelerator.wait_for_everyone()
     return final
+
+
+def _is_peft(model) -> bool:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        return False
+    return isinstance(model, PeftModel)
 
 
 def write_result(result: TrainResult, run_dir: Path) -> None:
     """Write `train_log.json` (atomically) next to the final checkpoint."""
-    path = run_dir / LOG_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=2))
-    os.replace(tmp, path)
+    atomic_write_json(run_dir / LOG_FILE, result.to_json(), indent=2)
 
 
-def prepare_run_dir(output_dir: str | Path) -> Path:
-    """Create `output_dir` (or fail with a message naming it when it cannot be written)."""
+def claim_run_dir(output_dir: str | Path) -> Path:
+    """Create the run folder `output_dir` and mark it ours.
+
+    Refuses (OutputError) a folder that holds files a training run of ours did not write (no
+    marker, and no `final/` or `train_log.json` from before the marker existed), or that
+    cannot be written.
+    """
     run_dir = Path(output_dir)
+    ours = (
+        run_dir.is_dir()
+        and any(run_dir.iterdir())
+        and any((run_dir / n).exists() for n in (FINAL_DIR, LOG_FILE))
+    )
+    if not ours:
+        check_replaceable(run_dir, RUN_MARKER)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write_probe"
-        probe.write_text("")
-        probe.unlink()
+        if int(os.environ.get("RANK", "0")) == 0:
+            (run_dir / RUN_MARKER).write_text("written by reasoning_distill.training\n")
     except OSError as e:
-        raise OSError(f"cannot write the training output directory {run_dir}: {e}") from e
+        raise OutputError(f"cannot write the training output folder {run_dir}: {e}") from e
     return run_dir
+
+
+prepare_run_dir = claim_run_dir  # the name the reverse-KL stage imports

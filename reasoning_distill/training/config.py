@@ -1,26 +1,49 @@
 """Configs for the training stages: TRL's `SFTConfig` with defaults that are safe on a CPU.
 
-They extend TRL's dataclasses (STYLE.md), so a YAML recipe or any `SFTConfig` field works,
-and `__post_init__` rejects bad values with an error naming the field. What differs from TRL's
-defaults, and why:
+Every field is a command-line flag and a recipe key: entry points parse
+`(SFTScriptArguments, StudentSFTConfig, trl.ModelConfig)` with `trl.TrlParser`, so
+`--config recipe.yaml` gives defaults and flags override them. `output_dir` is the run folder:
+checkpoints, `final/` and `train_log.json` all land there. `__post_init__` rejects bad values
+with an error naming the field. What differs from TRL's defaults, and why:
 
 - `bf16=False`, `gradient_checkpointing=False`: TRL turns both on; on a CPU bf16 autocast is
-  slow and checkpointing only costs time for tiny models.
+  slow and checkpointing only costs time for tiny models. GPU recipes set both.
 - `max_steps` must be set (> 0): every student arm gets exactly the same number of optimiser
   steps, whatever its dataset size.
-- `assistant_only_loss=True`: students learn the assistant turns (think block + answer), not
-  the prompts; checked on a real batch before training.
-- `report_to="none"`, `save_strategy="no"`, `disable_tqdm=True`, `logging_first_step=True`,
-  no dataloader workers (spawn-safe, and workers only add overhead for tiny models).
+- `assistant_only_loss=True`: students learn the assistant turns (think block, answer, EOS),
+  not the prompts; checked before training (`training/check.py`) and on a real batch.
+- Periodic checkpoints every 500 steps, the last 2 kept, with optimiser state, so `--resume`
+  continues a killed run where its last checkpoint stopped.
+- `report_to="none"`, `disable_tqdm=True`, `logging_first_step=True`, no dataloader workers
+  (spawn-safe, and workers only add overhead for tiny models).
 - `learning_rate=1e-3`: TRL's 2e-5 is for fine-tuning large pretrained models; the toy
   students train from scratch.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 
 from trl import SFTConfig
+
+from reasoning_distill.errors import ConfigError
+
+
+@dataclass
+class SFTScriptArguments:
+    """What to train on: the dataset and, when it differs from the model's, the tokenizer."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "The training data: a save_to_disk folder (a 'train' split if it has splits) "
+            "or a .jsonl file, with a 'messages' column (or TRL's text / prompt-completion)."
+        },
+    )
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "Tokenizer folder (default: the model's own)."}
+    )
 
 
 @dataclass
@@ -38,7 +61,8 @@ class StudentSFTConfig(SFTConfig):
     assistant_only_loss: bool = field(
         default=True,
         metadata={
-            "help": "Train only on assistant tokens (needs {% generation %} in the template)."
+            "help": "Train only on assistant tokens. Known templates without {%% generation %%} "
+            "markers are swapped for TRL's training variant; unknown ones are refused."
         },
     )
     bf16: bool | None = field(default=False, metadata={"help": "bf16 mixed precision (GPU only)."})
@@ -52,13 +76,46 @@ class StudentSFTConfig(SFTConfig):
         default=True, metadata={"help": "Also log step 1, so the first loss window is real."}
     )
     save_strategy: str = field(
-        default="no",
+        default="steps",
         metadata={
-            "help": "Intermediate checkpoints: 'no', 'steps' or 'epoch'. The final one is always saved."
+            "help": "Intermediate checkpoints: 'no', 'steps' or 'epoch'. The final model is "
+            "always saved to OUTPUT_DIR/final."
         },
     )
+    save_steps: float = field(
+        default=500, metadata={"help": "Checkpoint every this many steps (a float < 1: a share)."}
+    )
+    save_total_limit: int | None = field(
+        default=2, metadata={"help": "Keep only the newest this many checkpoint-N folders."}
+    )
     save_only_model: bool = field(
-        default=True, metadata={"help": "Intermediate checkpoints without optimiser state."}
+        default=False,
+        metadata={"help": "Checkpoints without optimiser/scheduler/RNG state (cannot --resume)."},
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Longest tokenised sample (longer ones are truncated; with packing, the length "
+            "of a packed row). None: the model's context (max_position_embeddings)."
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue from the newest OUTPUT_DIR/checkpoint-N (model, optimiser, "
+            "scheduler, data position); starts fresh, saying so, when there is none."
+        },
+    )
+    skip_check: bool = field(
+        default=False,
+        metadata={"help": "Do not run the pre-flight check (`rdistill train check`) first."},
+    )
+    max_truncated_share: float = field(
+        default=0.01,
+        metadata={
+            "help": "The pre-flight check fails when more than this share of samples is longer "
+            "than max_length (and would be truncated)."
+        },
     )
     report_to: None | str | list[str] = field(
         default="none",
@@ -96,29 +153,51 @@ class StudentSFTConfig(SFTConfig):
         import torch
 
         if not isinstance(self.max_steps, int) or self.max_steps <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"max_steps must be an integer > 0 (an exact optimiser step count, so arms are "
                 f"comparable); got {self.max_steps!r}"
             )
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}")
+            raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate!r}")
         if self.per_device_train_batch_size < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"per_device_train_batch_size must be >= 1; got {self.per_device_train_batch_size!r}"
             )
+        if self.gradient_accumulation_steps < 1:
+            raise ConfigError(
+                f"gradient_accumulation_steps must be >= 1; got {self.gradient_accumulation_steps!r}"
+            )
         if self.loss_window < 1:
-            raise ValueError(f"loss_window must be >= 1; got {self.loss_window!r}")
+            raise ConfigError(f"loss_window must be >= 1; got {self.loss_window!r}")
         if self.torch_num_threads is not None and self.torch_num_threads < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"torch_num_threads must be None or >= 1; got {self.torch_num_threads!r}"
             )
+        if not 0.0 <= self.max_truncated_share <= 1.0:
+            raise ConfigError(
+                f"max_truncated_share must be in [0, 1]; got {self.max_truncated_share!r}"
+            )
         if (self.bf16 or self.fp16) and not torch.cuda.is_available() and not self.use_cpu:
-            raise ValueError(
+            raise ConfigError(
                 "bf16/fp16 mixed precision needs a GPU; set bf16=False and fp16=False on a CPU"
             )
+        if self.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+            raise ConfigError(
+                "use_liger_kernel=True but liger-kernel is not installed (it needs a CUDA GPU and "
+                "Triton): pip install liger-kernel on the GPU machine, or set use_liger_kernel=False"
+            )
         if self.dataloader_num_workers < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"dataloader_num_workers must be >= 0; got {self.dataloader_num_workers!r}"
+            )
+        if self.padding_free and not self.packing and self.max_length is not None:
+            raise ConfigError(
+                "padding_free=True without packing needs max_length=None (TRL cannot truncate "
+                "padding-free batches); set packing=True or max_length: null"
+            )
+        if self.resume and self.save_only_model:
+            raise ConfigError(
+                "resume=True needs checkpoints with optimiser state; set save_only_model=False"
             )
 
 
@@ -142,38 +221,40 @@ class ReverseKLConfig(StudentSFTConfig):
     def _validate(self) -> None:
         super()._validate()
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1]; got {self.alpha!r}")
+            raise ConfigError(f"alpha must be in [0, 1]; got {self.alpha!r}")
         if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0; got {self.temperature!r}")
+            raise ConfigError(f"temperature must be > 0; got {self.temperature!r}")
 
 
-def load_config(cls: type[StudentSFTConfig], path=None, overrides: dict | None = None):
-    """`cls` from a YAML file of field values (defaults) plus `overrides` (flags win).
+def parse_config_args(dataclass_types: list, argv: list[str] | None, allow_unknown: bool = False):
+    """Parse `argv` (flags, and `--config YAML` as defaults) into `dataclass_types`.
 
-    Unknown keys and bad values raise ValueError naming the file and the field.
+    TRL's parser, with its errors made `ConfigError`s naming the recipe file: an unknown recipe
+    key, a missing recipe file or a value `__post_init__` rejects. With `allow_unknown`, keys no
+    dataclass knows are returned last (as flag strings) instead of refused.
     """
     from pathlib import Path
 
-    import yaml
-    from transformers import HfArgumentParser
+    from trl import TrlParser
 
-    values: dict = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise ValueError(f"cannot read config {path}: {e}") from e
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(
-                f"config {path} must be a mapping of field: value, not {type(loaded).__name__}"
-            )
-        values.update(loaded or {})
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    values.setdefault("output_dir", "unused")  # train_* functions take the run dir themselves
+    argv = list(argv or [])
+    where = ""
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise ConfigError("--config needs a YAML recipe path")
+        path = Path(argv[i + 1])
+        if not path.is_file():
+            raise ConfigError(f"--config {path}: no such recipe file")
+        where = f" (recipe {path})"
+    parser = TrlParser(dataclass_types)
     try:
-        (config,) = HfArgumentParser(cls).parse_dict(values, allow_extra_keys=False)
+        if allow_unknown:
+            return parser.parse_args_and_config(
+                argv, return_remaining_strings=True, fail_with_unknown_args=False
+            )
+        return parser.parse_args_and_config(argv)
+    except ConfigError as e:
+        raise ConfigError(f"{e}{where}") from e
     except (TypeError, ValueError) as e:
-        where = f" in {path}" if path is not None else ""
-        raise ValueError(f"bad {cls.__name__}{where}: {e}") from e
-    return config
+        raise ConfigError(f"{e}{where}") from e

@@ -1,9 +1,16 @@
 """Supervised fine-tuning of a student on a `messages` dataset, on top of TRL's `SFTTrainer`.
 
-`train_sft` is the whole stage: load (or take) the model, check that the assistant-only mask
-really masks something, train for exactly `config.max_steps` optimiser steps, save the final
-checkpoint atomically and return a `TrainResult`. It is a plain top-level function of
-picklable arguments, so it runs in a `spawn` child process (two trainings on two cores).
+`train_sft` is the whole stage: run the pre-flight (`training/check.py`) before any weights
+load, load (or take) the model, check the assistant-only mask on a real batch, train for
+exactly `config.max_steps` optimiser steps (resuming from the newest checkpoint with
+`resume`), save the final model atomically to `output_dir/final` with its original inference
+chat template and a generation config that stops on the template's end-of-turn token, and
+return a `TrainResult`. It is a plain top-level function of picklable arguments, so it runs in
+a `spawn` child process (two trainings on two cores).
+
+`main(argv)` is the command-line entry point (`rdistill train sft`, or
+`accelerate launch -m reasoning_distill.training.sft --config RECIPE.yaml`): TRL's parser over
+`SFTScriptArguments`, `StudentSFTConfig` and `trl.ModelConfig` (LoRA through `use_peft`).
 """
 
 from __future__ import annotations
@@ -11,16 +18,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.training.checkpoint import (
     TrainResult,
-    prepare_run_dir,
+    claim_run_dir,
     result_from_log_history,
     save_final,
     write_result,
@@ -29,8 +35,6 @@ from reasoning_distill.training.config import StudentSFTConfig
 from reasoning_distill.training.reporting import prepare_report_to
 
 logger = logging.getLogger(__name__)
-
-_GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
 def load_train_dataset(source: Any):
@@ -43,12 +47,14 @@ def load_train_dataset(source: Any):
 
     if isinstance(source, Dataset):
         return source
+    if source is None:
+        raise InputError("no training dataset given: set dataset_name (a folder or a .jsonl)")
     path = Path(source)
     if path.is_dir():
         ds = load_from_disk(str(path), keep_in_memory=True)
         if isinstance(ds, DatasetDict):
             if "train" not in ds:
-                raise ValueError(
+                raise InputError(
                     f"dataset folder {path} holds splits {list(ds)}; expected a 'train' split"
                 )
             ds = ds["train"]
@@ -62,17 +68,20 @@ def load_train_dataset(source: Any):
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
         if not rows:
-            raise ValueError(f"{path} holds no rows")
+            raise InputError(f"{path} holds no rows")
         return Dataset.from_list(rows)
-    raise FileNotFoundError(
-        f"no dataset at {path} (expected a save_to_disk folder or a .jsonl file)"
-    )
+    raise InputError(f"no dataset at {path} (expected a save_to_disk folder or a .jsonl file)")
 
 
-def load_causal_lm(model_path_or_model: Any):
-    """A float32 causal LM with eager attention (faster than SDPA for tiny models on CPU)."""
+def load_causal_lm(model_path_or_model: Any, model_args=None):
+    """A causal LM from a folder (or the given object, as it is).
+
+    Without `model_args` (a `trl.ModelConfig`): float32 with eager attention (faster than SDPA
+    for tiny models on a CPU). With it, its `dtype` and `attn_implementation` (SDPA on a GPU
+    when unset).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -80,10 +89,16 @@ def load_causal_lm(model_path_or_model: Any):
         return model_path_or_model
     path = Path(model_path_or_model)
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no model checkpoint at {path} (config.json missing)")
-    return AutoModelForCausalLM.from_pretrained(
-        str(path), attn_implementation="eager", dtype=torch.float32
-    )
+        raise InputError(f"no model checkpoint at {path} (config.json missing)")
+    dtype: Any = torch.float32
+    attn = "eager"
+    if model_args is not None:
+        if model_args.dtype not in (None, "auto"):
+            dtype = getattr(torch, model_args.dtype)
+        elif model_args.dtype == "auto":
+            dtype = "auto"
+        attn = model_args.attn_implementation or ("sdpa" if torch.cuda.is_available() else "eager")
+    return AutoModelForCausalLM.from_pretrained(str(path), attn_implementation=attn, dtype=dtype)
 
 
 def load_tokenizer(tokenizer: Any, model_path: Any = None):
@@ -92,7 +107,7 @@ def load_tokenizer(tokenizer: Any, model_path: Any = None):
 
     if tokenizer is None:
         if not isinstance(model_path, (str, Path)):
-            raise ValueError("pass a tokenizer when the model is given as an object")
+            raise ConfigError("pass a tokenizer when the model is given as an object")
         tokenizer = model_path
     if isinstance(tokenizer, (str, Path)):
         return AutoTokenizer.from_pretrained(str(tokenizer))
@@ -101,58 +116,33 @@ def load_tokenizer(tokenizer: Any, model_path: Any = None):
 
 def check_chat_template(tokenizer, config: StudentSFTConfig, column_names: list[str]) -> None:
     """Fail early, naming the fix, when assistant-only loss cannot work on this data."""
+    from reasoning_distill.training.check import training_template
+
     if not config.assistant_only_loss:
         return
     if "messages" not in column_names:
-        raise ValueError(
+        raise ConfigError(
             f"assistant_only_loss=True needs a conversational dataset with a 'messages' column; "
             f"this one has columns {column_names}. Convert it to messages, or set "
             f"assistant_only_loss=False (prompt/completion datasets train on the completion anyway)."
         )
-    template = tokenizer.chat_template
-    if config.chat_template_path:
-        path = Path(config.chat_template_path)
-        if not path.is_file():  # a tokenizer folder or Hub id: TRL resolves it, we cannot check
-            return
-        template = path.read_text()
-    if isinstance(template, dict):
-        template = template.get("default", "")
-    if not template or not _GENERATION_MARKER.search(template):
-        raise ValueError(
-            "assistant_only_loss=True but the tokenizer's chat template has no "
-            "{% generation %} ... {% endgeneration %} markers around the assistant content, so no "
-            "assistant mask can be built. Fix: use a template with those markers (set "
-            "tokenizer.chat_template or config.chat_template_path), or set assistant_only_loss=False."
-        )
+    _, note, problem = training_template(tokenizer, config.chat_template_path)
+    if problem:
+        raise ConfigError(problem)
+    if note:
+        logger.info("%s", note)
 
 
 def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
-    """Collate a real batch and check that its labels train on some, but not all, tokens.
+    """Collate a real batch and check its labels (see `check.check_batch`)."""
+    from reasoning_distill.training.check import check_batch, stop_token_id
 
-    An assistant mask can fail silently in two ways: all -100 (nothing learned) or nothing
-    masked (prompts learned as well). Both are refused here.
-    """
     ds = trainer.train_dataset
     batch = trainer.data_collator([ds[i] for i in range(min(n, len(ds)))])
-    labels = batch["labels"]
-    attention = batch.get("attention_mask")
-    real = attention.bool() if attention is not None else labels.new_ones(labels.shape).bool()
-    trained_per_row = (labels != -100).sum(dim=1)
-    if (trained_per_row == 0).any():
-        bad = int((trained_per_row == 0).nonzero()[0, 0])
-        raise RuntimeError(
-            f"the assistant mask is empty for row {bad} of the first batch: nothing would be "
-            f"trained. Check that the chat template wraps assistant content in "
-            f"{{% generation %}} markers and that max_length ({trainer.args.max_length}) keeps it."
-        )
-    trained, total = int(trained_per_row.sum()), int(real.sum())
-    if trained >= total:
-        raise RuntimeError(
-            f"assistant_only_loss=True but every one of {total} tokens in the first batch is "
-            f"trained: the mask masks nothing (prompts would be learned too)."
-        )
-    logger.info("assistant mask: %d of %d tokens trained in the first batch", trained, total)
-    return {"trained_tokens": trained, "total_tokens": total}
+    tok = trainer.processing_class
+    template = trainer.chat_template or tok.chat_template
+    stop = stop_token_id(tok, template) if template and not trainer.args.packing else None
+    return check_batch(batch, tok, stop)
 
 
 @contextlib.contextmanager
@@ -188,9 +178,12 @@ def build_trainer(
         torch.set_num_threads(config.torch_num_threads)
     check_chat_template(tokenizer, config, list(dataset.column_names))
     args = replace(config, output_dir=str(run_dir), report_to=prepare_report_to(config.report_to))
+    # TRL writes a chat_template_path .jinja into the tokenizer; the saved student keeps its own.
+    inference_template = tokenizer.chat_template
     trainer = trainer_cls(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, **kwargs
     )
+    trainer.inference_chat_template = inference_template
     # With disable_tqdm the Trainer swaps its progress bar for PrinterCallback, which print()s
     # every log dict; library code never prints (the losses are in state.log_history).
     trainer.remove_callback(PrinterCallback)
@@ -199,12 +192,37 @@ def build_trainer(
     return trainer
 
 
+def _resume_point(run_dir: Path, config: StudentSFTConfig) -> str | None:
+    """The checkpoint to resume from, or None; refuses to mix a new run into an old one."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+    if config.resume:
+        if last is None:
+            logger.warning("resume: no checkpoint-N in %s, starting from the beginning", run_dir)
+        else:
+            logger.info("resuming from %s", last)
+        return last
+    if last is not None:
+        raise OutputError(
+            f"{run_dir} holds checkpoints of an earlier run ({Path(last).name}): pass --resume "
+            f"to continue it, or choose a new output_dir"
+        )
+    return None
+
+
 def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> TrainResult:
-    """Train, save `final/` atomically, write `train_log.json`, return the result."""
+    """Train (resuming when asked), save `final/` atomically, write `train_log.json`."""
+    import time
+
+    resume_from = _resume_point(run_dir, config)
     start = time.perf_counter()
-    output = trainer.train()
+    output = trainer.train(resume_from_checkpoint=resume_from)
     runtime = time.perf_counter() - start
-    final = save_final(trainer.model, tokenizer, run_dir)
+    original = getattr(trainer, "inference_chat_template", None)
+    if original:
+        tokenizer.chat_template = original
+    final = save_final(trainer, tokenizer, run_dir)
     result = result_from_log_history(
         final,
         trainer.state.log_history,
@@ -212,7 +230,9 @@ def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> 
         train_runtime_s=float(output.metrics.get("train_runtime", runtime)),
         window=config.loss_window,
     )
-    write_result(result, run_dir)
+    if trainer.accelerator.is_main_process:
+        write_result(result, run_dir)
+    trainer.accelerator.wait_for_everyone()
     logger.info(
         "trained %d steps in %.1fs: loss %.4f -> %.4f; saved %s",
         result.steps,
@@ -228,9 +248,10 @@ def train_sft(
     model_path_or_model: Any,
     tokenizer: Any,
     train_dataset: Any,
-    output_dir: str | Path,
+    output_dir: str | Path | None = None,
     config: StudentSFTConfig | None = None,
     callbacks: list | None = None,
+    model_args=None,
 ) -> TrainResult:
     """SFT a student for exactly `config.max_steps` steps and save it to `output_dir/final`.
 
@@ -239,19 +260,129 @@ def train_sft(
         tokenizer: a tokenizer, a folder to load it from, or None (load from the model folder).
         train_dataset: a `datasets.Dataset`, a `save_to_disk` folder or a JSONL file, with a
             `messages` column (assistant-only loss) or TRL's text / prompt-completion columns.
-        output_dir: the run directory (created); the model lands in `output_dir/final`.
-        config: a `StudentSFTConfig`; its own `output_dir` is ignored.
+        output_dir: the run folder (default: `config.output_dir`): checkpoints, `final/`,
+            `train_log.json`.
+        config: a `StudentSFTConfig` (`skip_check`, `resume` and the rest).
         callbacks: extra `transformers.TrainerCallback`s (progress reporting, say).
+        model_args: a `trl.ModelConfig`: dtype, attention, and LoRA when `use_peft`.
+    Raises:
+        ConfigError: the pre-flight found problems (listed), or a config value is bad.
     """
     from reasoning_distill.training.student_trainer import StudentSFTTrainer
 
     config = config or StudentSFTConfig()
-    run_dir = prepare_run_dir(output_dir)
+    run_dir = claim_run_dir(output_dir or config.output_dir)
     with quiet_progress(bool(config.disable_tqdm)):
         tokenizer = load_tokenizer(tokenizer, model_path_or_model)
-        model = load_causal_lm(model_path_or_model)
         dataset = load_train_dataset(train_dataset)
+        config = with_model_context(config, model_path_or_model)
+        if not config.skip_check:
+            run_preflight(model_path_or_model, tokenizer, dataset, config)
+        model = load_causal_lm(model_path_or_model, model_args)
+        peft_config = None
+        if model_args is not None and model_args.use_peft:
+            from trl import get_peft_config
+
+            peft_config = get_peft_config(model_args)
         trainer = build_trainer(
-            StudentSFTTrainer, model, tokenizer, dataset, run_dir, config, callbacks=callbacks
+            StudentSFTTrainer,
+            model,
+            tokenizer,
+            dataset,
+            run_dir,
+            config,
+            callbacks=callbacks,
+            peft_config=peft_config,
         )
         return run_trainer(trainer, tokenizer, run_dir, config)
+
+
+def model_context(model_path_or_model: Any) -> int | None:
+    """The model's context length from its config (no weights loaded)."""
+    from transformers import AutoConfig
+
+    if isinstance(model_path_or_model, (str, Path)):
+        cfg = AutoConfig.from_pretrained(str(model_path_or_model))
+    else:
+        cfg = model_path_or_model.config
+    return getattr(cfg.get_text_config(), "max_position_embeddings", None)
+
+
+def with_model_context(config: StudentSFTConfig, model_path_or_model: Any) -> StudentSFTConfig:
+    """`config` with `max_length=None` made the model's context (unless padding-free without
+    packing, where TRL needs None)."""
+    if config.max_length is not None or (config.padding_free and not config.packing):
+        return config
+    context = model_context(model_path_or_model)
+    if context is None:
+        return config
+    logger.info("max_length unset: using the model's context, %d tokens", context)
+    return replace(config, max_length=context)
+
+
+def run_preflight(model_path_or_model, tokenizer, dataset, config, teacher=None):
+    """Run the pre-flight check; raise `ConfigError` listing its problems."""
+    from reasoning_distill.training.check import preflight
+
+    report = preflight(model_path_or_model, tokenizer, dataset, config, teacher)
+    for note in report.notes:
+        logger.info("check: %s", note)
+    if not report.ok:
+        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(report.problems, 1))
+        raise ConfigError(
+            f"pre-flight check failed: {listed}. `rdistill train check` shows the sample; "
+            f"skip_check=True trains anyway"
+        )
+    return report
+
+
+def parse_args(argv: list[str] | None):
+    """`(SFTScriptArguments, StudentSFTConfig, ModelConfig)` from flags and `--config`."""
+    from trl import ModelConfig
+
+    from reasoning_distill.training.config import SFTScriptArguments, parse_config_args
+
+    return parse_config_args([SFTScriptArguments, StudentSFTConfig, ModelConfig], argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rdistill train sft --config RECIPE.yaml [--field value ...]`: check, train, summary."""
+    import sys
+
+    from reasoning_distill.training.check import is_main_process, preflight, print_report
+
+    script, config, model_args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not model_args.model_name_or_path:
+        raise ConfigError("set model_name_or_path (a flag or a recipe key)")
+    if not config.skip_check:
+        with quiet_progress(True):
+            tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
+            dataset = load_train_dataset(script.dataset_name)
+            config = with_model_context(config, model_args.model_name_or_path)
+            report = preflight(model_args.model_name_or_path, tokenizer, dataset, config)
+        print_report(report)
+        if not report.ok:
+            return 1
+        config = replace(config, skip_check=True)
+    result = train_sft(
+        model_args.model_name_or_path,
+        script.tokenizer_name_or_path,
+        script.dataset_name,
+        config.output_dir,
+        config,
+        model_args=model_args,
+    )
+    if is_main_process():
+        summary = {
+            "checkpoint": str(result.checkpoint),
+            "steps": result.steps,
+            "first_loss": round(result.first_loss, 4),
+            "last_loss": round(result.last_loss, 4),
+            "train_runtime_s": round(result.train_runtime_s, 1),
+        }
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,13 +4,19 @@ TRL 1.16 always computes the SFT loss through its chunked fused LM head, which n
 the (B, T, V) logits: a large saving at V = 150k, but with a vocabulary of a few hundred tokens
 on a CPU its tiling costs more than the logits themselves (see
 benchmarks/bench_train_overhead.py). With `fused_lm_head=False` (the default below 32k tokens)
-this trainer computes the same token-mean next-token cross-entropy from full logits. Dataset
-preparation, assistant masks, collation, logging and saving stay TRL's.
+this trainer computes the same next-token cross-entropy from full logits, normalised like
+TRL's: per trained token over the whole accumulated batch of every rank (`num_items_in_batch`),
+times the number of ranks because DDP averages gradients over them. Dataset preparation,
+assistant masks, packing, collation, logging and saving stay TRL's. With Liger kernels the
+loss is always TRL's (Liger fuses the head itself).
 
-The class is also the base of the reverse-KL stage, which needs the full logits anyway.
+It also logs `tokens_per_second` (all ranks, real tokens, between two logging steps).
+The class is the base of the reverse-KL stage, which needs the full logits anyway.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +30,11 @@ FUSED_HEAD_MIN_VOCAB = 32768
 class StudentSFTTrainer(SFTTrainer):
     """SFTTrainer whose training loss can come from full logits (see the module docstring)."""
 
+    _last_log: tuple[float, int] | None = None
+
     def use_fused_head(self) -> bool:
+        if getattr(self.args, "use_liger_kernel", False):
+            return True
         choice = getattr(self.args, "fused_lm_head", None)
         if choice is None:
             return self.model.config.get_text_config().vocab_size >= FUSED_HEAD_MIN_VOCAB
@@ -37,25 +47,39 @@ class StudentSFTTrainer(SFTTrainer):
         return model(**model_inputs).logits, shift_labels(inputs["labels"])
 
     def token_denominator(self, mask: torch.Tensor, num_items_in_batch) -> torch.Tensor:
-        """Tokens to average over, under the same contract as `Trainer.training_step`.
+        """What a summed token loss is divided by, under `Trainer.training_step`'s contract.
 
-        A loss normalised by `num_items_in_batch` (tokens over all accumulated micro-batches)
-        is not divided again by the accumulation steps; a per-micro-batch mean is.
+        With `num_items_in_batch` (trained tokens over all accumulated micro-batches and, with
+        `average_tokens_across_devices`, over all ranks) the loss is not divided again by the
+        accumulation steps; as DDP then averages gradients over ranks, the denominator is
+        divided by their number, so every trained token of the global batch weighs the same.
+        Without it, a per-micro-batch mean.
         """
         if num_items_in_batch is not None and self.model_accepts_loss_kwargs:
-            return torch.as_tensor(num_items_in_batch, device=mask.device).clamp_min(1)
+            denom = torch.as_tensor(num_items_in_batch, device=mask.device, dtype=torch.float32)
+            if self.args.average_tokens_across_devices:
+                denom = denom / (self.accelerator.num_processes // self.get_tp_size())
+            return denom.clamp_min(1e-8)
         return mask.sum().clamp_min(1)
 
     def record_metrics(self, inputs, logits: torch.Tensor, target: torch.Tensor, **extra) -> None:
         """Token accuracy, token count and any `extra` scalars, averaged by SFTTrainer.log."""
         mask = target != IGNORE_INDEX
-        n = int(mask.sum())
-        correct = int(((logits.detach().argmax(-1) == target) & mask).sum())
+        local = torch.stack(
+            [
+                mask.sum(),
+                ((logits.detach().argmax(-1) == target) & mask).sum(),
+                _real_tokens(inputs),
+            ]
+        )
+        n, correct, tokens = (
+            int(x) for x in self.accelerator.gather_for_metrics(local[None]).sum(0)
+        )
         metrics = self._metrics["train"]
         metrics["mean_token_accuracy"].append(correct / n if n else 0.0)
         for key, value in extra.items():
             metrics[key].append(float(value))
-        self._total_train_tokens += int(inputs["attention_mask"].sum())
+        self._total_train_tokens += tokens // self._tp_size
         metrics["num_tokens"] = [self._total_train_tokens]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -72,3 +96,18 @@ class StudentSFTTrainer(SFTTrainer):
         loss = ce / self.token_denominator(mask, num_items_in_batch)
         self.record_metrics(inputs, logits, target)
         return (loss, {"logits": logits}) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model is not None and self.model.training and "loss" in logs:
+            now, tokens = time.perf_counter(), self._total_train_tokens
+            if self._last_log is not None and now > self._last_log[0]:
+                logs["tokens_per_second"] = (tokens - self._last_log[1]) / (now - self._last_log[0])
+            self._last_log = (now, tokens)
+        super().log(logs, start_time)
+
+
+def _real_tokens(inputs) -> torch.Tensor:
+    """Non-pad tokens of a batch (padding-free batches have no attention mask: all are real)."""
+    if "attention_mask" in inputs:
+        return inputs["attention_mask"].sum()
+    return torch.tensor(inputs["input_ids"].numel(), device=inputs["input_ids"].device)

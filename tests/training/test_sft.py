@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing as mp
 
 import pytest
 import torch
 
+from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.training.checkpoint import TrainResult
 from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
 from reasoning_distill.training.sft import load_train_dataset, train_sft
@@ -87,7 +89,7 @@ def test_full_logits_loss_equals_trl_fused_head(tiny_model_dir, train_dataset, t
 
 
 def test_reruns_are_seeded_and_replace_stale_output(tiny_model_dir, train_dataset, tmp_path):
-    cfg = _cfg(max_steps=3, logging_steps=1)
+    cfg = _cfg(max_steps=3, logging_steps=1, save_strategy="no")
     a = train_sft(tiny_model_dir, None, train_dataset, tmp_path, cfg)
     assert a.losses[0] != a.losses[-1]
     # an interrupted earlier save left a half-written temp dir: replaced, never reused
@@ -100,6 +102,25 @@ def test_reruns_are_seeded_and_replace_stale_output(tiny_model_dir, train_datase
     assert (b.checkpoint / "config.json").is_file()
 
 
+def test_run_folder_with_checkpoints_needs_resume_and_foreign_folder_is_refused(
+    tiny_model_dir, train_dataset, tmp_path
+):
+    cfg = _cfg(max_steps=2, logging_steps=1, save_steps=1)
+    train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", cfg)
+    assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*")) == [
+        "checkpoint-1",
+        "checkpoint-2",
+    ]
+    with pytest.raises(OutputError, match="--resume"):
+        train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", cfg)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("someone else's")
+    with pytest.raises(OutputError, match="not written by this command"):
+        train_sft(tiny_model_dir, None, train_dataset, foreign, cfg)
+    assert (foreign / "notes.txt").read_text() == "someone else's"
+
+
 def test_template_without_generation_markers_is_refused(tiny_model_dir, train_dataset, tmp_path):
     from transformers import AutoTokenizer
 
@@ -107,8 +128,11 @@ def test_template_without_generation_markers_is_refused(tiny_model_dir, train_da
     tok.chat_template = tok.chat_template.replace("{% generation %}", "").replace(
         "{% endgeneration %}", ""
     )
-    with pytest.raises(ValueError, match="generation"):
+    with pytest.raises(ConfigError, match="no training variant"):
         train_sft(tiny_model_dir, tok, train_dataset, tmp_path, _cfg())
+    # the refusal comes from the pre-flight, and again from the trainer build when skipped
+    with pytest.raises(ConfigError, match="no training variant"):
+        train_sft(tiny_model_dir, tok, train_dataset, tmp_path, _cfg(skip_check=True))
 
 
 def test_mask_that_masks_nothing_is_refused(tiny_model_dir, train_dataset, tmp_path):
@@ -120,15 +144,17 @@ def test_mask_that_masks_nothing_is_refused(tiny_model_dir, train_dataset, tmp_p
         "{% generation %}{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + "
         "m['content'] + '<|im_end|>\\n' }}{% endfor %}{% endgeneration %}"
     )
-    with pytest.raises(RuntimeError, match="masks nothing"):
+    with pytest.raises(ConfigError, match="prompt tokens"):
         train_sft(tiny_model_dir, tok, train_dataset, tmp_path, _cfg())
+    with pytest.raises(ConfigError, match="masks nothing"):  # the real-batch check
+        train_sft(tiny_model_dir, tok, train_dataset, tmp_path, _cfg(skip_check=True))
 
 
 def test_assistant_only_needs_messages(tiny_model_dir, tmp_path):
     from datasets import Dataset
 
     ds = Dataset.from_list([{"text": "What is 1 + 1? 2"}] * 4)
-    with pytest.raises(ValueError, match="'messages' column"):
+    with pytest.raises(ConfigError, match="'messages' column"):
         train_sft(tiny_model_dir, None, ds, tmp_path, _cfg())
 
 
@@ -141,10 +167,21 @@ def test_assistant_only_needs_messages(tiny_model_dir, tmp_path):
         ({"loss_window": 0}, "loss_window"),
         ({"torch_num_threads": 0}, "torch_num_threads"),
         ({"per_device_train_batch_size": 0}, "per_device_train_batch_size"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps"),
+        ({"max_truncated_share": 1.5}, "max_truncated_share"),
+        pytest.param(
+            {"use_liger_kernel": True},
+            "use_liger_kernel",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("liger_kernel") is not None, reason="liger installed"
+            ),
+        ),
+        ({"padding_free": True, "max_length": 128}, "padding_free"),
+        ({"resume": True, "save_only_model": True}, "resume"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(kwargs, field):
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(ConfigError, match=field):
         StudentSFTConfig(**kwargs)
 
 
@@ -177,17 +214,17 @@ def test_load_train_dataset_sources(train_rows, tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(train_rows[0]) + "\n{not json\n")
-    with pytest.raises(ValueError, match=r"bad\.jsonl:2"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:2"):
         load_train_dataset(bad)
     DatasetDict({"test": Dataset.from_list(train_rows[:2])}).save_to_disk(str(tmp_path / "nt"))
-    with pytest.raises(ValueError, match="'train' split"):
+    with pytest.raises(InputError, match="'train' split"):
         load_train_dataset(tmp_path / "nt")
-    with pytest.raises(FileNotFoundError, match="no dataset"):
+    with pytest.raises(InputError, match="no dataset"):
         load_train_dataset(tmp_path / "missing")
 
 
 def test_unwritable_output_dir_is_named(tiny_model_dir, train_dataset, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    with pytest.raises(OSError, match="a_file"):
+    with pytest.raises(OutputError, match="a_file"):
         train_sft(tiny_model_dir, None, train_dataset, blocker / "run", _cfg())

@@ -1,0 +1,656 @@
+"""Pre-flight of a training stage: what the student will really be trained on, before GPU hours.
+
+`rdistill train check --config RECIPE.yaml` runs it alone; `train sft` (and the KL stage) run it
+first unless `skip_check` is set. It loads the tokenizer, the dataset and the model's config
+files, never the weights, and fails (exit 1, with the list) when:
+
+- the chat template has no `{% generation %}` markers and TRL ships no training variant for it
+  (a known template is swapped for TRL's variant, and the report says so);
+- the template drops the `<think>` block from assistant turns (the R1-Distill inference template
+  keeps only what follows `</think>`, which silently removes the reasoning from the target);
+- the assistant mask of a real sample misses the think block, the answer or the EOS;
+- the template ends an assistant turn with a token that is not trained (the student never
+  learns to stop), or that differs from the tokenizer's EOS or the generation config's;
+- the model's context is shorter than `max_length`, or more than `max_truncated_share` of the
+  samples is longer than `max_length` (it says how many, and the length that keeps 99%);
+- for the KL stage, teacher and student map tokens to ids differently. Output matrices padded
+  to different sizes over one tokenizer (Qwen2.5-3B has 151,936 rows, Qwen2.5-72B 152,064) are
+  not a mismatch: ids are compared over the tokenizer, and the logits beyond it are padding.
+
+It renders one real sample with the trained tokens marked (rich), with counts per part.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reasoning_distill.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+PARTS = ("think", "answer", "eos")
+
+
+@dataclass
+class SampleView:
+    """One dataset row as the trainer sees it: tokens, which are trained, and what each is."""
+
+    row: int
+    pieces: list[str]  # the text of each token
+    trained: list[bool]
+    kinds: list[str]  # "prompt", "think", "answer", "eos" or "other" (role headers)
+    counts: dict[str, int]  # trained tokens per kind
+
+
+@dataclass
+class CheckReport:
+    """What the pre-flight found; `ok` when `problems` is empty."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sample: SampleView | None = None
+    training_template: str | None = None  # the template the trainer tokenises with
+    stop_token_id: int | None = None  # the trained token that ends an assistant turn
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _template_text(template: Any) -> str | None:
+    if isinstance(template, dict):
+        return template.get("default")
+    return template
+
+
+def training_template(tokenizer, chat_template_path: str | None = None):
+    """`(template, note, problem)`: the template to train with and what was done to get it.
+
+    A template with `{% generation %}` markers is used as it is; a known one without them is
+    swapped for TRL's training variant (`trl.chat_template_utils.get_training_chat_template`);
+    an unknown one is a problem that says what to do.
+    """
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    if chat_template_path:
+        path = Path(chat_template_path)
+        if path.is_file():
+            text = path.read_text()
+            if not has_generation_markers(text):
+                return (
+                    None,
+                    None,
+                    (
+                        f"chat_template_path {path} has no {{% generation %}} markers around the "
+                        f"assistant content, so no assistant mask can be built"
+                    ),
+                )
+            return text, f"training with the chat template from {path}", None
+    original = _template_text(tokenizer.chat_template)
+    if not original:
+        return (
+            None,
+            None,
+            (
+                "the tokenizer has no chat template: set chat_template_path to a .jinja file whose "
+                "assistant turns sit inside {% generation %} ... {% endgeneration %}"
+            ),
+        )
+    if has_generation_markers(original):
+        return original, None, None
+    try:
+        variant = get_training_chat_template(tokenizer)
+    except ValueError:
+        return (
+            None,
+            None,
+            (
+                "the chat template has no {% generation %} markers and TRL ships no training variant "
+                "of it, so assistant-only loss cannot mask the prompts. Fix: write a copy with "
+                "{% generation %} ... {% endgeneration %} around each assistant turn's content and "
+                "its end-of-turn token, and set chat_template_path: that.jinja (the saved student "
+                "keeps its original template), or set assistant_only_loss: false"
+            ),
+        )
+    if variant is None:
+        return original, None, None
+    return (
+        variant,
+        (
+            "the chat template has no {% generation %} markers: using TRL's training variant of it "
+            "for the loss mask (the saved student keeps its original inference template)"
+        ),
+        None,
+    )
+
+
+def _render(tokenizer, messages, template):
+    return tokenizer.apply_chat_template(
+        messages,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        chat_template=template,
+    )
+
+
+def stop_token_id(tokenizer, template: str) -> int | None:
+    """The token an assistant turn ends with inside its mask, when it is a special token.
+
+    Rendered as user, assistant, user: some templates only terminate an assistant turn when a
+    message follows it. None when the masked span ends on plain content (no EOS is trained).
+    """
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "bye"},
+    ]
+    out = _render(tokenizer, messages, template)
+    added = set(tokenizer.get_added_vocab().values()) | set(tokenizer.all_special_ids)
+    masked = [t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=False) if m]
+    for token in reversed(masked):
+        if tokenizer.decode([token]).strip() == "":
+            continue
+        return token if token in added else None
+    return None
+
+
+def _token_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
+    """Character span of each token in the decoded text (byte-level pieces may be empty)."""
+    spans, pos = [], 0
+    text = ""
+    for i in range(len(ids)):
+        # Decoding the prefix keeps multi-byte characters whole where single tokens cannot.
+        new = tokenizer.decode(ids[: i + 1], skip_special_tokens=False)
+        start = min(pos, len(new))
+        spans.append((start, len(new)))
+        pos, text = len(new), new
+    del text
+    return spans
+
+
+def inspect_sample(tokenizer, messages: list[dict], template: str, stop_id: int | None, row: int):
+    """Tokenise one row as the trainer does and say, token by token, what is trained."""
+    out = _render(tokenizer, messages, template)
+    ids, mask = list(out["input_ids"]), [bool(m) for m in out["assistant_masks"]]
+    text = tokenizer.decode(ids, skip_special_tokens=False)
+    if len(ids) > 4096:  # prefix decoding is quadratic; long rows use per-token lengths
+        spans, pos = [], 0
+        for t in ids:
+            n = len(tokenizer.decode([t], skip_special_tokens=False))
+            spans.append((pos, pos + n))
+            pos += n
+    else:
+        spans = _token_spans(tokenizer, ids)
+    last = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
+    content = (last or {}).get("content") or ""
+    # Prompt spans: the content of every non-assistant message, found in order.
+    prompt_spans, cursor = [], 0
+    for m in messages:
+        body = (m.get("content") or "").strip()
+        if m.get("role") != "assistant" and body and (k := text.find(body, cursor)) >= 0:
+            prompt_spans.append((k, k + len(body)))
+            cursor = k + len(body)
+    think = answer = None
+    answer_text = content.strip()
+    if THINK_CLOSE in content:
+        before, after = content.split(THINK_CLOSE, 1)
+        inner = before.split(THINK_OPEN, 1)[-1].strip()
+        k = text.rfind(inner) if inner else -1
+        if k >= 0:
+            opened = text.rfind(THINK_OPEN, 0, k + 1)
+            closed = text.find(THINK_CLOSE, k + len(inner))
+            end = closed + len(THINK_CLOSE) if closed >= 0 else k + len(inner)
+            think = (opened if opened >= 0 else k, end)
+        answer_text = after.strip()
+    if answer_text and (k := text.rfind(answer_text)) >= 0:
+        answer = (k, k + len(answer_text))
+    turn_start = min((s[0] for s in (think, answer) if s), default=len(text))
+    kinds = []
+    for t, (a, b) in zip(ids, spans, strict=True):
+        mid = (a + b - 1) / 2 if b > a else a
+        if stop_id is not None and t == stop_id and a >= turn_start:
+            kinds.append("eos")
+        elif think and think[0] <= mid < think[1]:
+            kinds.append("think")
+        elif answer and answer[0] <= mid < answer[1]:
+            kinds.append("answer")
+        elif any(p0 <= mid < p1 for p0, p1 in prompt_spans):
+            kinds.append("prompt")
+        else:
+            kinds.append("other")
+    counts = {k: sum(1 for k2, m in zip(kinds, mask, strict=True) if m and k2 == k) for k in PARTS}
+    counts["prompt"] = sum(1 for k, m in zip(kinds, mask, strict=True) if m and k == "prompt")
+    counts["total_trained"] = sum(mask)
+    counts["tokens"] = len(ids)
+    pieces = [text[a:b] for a, b in spans]
+    return SampleView(row, pieces, mask, kinds, counts), think is not None
+
+
+def sample_lengths(tokenizer, dataset, template: str | None, limit: int, seed: int = 0):
+    """Token lengths of up to `limit` rows (a seeded random subset of a larger dataset)."""
+    n = len(dataset)
+    rows = list(range(n)) if n <= limit else sorted(random.Random(seed).sample(range(n), limit))
+    texts = [
+        tokenizer.apply_chat_template(
+            dataset[i]["messages"], tokenize=False, chat_template=template
+        )
+        for i in rows
+    ]
+    enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [len(e) for e in enc]
+
+
+def _as_list(ids) -> list[int]:
+    if ids is None:
+        return []
+    return [ids] if isinstance(ids, int) else list(ids)
+
+
+def check_sft(
+    tokenizer,
+    dataset,
+    config,
+    model_config=None,
+    generation_config=None,
+    sample_row: int = 0,
+    max_rows: int = 5000,
+) -> CheckReport:
+    """Check an SFT run before any weights load (see the module docstring for what is checked).
+
+    `config` is a `StudentSFTConfig`; `model_config` / `generation_config` the model's
+    `AutoConfig` / `GenerationConfig` when known (without them those checks are skipped).
+    """
+    report = CheckReport()
+    problems, notes = report.problems, report.notes
+    columns = list(dataset.column_names)
+    if "messages" not in columns:
+        if config.assistant_only_loss:
+            problems.append(
+                f"assistant_only_loss=True needs a 'messages' column; the dataset has {columns}: "
+                f"convert it to messages, or set assistant_only_loss: false"
+            )
+        else:
+            notes.append(f"no 'messages' column ({columns}): only the model context is checked")
+        _check_context(report, config, model_config)
+        return report
+
+    if config.assistant_only_loss:
+        template, note, problem = training_template(tokenizer, config.chat_template_path)
+        if problem:
+            problems.append(problem)
+            _check_context(report, config, model_config)
+            return report
+        if note:
+            notes.append(note)
+    else:
+        template = _template_text(tokenizer.chat_template)
+        notes.append("assistant_only_loss=False: prompts are trained too")
+    report.training_template = template
+
+    stop_id = stop_token_id(tokenizer, template) if config.assistant_only_loss else None
+    eos_name = config.eos_token or tokenizer.eos_token
+    eos_id = tokenizer.convert_tokens_to_ids(eos_name) if eos_name else None
+    if config.assistant_only_loss:
+        if stop_id is None:
+            problems.append(
+                "no EOS is trained: the assistant mask ends on plain content, so the student "
+                "never learns to stop. Put the end-of-turn token inside {% endgeneration %}"
+            )
+        else:
+            report.stop_token_id = stop_id
+            stop = tokenizer.convert_ids_to_tokens(stop_id)
+            if eos_id != stop_id:
+                problems.append(
+                    f"EOS mismatch: the chat template ends assistant turns with {stop!r} (trained) "
+                    f"but the tokenizer's eos_token is {eos_name!r}: set eos_token: {stop!r}"
+                )
+            if generation_config is not None:
+                gen = set(_as_list(generation_config.eos_token_id))
+                if config.eos_token:  # TRL adds it to the generation config
+                    gen.add(eos_id)
+                if stop_id not in gen:
+                    names = tokenizer.convert_ids_to_tokens(sorted(gen)) if gen else []
+                    problems.append(
+                        f"EOS mismatch: generation_config.eos_token_id is {sorted(gen)} {names}, "
+                        f"without the template's {stop!r}, so generation would not stop where "
+                        f"the student stops: set eos_token: {stop!r}"
+                    )
+
+    # One real sample, rendered as the trainer tokenises it.
+    row = min(max(sample_row, 0), len(dataset) - 1)
+    messages = dataset[row]["messages"]
+    view, think_kept = inspect_sample(tokenizer, messages, template, stop_id, row)
+    report.sample = view
+    has_think = any(
+        THINK_CLOSE in (m.get("content") or "") for m in messages if m.get("role") == "assistant"
+    )
+    if has_think and not think_kept:
+        problems.append(
+            f"the chat template strips the <think> block from assistant turns (row {row}): the "
+            f"reasoning would be missing from the training target. Use a template that renders "
+            f"the whole assistant content (TRL's training variants do)"
+        )
+    trained_parts = {
+        "think": view.counts["think"],
+        "answer": view.counts["answer"],
+        "eos": view.counts["eos"],
+    }
+    missing = [p for p in PARTS if trained_parts[p] == 0 and (p != "think" or has_think)]
+    if missing and not (stop_id is None and missing == ["eos"]):
+        problems.append(
+            f"the loss mask of row {row} trains no {' / '.join(missing)} tokens "
+            f"(trained: {trained_parts}): check the {{% generation %}} markers of the template"
+        )
+    if config.assistant_only_loss and view.counts["prompt"]:
+        problems.append(
+            f"the loss mask of row {row} trains {view.counts['prompt']} prompt tokens: the "
+            f"{{% generation %}} block must cover only assistant turns"
+        )
+
+    _check_context(report, config, model_config)
+    _check_lengths(report, tokenizer, dataset, template, config, max_rows)
+    return report
+
+
+def _check_context(report: CheckReport, config, model_config) -> None:
+    if model_config is None or config.max_length is None:
+        return
+    text = model_config.get_text_config() if hasattr(model_config, "get_text_config") else None
+    ctx = getattr(text or model_config, "max_position_embeddings", None)
+    if ctx is not None and ctx < config.max_length:
+        report.problems.append(
+            f"the model's context is {ctx} tokens (max_position_embeddings) but max_length is "
+            f"{config.max_length}: lower max_length, or extend the context (rope scaling) first"
+        )
+
+
+def _check_lengths(report: CheckReport, tokenizer, dataset, template, config, max_rows) -> None:
+    lengths = sample_lengths(tokenizer, dataset, template, max_rows, seed=config.seed)
+    if not lengths:
+        return
+    ordered = sorted(lengths)
+    keep99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+    measured = (
+        f"{len(lengths)} rows"
+        if len(lengths) == len(dataset)
+        else f"{len(lengths)} of {len(dataset)} rows (a random subset)"
+    )
+    limit = config.max_length
+    if limit is None:
+        report.notes.append(f"lengths over {measured}: longest {ordered[-1]}, 99% <= {keep99}")
+        return
+    over = sum(1 for n in lengths if n > limit)
+    share = over / len(lengths)
+    summary = (
+        f"{over} of {measured} ({share:.1%}) are longer than max_length={limit} and would be "
+        f"truncated; max_length: {keep99} keeps 99% whole (longest {ordered[-1]})"
+    )
+    if share > config.max_truncated_share:
+        report.problems.append(summary)
+    else:
+        report.notes.append(summary)
+
+
+def output_rows(model_config) -> int | None:
+    """Rows of a model's output matrix (its config's vocab_size), read without the weights."""
+    text = model_config.get_text_config() if hasattr(model_config, "get_text_config") else None
+    return getattr(text or model_config, "vocab_size", None)
+
+
+def check_vocabularies(
+    student_tokenizer,
+    teacher_tokenizer,
+    student_rows: int | None = None,
+    teacher_rows: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """`(problems, notes)` for a KL stage: the same token must have the same id in both.
+
+    Compared token by token over the tokenizers' ids. Output matrices with more rows than the
+    tokenizer has ids are padded (for kernel-friendly sizes): rows beyond `len(tokenizer)` are
+    never a real token, so different padded sizes are not a mismatch, and a loss must slice
+    both models' logits to `len(tokenizer)` before comparing distributions.
+    """
+    problems, notes = [], []
+    sv, tv = student_tokenizer.get_vocab(), teacher_tokenizer.get_vocab()
+    if sv != tv:
+        differ = sorted(k for k in sv.keys() | tv.keys() if sv.get(k) != tv.get(k))
+        problems.append(
+            f"teacher and student vocabularies differ token by token ({len(tv)} vs {len(sv)} "
+            f"tokens, {len(differ)} mapped to different ids, e.g. {differ[:5]}): a KL between "
+            f"them compares unrelated tokens. Use one tokenizer for both"
+        )
+        return problems, notes
+    n = len(student_tokenizer)
+    for who, rows in (("student", student_rows), ("teacher", teacher_rows)):
+        if rows is not None and rows < n:
+            problems.append(
+                f"the {who} outputs {rows} logits but the tokenizer has {n} ids: resize its "
+                f"embeddings to at least {n}"
+            )
+    if not problems and student_rows and teacher_rows and student_rows != teacher_rows:
+        notes.append(
+            f"same tokenizer ({n} ids); the output matrices are padded to {student_rows} "
+            f"(student) and {teacher_rows} (teacher) rows: not a mismatch, the logits are "
+            f"compared over the tokenizer's {n} ids and the padding is sliced off"
+        )
+    elif not problems:
+        notes.append(f"teacher and student share one vocabulary ({n} ids)")
+    return problems, notes
+
+
+def check_batch(batch, tokenizer, stop_id: int | None) -> dict[str, int]:
+    """On a collated batch: labels train some but not all tokens, and each row's EOS.
+
+    An assistant mask can fail silently: all -100 (nothing learned), nothing masked (prompts
+    learned as well), or the end-of-turn token left out (the student never stops). Raises
+    `ConfigError` naming the row.
+    """
+    labels = batch["labels"]
+    attention = batch.get("attention_mask")
+    real = attention.bool() if attention is not None else labels.new_ones(labels.shape).bool()
+    trained_per_row = (labels != -100).sum(dim=1)
+    if (trained_per_row == 0).any():
+        bad = int((trained_per_row == 0).nonzero()[0, 0])
+        raise ConfigError(
+            f"the assistant mask is empty for row {bad} of the first batch: nothing would be "
+            f"trained. Check the chat template's {{% generation %}} markers and that max_length "
+            f"keeps the assistant turn"
+        )
+    trained, total = int(trained_per_row.sum()), int(real.sum())
+    if trained >= total:
+        raise ConfigError(
+            f"assistant_only_loss=True but every one of {total} tokens in the first batch is "
+            f"trained: the mask masks nothing (prompts would be learned too)"
+        )
+    if stop_id is not None:
+        for i in range(labels.shape[0]):
+            if not bool((labels[i] == stop_id).any()):
+                raise ConfigError(
+                    f"row {i} of the first batch does not train the end-of-turn token "
+                    f"{tokenizer.convert_ids_to_tokens(stop_id)!r} (truncated by max_length, or "
+                    f"outside the template's {{% generation %}} block)"
+                )
+    logger.info("assistant mask: %d of %d tokens trained in the first batch", trained, total)
+    return {"trained_tokens": trained, "total_tokens": total}
+
+
+STYLES = {
+    "prompt": "grey50",
+    "other": "yellow",
+    "think": "cyan",
+    "answer": "green",
+    "eos": "bold magenta",
+}
+
+
+def render_sample(view: SampleView, max_tokens: int = 600):
+    """A rich `Text` of the sample: trained tokens underlined and coloured by part."""
+    from rich.text import Text
+
+    text = Text()
+    n = len(view.pieces)
+    keep = (
+        set(range(n))
+        if n <= max_tokens
+        else set(range(max_tokens * 2 // 3)) | set(range(n - max_tokens // 3, n))
+    )
+    skipped = False
+    for i, (piece, trained, kind) in enumerate(
+        zip(view.pieces, view.trained, view.kinds, strict=True)
+    ):
+        if i not in keep:
+            if not skipped:
+                text.append(f" [... {n - len(keep)} tokens ...] ", style="italic grey50")
+                skipped = True
+            continue
+        style = STYLES[kind] + (" underline" if trained else " dim")
+        if kind == "eos" and not piece.strip():
+            piece = "<EOS>"
+        text.append(piece, style=style)
+    return text
+
+
+def render_report(report: CheckReport):
+    """A rich renderable of the whole report (the sample, the counts, notes and problems)."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    parts = []
+    if report.sample is not None:
+        c = report.sample.counts
+        title = (
+            f"row {report.sample.row}: {c['tokens']} tokens, {c['total_trained']} trained "
+            f"(think {c['think']}, answer {c['answer']}, EOS {c['eos']})"
+        )
+        legend = Text("underlined = trained;  ", style="italic")
+        for kind in ("prompt", "other", "think", "answer", "eos"):
+            legend.append(kind + " ", style=STYLES[kind])
+        parts.append(Panel(Group(render_sample(report.sample), legend), title=title))
+    for note in report.notes:
+        parts.append(Text("note: " + note, style="cyan"))
+    for problem in report.problems:
+        parts.append(Text("problem: " + problem, style="bold red"))
+    verdict = "ready" if report.ok else f"{len(report.problems)} problem(s): not ready"
+    parts.append(Text(verdict, style="bold green" if report.ok else "bold red"))
+    return Group(*parts)
+
+
+def preflight(
+    model_name_or_path: Any,
+    tokenizer,
+    dataset,
+    config,
+    teacher_name_or_path: Any = None,
+    student_tokenizer_for_teacher=None,
+) -> CheckReport:
+    """`check_sft` with the model's config files (no weights), plus the vocabulary check when a
+    teacher is given. Model objects are read from their own `.config`."""
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    def configs(path):
+        if not isinstance(path, (str, Path)):
+            return path.config, getattr(path, "generation_config", None)
+        cfg = AutoConfig.from_pretrained(str(path))
+        try:
+            gen = GenerationConfig.from_pretrained(str(path))
+        except OSError:  # no generation_config.json: generation falls back to the model config
+            gen = GenerationConfig.from_model_config(cfg)
+        return cfg, gen
+
+    model_config, generation_config = configs(model_name_or_path)
+    report = check_sft(tokenizer, dataset, config, model_config, generation_config)
+    if teacher_name_or_path is not None:
+        teacher_config, _ = configs(teacher_name_or_path)
+        teacher_tok = (
+            AutoTokenizer.from_pretrained(str(teacher_name_or_path))
+            if isinstance(teacher_name_or_path, (str, Path))
+            else student_tokenizer_for_teacher
+        )
+        if teacher_tok is not None:
+            p, n = check_vocabularies(
+                tokenizer, teacher_tok, output_rows(model_config), output_rows(teacher_config)
+            )
+            report.problems.extend(p)
+            report.notes.extend(n)
+    return report
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or not distributed): the process that prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def print_report(report: CheckReport) -> None:
+    """Print the report on rank 0 (entry points only; library code never prints)."""
+    if not is_main_process():
+        return
+    from rich.console import Console
+
+    Console(stderr=False, soft_wrap=False).print(render_report(report))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rdistill train check --config RECIPE.yaml [flags]`: 0 when ready, 1 with the problems."""
+    from trl import ModelConfig
+
+    from reasoning_distill.training.config import (
+        SFTScriptArguments,
+        StudentSFTConfig,
+        parse_config_args,
+    )
+    from reasoning_distill.training.sft import (
+        load_tokenizer,
+        load_train_dataset,
+        quiet_progress,
+        with_model_context,
+    )
+
+    script, config, model_args, *rest = parse_config_args(
+        [SFTScriptArguments, StudentSFTConfig, ModelConfig, CheckArguments],
+        argv,
+        allow_unknown=True,
+    )
+    check_args = rest[0]
+    unknown = rest[1] if len(rest) > 1 else []
+    if unknown and check_args.teacher_model_name_or_path is None:
+        raise ConfigError(f"unknown options or recipe keys: {unknown}")
+    if not model_args.model_name_or_path or not script.dataset_name:
+        raise ConfigError("check needs model_name_or_path and dataset_name (flags or recipe keys)")
+    with quiet_progress(True):
+        tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
+        dataset = load_train_dataset(script.dataset_name)
+        config = with_model_context(config, model_args.model_name_or_path)
+        report = preflight(
+            model_args.model_name_or_path,
+            tokenizer,
+            dataset,
+            config,
+            teacher_name_or_path=check_args.teacher_model_name_or_path,
+        )
+    if unknown:
+        report.notes.append(f"keys of the KL stage not checked here: {unknown[::2]}")
+    print_report(report)
+    return 0 if report.ok else 1
+
+
+@dataclass
+class CheckArguments:
+    """Only for `train check` on a KL-stage recipe."""
+
+    teacher_model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "The teacher of a KL stage: its vocabulary is checked against ours."},
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""`rdistill train sft|rkl|check`: TRL-style flags, recipe defaults, exit codes, light imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reasoning_distill.cli.main import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+
+from training_fixtures import *  # noqa: E402, F403  (the training fixtures, shared)
+
+
+def _recipe(path: Path, **values) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_train_sft_then_rkl_from_the_command_line(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path, capsys
+):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:32]))
+    recipe = _recipe(
+        tmp_path / "sft.yaml",
+        model_name_or_path=str(tiny_model_dir),
+        dataset_name=str(data),
+        output_dir=str(tmp_path / "sft"),
+        max_steps=50,
+        learning_rate=0.005,
+        per_device_train_batch_size=8,
+    )
+    rc = main(
+        ["train", "sft", "--config", str(recipe), "--max_steps", "2", "--torch_num_threads", "1"]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "ready" in out and "think" in out  # the pre-flight report came first
+    printed = json.loads(out.strip().splitlines()[-1])
+    assert printed["steps"] == 2  # the flag beat the recipe
+    log = json.loads((tmp_path / "sft" / "train_log.json").read_text())
+    assert log["metrics"]["learning_rate"][0] > 0.004  # the recipe beat the default (1e-3)
+    assert (tmp_path / "sft" / "final" / "model.safetensors").is_file()
+
+    rc = main(
+        ["train", "rkl", "--model_name_or_path", str(tmp_path / "sft" / "final"),
+         "--teacher_model_name_or_path", str(sharp_teacher_dir), "--dataset_name", str(data),
+         "--output_dir", str(tmp_path / "rkl"), "--max_steps", "2", "--alpha", "0.5"]
+    )  # fmt: skip
+    assert rc == 0
+    assert (tmp_path / "rkl" / "final" / "model.safetensors").is_file()
+
+
+def test_check_exit_codes(tiny_model_dir, train_rows, tmp_path, capsys):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:16]))
+    recipe = _recipe(
+        tmp_path / "r.yaml", model_name_or_path=str(tiny_model_dir), dataset_name=str(data)
+    )
+    assert main(["train", "check", "--config", str(recipe)]) == 0
+    assert "ready" in capsys.readouterr().out
+    # the model's context is 512 tokens
+    assert main(["train", "check", "--config", str(recipe), "--max_length", "4096"]) == 1
+    out = capsys.readouterr().out
+    assert "context is 512" in out and "not ready" in out
+    # train sft refuses the same recipe before loading weights, exit 1
+    rc = main(["train", "sft", "--config", str(recipe), "--max_length", "4096",
+               "--output_dir", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 1
+    assert not (tmp_path / "o" / "final").exists()
+
+
+def test_bad_recipe_key_and_missing_recipe_are_one_line_errors(tiny_model_dir, tmp_path, capsys):
+    recipe = _recipe(tmp_path / "bad.yaml", max_stepz=3, model_name_or_path=str(tiny_model_dir))
+    assert main(["train", "sft", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "max_stepz" in err and "bad.yaml" in err and "Traceback" not in err
+    assert main(["train", "sft", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such recipe" in capsys.readouterr().err
+    assert main(["train", "sft", "--max_steps", "0", "--model_name_or_path", "x"]) == 2
+    assert "max_steps" in capsys.readouterr().err
+
+
+def test_stage_help_lists_trl_fields(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "sft", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--packing", "--padding_free", "--use_peft", "--resume", "--skip_check"):
+        assert flag in out
+
+
+def test_cli_module_import_is_light():
+    code = (
+        "import sys, reasoning_distill.cli.train as t, argparse;"
+        "t.add_arguments(argparse.ArgumentParser());"
+        "heavy = [m for m in ('torch', 'trl', 'transformers') if m in sys.modules];"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
