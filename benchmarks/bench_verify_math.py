@@ -3,8 +3,9 @@
 Both grade the same N pairs (default 5,000) in one run: gold answers from
 ../shared/benchmarks (GSM8K, MATH-500, AIME, AMC; synthetic integers and fractions when that
 folder is absent) written into realistic completions, half right and half wrong, with a few
-pathological inputs mixed in. Prints wall times, the ratio, hangs (items that ran past the
-deadline) and how often the two agree.
+pathological inputs and 2% answers with several parts (`3, 5, 7`; `(1, 2), (2, 4)`; the
+right ones boxed one part at a time, in reverse order) mixed in. Prints wall times, the
+ratio, hangs (items that ran past the deadline) and how often the two agree.
 
   python benchmarks/bench_verify_math.py [--n 5000] [--workers N] [--timeout 6]
 """
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -51,6 +53,10 @@ def _golds() -> list[tuple[str, str]]:
     return out
 
 
+# a gold that is a plain list of values, `1,-2` or `3, 5, 7` (no brackets, no thousands)
+_FLAT_LIST_RE = re.compile(r"^[^()\[\]{}\\,]+(?:,\s*[^()\[\]{}\\,]+)+$")
+
+
 def _wrong(gold: str) -> str:
     try:
         return str(Fraction(gold.replace(",", "")) + 1)
@@ -64,10 +70,20 @@ def make_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     comps, gs = [], []
     for i in range(n):
         q, g = golds[i % len(golds)]
+        right = rng.random() < 0.5
+        pairs = i % 100 == 75
+        if i % 50 == 25:  # 2% golds with several parts: roots, or a set of pairs
+            a, b, c = rng.sample(range(-20, 40), 3)
+            g = f"({a}, {b}), ({b}, {c})" if pairs else f"{a}, {b}, {c}"
         if i % 1000 == 999:
             ans = PATHOLOGICAL[(i // 1000) % len(PATHOLOGICAL)]
+        elif right and _FLAT_LIST_RE.match(g) and not re.search(r"\d,\d{3}(?!\d)", g):
+            # an answer with several parts (`3, 5, 7`), boxed one part at a time, reversed
+            ans = " and ".join(f"\\boxed{{{p.strip()}}}" for p in reversed(g.split(",")))
+        elif right and pairs:
+            ans = " and ".join(f"\\boxed{{{p}}}" for p in reversed(re.findall(r"\([^()]*\)", g)))
         else:
-            ans = f"\\boxed{{{g if rng.random() < 0.5 else _wrong(g)}}}"
+            ans = f"\\boxed{{{g if right else _wrong(g)}}}"
         comps.append(
             f"<think>\n{q}\nLet me think step by step. First 3 + 4 = 7, then 7 * 2 = 14.\n"
             f"Hmm, wait, check again.\n</think>\n\nSo the final answer is {ans}."
@@ -93,7 +109,11 @@ def main() -> int:
 
     comps, golds = make_pairs(args.n)
     n_path = sum(i % 1000 == 999 for i in range(args.n))
-    print(f"{args.n} pairs, {n_path} pathological, {args.workers} workers, {os.cpu_count()} CPUs")
+    n_parts = sum(" and \\boxed" in c for c in comps)
+    print(
+        f"{args.n} pairs, {n_path} pathological, {n_parts} with parts boxed one at a time, "
+        f"{args.workers} workers, {os.cpu_count()} CPUs"
+    )
 
     # warm both: worker start-up (imports) is paid once per process, not per batch
     verify_math_batch(comps[:50], golds[:50], workers=args.workers, timeout_s=args.timeout)
