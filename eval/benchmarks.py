@@ -1,4 +1,4 @@
-"""Registry of real benchmarks: each maps its rows to `Problem`s with one fixed prompt template.
+"""Registry of benchmarks: each maps its rows to `Problem`s with one fixed prompt template.
 
 Front matter (name, version, source = Hugging Face dataset id, size, metric, answer format):
 
@@ -8,12 +8,19 @@ Front matter (name, version, source = Hugging Face dataset id, size, metric, ans
 | math500 | 1 | HuggingFaceH4/MATH-500 (test) | 500 | pass@1 | LaTeX expression |
 | aime2024 | 1 | HuggingFaceH4/aime_2024 (train) | 30 | pass@1 | integer 0-999 |
 | aime2025 | 1 | math-ai/aime25 (test) | 30 | pass@1 | integer 0-999 |
+| aime2026 | 1 | MathArena/aime_2026 (train) | 30 | pass@1 | integer 0-999 |
 | amc2023 | 1 | math-ai/amc23 (test) | 40 | pass@1 | number |
 | humaneval | 1 | openai/openai_humaneval (test) | 164 | pass@1 | Python function; `assert` tests + `check(entry_point)` |
 | mbpp | 1 | google-research-datasets/mbpp (full, test) | 500 | pass@1 | Python function; `assert` tests |
 | codeforces | 1 | agentica-org/DeepCoder-Preview-Dataset (codeforces, test) | 408 | pass@1 | stdin/stdout program |
 | code_contests | 1 | deepmind/code_contests (test) | 165 | pass@1 | stdin/stdout program |
 | apps | 1 | codeparrot/apps (test) | 5000 (local sample: 5) | pass@1 | stdin/stdout program or a function (`call`) |
+| livecodebench* | 1 | livecodebench/code_generation_lite (see `eval.livecodebench`) | per release | pass@1 | stdin program or a `Solution` method |
+| toy_math, toy_code | toy-N | the miniature world (`reasoning_distill.toy.tasks`, held-out split) | 300 / 100 | pass@1 | `\\boxed{}` answer / Python function |
+
+Every benchmark also states its prompt template (`prompt_template`), its token budget
+(`max_tokens`, what `rdistill eval` uses unless told otherwise) and how its answers are
+extracted and scored (`answer_format`, `metric`).
 
 A benchmark's `version` changes whenever its row mapping or prompt template changes, so a
 result file names exactly what was asked. Gold shapes: math -> the answer string; code ->
@@ -35,10 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.jsonl import iter_jsonl
 from reasoning_distill.records import Problem
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 MATH_TEMPLATE = (
     "{problem}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
@@ -61,7 +69,7 @@ CALL_TEMPLATE = (
 )
 
 
-class BenchmarkUnavailable(RuntimeError):
+class BenchmarkUnavailable(InputError, RuntimeError):
     """The benchmark could not be loaded from its public source (offline, gated, removed)."""
 
 
@@ -83,6 +91,13 @@ class Benchmark:
     local_file: str  # file name of the local copy (as in ../shared/benchmarks)
     to_problem: Callable[[Benchmark, Row, int], Problem] = field(repr=False, compare=False)
     hf_config: str | None = None
+    prompt_template: str = ""
+    max_tokens: int = 32768
+    # A benchmark whose rows do not come from one JSONL or one hub dataset (LiveCodeBench's
+    # release files, the miniature world's generator): rows(benchmark, path or None).
+    rows: Callable[[Benchmark, Path | None], Iterable[Row]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 REGISTRY: dict[str, Benchmark] = {}
@@ -137,7 +152,10 @@ def _math_problem(b: Benchmark, row: Row, index: int) -> Problem:
     question = str(_first(row, "problem", "question", "Problem"))
     rid = row.get("id")
     if not isinstance(rid, str) or not rid:
-        rid = row.get("unique_id") or _aops_id(row.get("url")) or f"{b.name}-test-{index}"
+        rid = row.get("unique_id") or _aops_id(row.get("url"))
+    if not rid and row.get("problem_idx") is not None:  # MathArena
+        rid = f"{b.name}-{row['problem_idx']}"
+    rid = rid or f"{b.name}-test-{index}"
     answer = _math_answer(_first(row, "answer", "Answer"))
     if not answer:
         raise ValueError("empty gold answer")
@@ -173,6 +191,8 @@ def _math(
             answer_format=fmt,
             local_file=local,
             to_problem=_math_problem,
+            prompt_template=MATH_TEMPLATE,
+            max_tokens=32768,
         )
     )
 
@@ -181,6 +201,7 @@ _math("gsm8k", "openai/gsm8k", "test", 1319, "integer", "gsm8k_test.jsonl", conf
 _math("math500", "HuggingFaceH4/MATH-500", "test", 500, "LaTeX expression", "math500_test.jsonl")
 _math("aime2024", "HuggingFaceH4/aime_2024", "train", 30, "integer 0-999", "aime2024.jsonl")
 _math("aime2025", "math-ai/aime25", "test", 30, "integer 0-999", "aime2025.jsonl")
+_math("aime2026", "MathArena/aime_2026", "train", 30, "integer 0-999", "aime2026.jsonl")
 _math("amc2023", "math-ai/amc23", "test", 40, "number", "amc2023.jsonl")
 
 
@@ -310,6 +331,7 @@ def _code(
     local: str,
     to_problem: Callable[[Benchmark, Row, int], Problem],
     config: str | None = None,
+    template: str = STDIO_TEMPLATE,
 ) -> Benchmark:
     return _register(
         Benchmark(
@@ -324,31 +346,36 @@ def _code(
             answer_format=fmt,
             local_file=local,
             to_problem=to_problem,
+            prompt_template=template,
+            max_tokens=32768,
         )
     )
 
 
 _code("humaneval", "openai/openai_humaneval", "test", 164, "Python function", "humaneval.jsonl",
-      _humaneval_problem)  # fmt: skip
+      _humaneval_problem, template=FUNCTION_TEMPLATE)  # fmt: skip
 _code("mbpp", "google-research-datasets/mbpp", "test", 500, "Python function",
-      "mbpp_test.jsonl", _mbpp_problem, config="full")  # fmt: skip
+      "mbpp_test.jsonl", _mbpp_problem, config="full", template=MBPP_TEMPLATE)  # fmt: skip
 _code("codeforces", "agentica-org/DeepCoder-Preview-Dataset", "test", 408, "stdio program",
       "stdio_codeforces_test.jsonl", _stdio_problem, config="codeforces")  # fmt: skip
 _code("code_contests", "deepmind/code_contests", "test", 165, "stdio program",
       "stdio_code_contests_test.jsonl", _stdio_problem)  # fmt: skip
 _code("apps", "codeparrot/apps", "test", 5000, "stdio program or function",
-      "stdio_apps_coderl_sample.jsonl", _stdio_problem)  # fmt: skip
+      "stdio_apps_coderl_sample.jsonl", _stdio_problem,
+      template=STDIO_TEMPLATE + "\n(call-based: " + CALL_TEMPLATE + ")")  # fmt: skip
 
 
 # ---------------------------------------------------------------- loading
 
 
 def get_benchmark(name: str) -> Benchmark:
-    """The registered benchmark called `name` (ValueError listing the known names otherwise)."""
+    """The registered benchmark called `name` (`ConfigError` listing the known names otherwise)."""
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown benchmark {name!r}; known: {sorted(REGISTRY)}") from None
+        raise ConfigError(
+            f"unknown benchmark {name!r}; known: {', '.join(sorted(REGISTRY))}"
+        ) from None
 
 
 def list_benchmarks() -> list[str]:
@@ -393,13 +420,15 @@ def load_benchmark(
     """
     b = get_benchmark(name)
     if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    if path is not None:
+        raise ConfigError(f"limit must be >= 0, got {limit}")
+    if b.rows is not None:
+        origin, rows = (str(path) if path is not None else b.source), b.rows(b, _path(path))
+    elif path is not None:
         p = Path(path)
         if p.is_dir():
             p = p / b.local_file
         if not p.is_file():
-            raise FileNotFoundError(f"benchmark {name!r}: no such file {p}")
+            raise InputError(f"benchmark {name!r}: no such file {p}")
         origin, rows = str(p), _read_jsonl(p)
     else:
         origin, rows = b.source, _load_hub(b)
@@ -410,13 +439,26 @@ def load_benchmark(
             break
         try:
             problem = b.to_problem(b, dict(row), i)
+        except InputError:
+            raise
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{origin}: row {i + 1} of {name!r}: {type(e).__name__}: {e}") from e
+            raise InputError(f"{origin}: row {i + 1} of {name!r}: {type(e).__name__}: {e}") from e
         if problem.id in seen:
-            raise ValueError(
+            raise InputError(
                 f"{origin}: row {i + 1} of {name!r}: duplicate problem id {problem.id!r}"
             )
         seen.add(problem.id)
         problems.append(problem)
-    log.info("loaded %d problems of %s from %s", len(problems), name, origin)
+    if not problems:
+        raise InputError(f"benchmark {name!r} from {origin}: no problems")
+    logger.info("loaded %d problems of %s from %s", len(problems), name, origin)
     return problems
+
+
+def _path(path: str | Path | None) -> Path | None:
+    return None if path is None else Path(path)
+
+
+# Benchmarks defined in their own modules register themselves on import.
+from reasoning_distill.eval import livecodebench as _livecodebench  # noqa: E402, F401
+from reasoning_distill.eval import toy_benchmarks as _toy_benchmarks  # noqa: E402, F401

@@ -1,94 +1,400 @@
-"""Evaluate one model on benchmarks under one protocol: sample, verify, keep every verdict.
+"""Evaluate models on benchmarks under one protocol: sample, verify, score, write results.json.
 
-The samples go through the same resumable generation store as training data, so an
-interrupted evaluation resumes where it stopped; the verdicts are written beside them.
+Per model, under `out/<model>/`:
+- `generations/<key>/`: the sample store (content-keyed, resumable; see `eval.cache`);
+- `verdicts/<verifier version>.jsonl`: cached verdicts;
+- `results.json`: one envelope (format, manifest, per-problem results, metrics, warnings),
+  written atomically.
+With a teacher and at least one student, `out/gap/` holds the teacher-gap report.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.atomic import atomic_write_json
+from reasoning_distill.errors import UserError
 from reasoning_distill.progress import Progress
 from reasoning_distill.records import Problem
 
 logger = logging.getLogger(__name__)
 
+EVAL_MARKER = "rdistill-eval.json"
+# Bump when scoring changes (what counts as correct, how answers are compared): cached
+# verdicts of an older version are then recomputed from the stored samples.
+SCORING_VERSION = 1
+DEFAULT_MAX_TOKENS = 2048
+
+
+class IncompleteEvaluation(UserError):
+    """A benchmark ended with fewer samples than the protocol asks for."""
+
 
 @dataclass(frozen=True)
-class Protocol:
-    """Everything that must be equal for two evaluations to be comparable."""
+class EvalProtocol:
+    """The sampling and engine settings every evaluated model gets.
+
+    `max_tokens` None means each benchmark's own budget (`Benchmark.max_tokens`).
+    `engine_options` are the engine constructor's options (dtype, tensor/data parallel...).
+    """
 
     n: int = 4
     temperature: float = 0.6
     top_p: float = 0.95
-    max_tokens: int = 128
+    max_tokens: int | None = None
     seed: int = 1234
     engine: str = "hf"
+    top_k: int = -1
+    min_p: float = 0.0
+    stop: tuple[str, ...] = ()
+    system: str | None = None
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def sampling(self):
+    def __post_init__(self) -> None:
+        self.sampling(self.max_tokens or DEFAULT_MAX_TOKENS)  # ValueError on a bad value
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, engine_options: Mapping[str, Any]) -> EvalProtocol:
+        return cls(
+            n=args.n,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            min_p=args.min_p,
+            stop=tuple(args.stop),
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            engine=args.engine,
+            engine_options={k: v for k, v in engine_options.items() if v is not None},
+        )
+
+    def sampling(self, max_tokens: int):
         from reasoning_distill.generation.engine import SamplingParams
 
         return SamplingParams(
             n=self.n,
             temperature=self.temperature,
             top_p=self.top_p,
-            max_tokens=self.max_tokens,
+            top_k=self.top_k,
+            min_p=self.min_p,
+            max_tokens=max_tokens,
+            stop=tuple(self.stop),
             seed=self.seed,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        d["engine_options"] = dict(self.engine_options)
+        return d
+
+
+@dataclass
+class BenchmarkRun:
+    """One benchmark as evaluated: its registry entry (None for ad hoc problems), problems,
+    token budget and where its data came from."""
+
+    name: str
+    problems: Sequence[Problem]
+    max_tokens: int
+    benchmark: Any = None
+    origin: str | None = None
+
+
+def verifier_config(workers: int | None = None) -> dict[str, Any]:
+    """What decides a verdict; its hash is the verifier version the verdict cache keys on."""
+    from reasoning_distill.eval.manifest import digest, package_version
+
+    config = {
+        "verifier": "reasoning_distill.verification.verify_samples",
+        "scoring_version": SCORING_VERSION,
+        "format": "check_format: a closed think block and no truncation, then the answer",
+        "math": "math-verify equivalence of the last \\boxed{} answer with the gold",
+        "code": "every test passes in the sandbox",
+        "math_verify": package_version("math-verify"),
+        "reasoning_distill": package_version("reasoning-distill"),
+    }
+    return {**config, "version": digest(config)}
+
+
+def _as_runs(benchmarks: Mapping[str, Any], protocol: EvalProtocol) -> list[BenchmarkRun]:
+    from reasoning_distill.eval.benchmarks import REGISTRY
+
+    runs = []
+    for name, value in benchmarks.items():
+        if isinstance(value, BenchmarkRun):
+            runs.append(value)
+        elif isinstance(value, tuple):  # (Benchmark, problems, max_tokens, origin)
+            b, problems, budget, origin = value
+            runs.append(BenchmarkRun(name, problems, budget, b, origin))
+        else:
+            b = REGISTRY.get(name)
+            budget = protocol.max_tokens or (b.max_tokens if b else DEFAULT_MAX_TOKENS)
+            runs.append(BenchmarkRun(name, list(value), budget, b, None))
+    return runs
+
+
+def benchmark_manifest(run: BenchmarkRun) -> dict[str, Any]:
+    from reasoning_distill.eval.manifest import digest, text_entry
+
+    b = run.benchmark
+    data = [[p.id, p.prompt, p.gold] for p in run.problems]
+    entry: dict[str, Any] = {
+        "id": b.name if b else run.name,
+        "version": b.version if b else "ad hoc",
+        "source": b.source if b else "problems given directly",
+        "origin": run.origin,
+        "data_sha256": digest(data, 64),
+        "n_problems": len(run.problems),
+        "max_tokens": run.max_tokens,
+        "prompt_template": text_entry(b.prompt_template if b else None),
+    }
+    if b:
+        entry.update(answer_extraction=b.answer_format, scoring=b.metric, kind=b.kind)
+    return entry
+
+
+def build_manifest(
+    identity: dict[str, Any],
+    engine: Any,
+    protocol: EvalProtocol,
+    runs: Sequence[BenchmarkRun],
+    verifier: dict[str, Any],
+) -> dict[str, Any]:
+    """The protocol manifest of one model's evaluation."""
+    from reasoning_distill.eval.manifest import (
+        MANIFEST_VERSION,
+        engine_version,
+        software_versions,
+        text_entry,
+    )
+
+    tokenizer = getattr(engine, "tokenizer", None)
+    template = getattr(tokenizer, "chat_template", None)
+    sampling = protocol.sampling(DEFAULT_MAX_TOKENS).to_dict()
+    sampling.pop("max_tokens")  # per benchmark, below
+    sampling.pop("logprobs", None)
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "model": identity,
+        "engine": {
+            "name": protocol.engine,
+            "version": engine_version(protocol.engine),
+            "options": dict(protocol.engine_options),
+        },
+        "sampling": sampling,
+        "system_prompt": text_entry(protocol.system),
+        "chat_template": text_entry(template if isinstance(template, str) else None),
+        "verifier": verifier,
+        "software": software_versions(),
+        "benchmarks": {r.name: benchmark_manifest(r) for r in runs},
+    }
+
+
+def _problem_meta(p: Problem) -> dict[str, Any]:
+    keep = ("level", "subject", "difficulty", "contest_date", "platform")
+    return {k: p.meta[k] for k in keep if isinstance(p.meta, dict) and k in p.meta}
+
+
+def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path, progress):
+    """Samples of every problem of `run`, from the cache where present; [problem][index]."""
+    from reasoning_distill.eval.cache import CONTENT_KEYED, generation_folder, prompt_key
+
+    from reasoning_distill.generation.job import run_generation
+    from reasoning_distill.generation.store import load_samples
+
+    params = protocol.sampling(run.max_tokens)
+    folder = generation_folder(root, identity_key, engine.name, params.to_dict())
+    keys = [prompt_key(p, protocol.system) for p in run.problems]
+    keyed: dict[str, Problem] = {}
+    for key, p in zip(keys, run.problems, strict=True):
+        keyed.setdefault(key, Problem(key, p.prompt, p.gold, p.kind, p.source, dict(p.meta)))
+    run_generation(
+        list(keyed.values()),
+        engine,
+        params,
+        folder,
+        progress=progress,
+        system=protocol.system,
+        input_hash=CONTENT_KEYED,
+        chunk_size=16,
+    )
+    stored = {s.key: s for s in load_samples(folder) if s.problem_id in keyed}
+    out = []
+    for key, p in zip(keys, run.problems, strict=True):
+        samples = [stored.get((key, i)) for i in range(protocol.n)]
+        missing = sum(s is None for s in samples)
+        if missing:
+            raise IncompleteEvaluation(
+                f"{run.name}: problem {p.id!r} has {protocol.n - missing} of {protocol.n} "
+                f"samples (store {folder}); rerun the same command to resume"
+            )
+        out.append(samples)
+    return out
+
+
+def _verify(run: BenchmarkRun, samples, cache, workers, progress):
+    """Verdict dicts [problem][index], computing only those not cached."""
+    from reasoning_distill.eval.cache import sample_key
+
+    from reasoning_distill.verification import verify_samples
+
+    todo, todo_keys, golds = [], [], []
+    seen: set[str] = set()
+    keys = []
+    for p, row in zip(run.problems, samples, strict=True):
+        keys.append([sample_key(s, p.gold, p.kind) for s in row])
+        for s, k in zip(row, keys[-1], strict=True):
+            if cache.get(k) is None and k not in seen:
+                s.kind = p.kind  # the problem decides the verifier, not the cached sample
+                seen.add(k)
+                todo.append(s)
+                todo_keys.append(k)
+                golds.append(p.gold)
+    if todo:
+        logger.info("%s: verifying %d samples (%d cached)", run.name, len(todo), len(cache))
+        verdicts = verify_samples(todo, golds=golds, workers=workers, progress=progress)
+        cache.add((k, v.to_dict()) for k, v in zip(todo_keys, verdicts, strict=True))
+    return [[cache.get(k) for k in row] for row in keys]
+
+
+def _records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
+    records = []
+    for p, row, vs in zip(run.problems, samples, verdicts, strict=True):
+        records.append(
+            {
+                "id": p.id,
+                "correct": [bool(v["correct"]) for v in vs],
+                "reasons": [v["reason"] for v in vs],
+                "answers": [v.get("extracted") for v in vs],
+                "tokens": [int(s.completion_tokens) for s in row],
+                "finish": [s.finish_reason for s in row],
+                "meta": _problem_meta(p),
+            }
+        )
+    return records
 
 
 def evaluate_model(
     engine,
-    benchmarks: Mapping[str, Sequence[Problem]],
-    protocol: Protocol,
+    benchmarks: Mapping[str, Any],
+    protocol: EvalProtocol,
     out_dir: str | Path,
     workers: int | None = None,
     progress: Progress | None = None,
+    *,
+    name: str | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, list[bool]]]:
-    """Per benchmark, per problem id, whether each of the `protocol.n` samples is correct.
+    """Evaluate one model; write `out_dir/results.json`; return {benchmark: {problem: [bool]}}.
 
-    Samples are stored under `out_dir/<benchmark>/` and verdicts in
-    `out_dir/<benchmark>/verdicts.jsonl` (one row per sample, with its reason).
+    `benchmarks` maps a name to a `BenchmarkRun`, or to a list of `Problem`s (then the registry
+    entry of that name, if any, names the version and token budget). `identity` is the model's
+    manifest entry (`eval.models.model_identity`; default: computed from `engine.model`).
     """
-    from reasoning_distill.generation.job import run_generation
-    from reasoning_distill.generation.store import load_samples
-    from reasoning_distill.verification import verify_samples
+    from reasoning_distill.eval.cache import VerdictCache
+    from reasoning_distill.eval.manifest import digest
+    from reasoning_distill.eval.models import identity_digest, model_identity
+    from reasoning_distill.eval.scoring import benchmark_metrics, math_equivalence
 
     out_dir = Path(out_dir)
-    results: dict[str, dict[str, list[bool]]] = {}
-    for name, problems in benchmarks.items():
-        bench_dir = out_dir / name
-        run_generation(problems, engine, protocol.sampling(), bench_dir, progress=progress)
-        wanted = {p.id for p in problems}
-        samples = [s for s in load_samples(bench_dir) if s.problem_id in wanted]
-        samples.sort(key=lambda s: (s.problem_id, s.sample_index))
-        verdicts = verify_samples(samples, workers=workers, progress=progress)
-        per_problem: dict[str, list[bool]] = {p.id: [] for p in problems}
-        for s, v in zip(samples, verdicts, strict=True):
-            per_problem[s.problem_id].append(v.correct)
-        short = [pid for pid, v in per_problem.items() if len(v) != protocol.n]
-        if short:
-            raise RuntimeError(
-                f"{bench_dir}: {len(short)} problems lack samples (e.g. {short[0]}); rerun to resume"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = _as_runs(benchmarks, protocol)
+    identity = identity or model_identity(str(engine.model), protocol.engine)
+    verifier = verifier_config()
+    manifest = build_manifest(identity, engine, protocol, runs, verifier)
+    # The template shapes every prompt: two tokenizers with one weight file are two models here.
+    id_key = digest([identity_digest(identity), manifest["chat_template"]])
+    cache = VerdictCache(out_dir / "verdicts" / f"{verifier['version']}.jsonl")
+    envelope: dict[str, Any] = {
+        "format": "rdistill-eval-results",
+        "format_version": 1,
+        "model": {"name": name or out_dir.name, "path": str(engine.model)},
+        "manifest": manifest,
+        "benchmarks": {},
+        "warnings": [],
+    }
+    plain: dict[str, dict[str, list[bool]]] = {}
+    for run in runs:
+        samples = _generate(engine, run, protocol, id_key, out_dir / "generations", progress)
+        verdicts = _verify(run, samples, cache, workers, progress)
+        records = _records(run, samples, verdicts)
+        kind = (
+            run.benchmark.kind if run.benchmark else (run.problems[0].kind if run.problems else "")
+        )
+        metrics, warnings = benchmark_metrics(
+            run.name, kind, records, protocol.n, math_equivalence(workers)
+        )
+        envelope["benchmarks"][run.name] = {"metrics": metrics, "problems": records}
+        envelope["warnings"] += warnings
+        plain[run.name] = {r["id"]: r["correct"] for r in records}
+    for w in envelope["warnings"]:
+        logger.warning("%s", w)
+    atomic_write_json(out_dir / "results.json", envelope, allow_nan=False)
+    return plain
+
+
+@dataclass
+class EvalOutcome:
+    results: dict[str, Path]
+    warnings: list[str]
+    summary_markdown: str
+    gap_dir: Path | None
+
+
+def evaluate_models(
+    models: Mapping[str, str],
+    benchmarks: Mapping[str, Any],
+    protocol: EvalProtocol,
+    out: str | Path,
+    *,
+    teacher: str | None = None,
+    workers: int | None = None,
+    allow_mismatch: bool = False,
+    progress: Progress | None = None,
+) -> EvalOutcome:
+    """Evaluate each model in turn (one engine at a time), then the gap report with a teacher."""
+    from reasoning_distill.eval.gap import build_gap, write_gap
+    from reasoning_distill.eval.models import model_identity
+    from reasoning_distill.eval.results import load_results, summary_markdown
+
+    from reasoning_distill.generation.factory import make_engine
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / EVAL_MARKER
+    if not marker.exists():
+        atomic_write_json(marker, {"written_by": "rdistill eval", "models": list(models)})
+    paths: dict[str, Path] = {}
+    warnings: list[str] = []
+    for name, path in models.items():
+        identity = model_identity(path, protocol.engine)
+        engine = make_engine(protocol.engine, path, **dict(protocol.engine_options))
+        try:
+            evaluate_model(
+                engine,
+                benchmarks,
+                protocol,
+                out / name,
+                workers=workers,
+                progress=progress,
+                name=name,
+                identity=identity,
             )
-        _write_verdicts(bench_dir / "verdicts.jsonl", samples, verdicts)
-        results[name] = per_problem
-    return results
-
-
-def _write_verdicts(path: Path, samples, verdicts) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        for s, v in zip(samples, verdicts, strict=True):
-            row = {"problem_id": s.problem_id, "sample_index": s.sample_index, **v.to_dict()}
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+        finally:
+            engine.close()
+        paths[name] = out / name / "results.json"
+    loaded = {name: load_results(p) for name, p in paths.items()}
+    for env in loaded.values():
+        warnings += env.get("warnings", [])
+    gap_dir = None
+    if teacher is not None:
+        students = {n: e for n, e in loaded.items() if n != teacher}
+        gap = build_gap(loaded[teacher], students, allow_mismatch=allow_mismatch)
+        gap_dir = write_gap(gap, out / "gap")
+    return EvalOutcome(paths, warnings, summary_markdown(loaded), gap_dir)

@@ -24,7 +24,7 @@ Results = Mapping[str, Mapping[str, Mapping[str, Sequence[bool]]]]
 _RESERVED = ("benchmarks", "verification", "protocol", "comparisons", "teacher")
 
 
-def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+def _interval_list(interval: tuple[float, float] | None) -> list[float] | None:
     return None if interval is None else [float(interval[0]), float(interval[1])]
 
 
@@ -32,7 +32,7 @@ def _model_entry(per_problem: Any, teacher_pp: Any, is_teacher: bool) -> dict[st
     s = score(per_problem, k=1)
     entry: dict[str, Any] = {
         "pass@1": s.pass_at_k,
-        "ci95": _pair(s.ci95),
+        "ci95": _interval_list(s.ci95),
         "recovery": None,
         "recovery_ci95": None,
         "n_problems": s.n_problems,
@@ -110,7 +110,7 @@ def build_gap_report(
                 "a": a,
                 "b": b,
                 "diff": d.diff,
-                "ci95": _pair(d.ci95),
+                "ci95": _interval_list(d.ci95),
                 "separated": d.separated,
                 "n_problems": d.n_problems,
             }

@@ -69,3 +69,70 @@ def plot_gap(report: dict[str, Any], path: Path, title: str = "Teacher gap") -> 
 
 def _max_models(benchmarks: dict[str, dict[str, Any]]) -> int:
     return max((len(m) for m in benchmarks.values()), default=1)
+
+
+def _png(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def scatter_plot_png(gap: dict[str, Any], bench: str) -> bytes:
+    """Student against teacher per-problem pass rate on one benchmark (one colour per student)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    try:
+        for student, g in gap["benchmarks"][bench].items():
+            t = [p["teacher"] for p in g["problems"]]
+            s = [p["student"] for p in g["problems"]]
+            # Pass rates take few values (k/n): translucent points show where many coincide.
+            ax.scatter(t, s, s=14, alpha=0.6, label=student)
+        ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1)
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel(f"teacher ({gap['teacher']}) per-problem pass rate")
+        ax.set_ylabel("student per-problem pass rate")
+        ax.set_title(bench)
+        ax.legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        return _png(fig)
+    finally:
+        plt.close(fig)
+
+
+def recovery_plot_png(gap: dict[str, Any]) -> bytes:
+    """Recovery per benchmark and student with its 95% interval (a line at 1 = the teacher)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, values, lows, highs = [], [], [], []
+    for bench, per in gap["benchmarks"].items():
+        for student, g in per.items():
+            r = g["recovery"]
+            ci = g["recovery_ci95"] or [r, r]
+            labels.append(f"{bench}\n{student}")
+            values.append(r if r is not None else 0.0)
+            lo = ci[0] if ci[0] is not None else 0.0
+            hi = ci[1] if ci[1] is not None else max(2.0, values[-1])
+            lows.append(max(0.0, values[-1] - lo))
+            highs.append(max(0.0, hi - values[-1]))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(labels) + 1.5), 4))
+    try:
+        ax.bar(range(len(labels)), values, yerr=[lows, highs], capsize=4, color="tab:blue")
+        ax.axhline(1.0, ls="--", color="black", lw=1)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel("recovery = student / teacher pass@1")
+        ax.set_title("Recovery per benchmark (95% intervals)")
+        fig.tight_layout()
+        return _png(fig)
+    finally:
+        plt.close(fig)

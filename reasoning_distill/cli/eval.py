@@ -1,28 +1,49 @@
-"""Evaluate models on benchmarks under one protocol and write the teacher-gap report.
+"""Evaluate models on benchmarks under one protocol; with --teacher, write the teacher-gap report.
 
   rdistill eval --model teacher=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B \\
       --model student=runs/student/final --teacher teacher \\
       --benchmark math500=../data/math500_test.jsonl --benchmark aime2024 \\
-      --engine vllm --n 4 --max-tokens 32768 --temperature 0.6 --top-p 0.95 --out runs/eval
+      --engine vllm --tensor-parallel 1 --n 4 --out runs/eval
 
-Every model gets the same prompts, sampling and number of samples. Samples and verdicts are
-kept under --out/<model>/<benchmark>/ (an interrupted evaluation resumes); the per-problem
-results go to --out/results.json and, with --teacher, report.json / report.md / report.png.
+Every model gets the same prompts, sampling and number of samples. Each model's samples,
+verdicts and results.json (the protocol manifest, per-problem results and metrics) go to
+--out/<model>/; an interrupted evaluation resumes, and a rerun that changes only the scoring
+re-scores the stored samples. With --teacher, the gap report (gap.json, gap.md, gap.html)
+goes to --out/gap/; with one model, only its results are written.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
-HELP = "evaluate models on benchmarks (same protocol for all) and report the teacher gap"
+from reasoning_distill.cli.engine_options import add_engine_arguments, add_sampling_arguments
+
+HELP = "evaluate models on benchmarks (one protocol for all) and report the teacher gap"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _pair(text: str) -> tuple[str, str | None]:
+def _name_value(text: str) -> tuple[str, str | None]:
+    """`NAME=VALUE` (or a bare `NAME`) as given to --model and --benchmark."""
     name, sep, value = text.partition("=")
     if not name:
         raise argparse.ArgumentTypeError(f"expected NAME or NAME=VALUE, got {text!r}")
     return name, (value if sep else None)
+
+
+def _name_int(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not name or not sep or number < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected BENCHMARK=TOKENS (a positive int), got {text!r}"
+        )
+    return name, number
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,85 +51,144 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         action="append",
-        type=_pair,
+        type=_name_value,
         required=True,
         metavar="NAME=PATH",
-        help="a model to evaluate (repeatable)",
+        help="a model to evaluate: a local folder or a hub id (repeatable)",
     )
     p.add_argument(
         "--benchmark",
         action="append",
-        type=_pair,
+        type=_name_value,
         required=True,
         metavar="NAME[=FILE]",
-        help="a registered benchmark, from a local JSONL "
-        "file or its hub dataset (repeatable); see `reasoning_distill.eval.benchmarks`",
+        help="a registered benchmark, from a local file or its hub dataset (repeatable); "
+        "see `reasoning_distill.eval.benchmarks`",
     )
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--teacher", default=None, help="model NAME that recovery is measured against")
+    p.add_argument("--out", required=True, type=Path, help="output folder (resumed if ours)")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        metavar="NAME",
+        help="the --model that recovery is measured against; without it no gap report",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N problems per benchmark")
-    p.add_argument("--engine", choices=["hf", "vllm", "openai"], default="hf")
-    p.add_argument("--n", type=int, default=4, help="samples per problem")
-    p.add_argument("--temperature", type=float, default=0.6)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--max-tokens", type=int, default=32768)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument(
+        "--max-tokens-for",
+        action="append",
+        type=_name_int,
+        default=[],
+        metavar="BENCHMARK=TOKENS",
+        help="max tokens for one benchmark (repeatable); overrides --max-tokens there",
+    )
     p.add_argument("--workers", type=int, default=None, help="verifier processes")
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="write the gap report even when the models' protocols differ (listed at its top)",
+    )
+    add_engine_arguments(p)
+    g = add_sampling_arguments(p, n=4, seed=1234, title="sampling (defaults: R1's evaluation)")
+    # Each benchmark has its own default budget (AIME needs 32k tokens, the toy ones 96).
+    g.set_defaults(max_tokens=None)
+    for action in g._group_actions:
+        if action.dest == "max_tokens":
+            action.help = "max tokens for every benchmark (default: each benchmark's own)"
+
+
+def check_arguments(args: argparse.Namespace):
+    """Everything that can be checked before a model loads; returns the prepared run.
+
+    Raises a `UserError` naming the flag or file at fault.
+    """
+    from reasoning_distill.cli.engine_options import engine_opts
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.eval.benchmarks import get_benchmark, load_benchmark
+    from reasoning_distill.eval.evaluate import EVAL_MARKER, EvalProtocol
+    from reasoning_distill.eval.models import check_model
+    from reasoning_distill.eval.paths import check_out_dir
+
+    models: dict[str, str] = {}
+    for name, path in args.model:
+        if path is None or not path.strip():
+            raise ConfigError(f"--model {name}: give NAME=PATH (a model folder or a hub id)")
+        if not _NAME_RE.match(name):
+            raise ConfigError(
+                f"--model {name}=...: a name may hold letters, digits, '_', '.' and '-' "
+                "(it names a folder under --out)"
+            )
+        if name in models:
+            raise ConfigError(f"--model {name}: the name is given twice")
+        models[name] = path
+    if args.teacher is not None:
+        if args.teacher not in models:
+            raise ConfigError(
+                f"--teacher {args.teacher!r} is not one of the --model names ({', '.join(models)})"
+            )
+        if len(models) < 2:
+            raise ConfigError(
+                f"--teacher {args.teacher}: a gap report needs at least one other --model "
+                "(a student); give one, or drop --teacher to write results only"
+            )
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    names = [name for name, _ in args.benchmark]
+    for name in names:
+        get_benchmark(name)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--benchmark: a benchmark is given twice ({', '.join(names)})")
+    token_budgets = dict(args.max_tokens_for)
+    for name in token_budgets:
+        if name not in names:
+            raise ConfigError(f"--max-tokens-for {name}: not one of the --benchmark names")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise ConfigError(f"--max-tokens must be >= 1, got {args.max_tokens}")
+    try:
+        protocol = EvalProtocol.from_args(args, engine_opts(args))
+    except ValueError as e:
+        raise ConfigError(f"sampling: {e}") from e
+    check_out_dir(args.out, EVAL_MARKER)
+    benchmarks = {}
+    for name, path in args.benchmark:
+        b = get_benchmark(name)
+        budget = token_budgets.get(name) or args.max_tokens or b.max_tokens
+        benchmarks[name] = (b, load_benchmark(name, path, args.limit), budget, path)
+    for path in models.values():
+        check_model(path, args.engine)
+    return models, benchmarks, protocol
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
-
     from rich.console import Console
-    from rich.markdown import Markdown
+    from rich.markup import escape
 
     from reasoning_distill.cli.rich_progress import RichProgress
-    from reasoning_distill.eval.benchmarks import load_benchmark
-    from reasoning_distill.eval.evaluate import Protocol, evaluate_model
-    from reasoning_distill.eval.gap_report import build_gap_report, render_markdown, write_report
-    from reasoning_distill.generation.factory import make_engine
+    from reasoning_distill.eval.evaluate import evaluate_models
 
     console = Console()
-    models = dict(args.model)
-    if any(v is None for v in models.values()):
-        raise SystemExit("--model takes NAME=PATH")
-    if args.teacher is not None and args.teacher not in models:
-        raise SystemExit(
-            f"--teacher {args.teacher!r} is not one of the --model names {list(models)}"
+    models, benchmarks, protocol = check_arguments(args)
+    outcome = evaluate_models(
+        models,
+        benchmarks,
+        protocol,
+        args.out,
+        teacher=args.teacher,
+        workers=args.workers,
+        allow_mismatch=args.allow_mismatch,
+        progress=RichProgress(),
+    )
+    for warning in outcome.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    for name, path in outcome.results.items():
+        console.print(f"{name}: results in {escape(str(path))}")
+    console.print(escape(outcome.summary_markdown))
+    if outcome.gap_dir is None:
+        console.print(
+            "one model (or no --teacher): results only, no gap report; "
+            "give --teacher NAME and a student --model, or run `rdistill gap` on the results"
         )
-    benchmarks = {name: load_benchmark(name, path, args.limit) for name, path in args.benchmark}
-    protocol = Protocol(
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        engine=args.engine,
-    )
-    progress = RichProgress()
-    results: dict[str, dict] = {b: {} for b in benchmarks}
-    for name, path in models.items():
-        engine = make_engine(args.engine, path)
-        try:
-            per_bench = evaluate_model(
-                engine,
-                benchmarks,
-                protocol,
-                args.out / name,
-                workers=args.workers,
-                progress=progress,
-            )
-        finally:
-            engine.close()
-        for bench, per_problem in per_bench.items():
-            results[bench][name] = per_problem
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results))
-    teacher = args.teacher or next(iter(models))
-    report = build_gap_report(
-        results, teacher=teacher, protocol={**protocol.to_dict(), "models": models}
-    )
-    if args.teacher is not None:
-        write_report(report, args.out)
-    console.print(Markdown(render_markdown(report)))
+    else:
+        console.print(f"gap report: {escape(str(outcome.gap_dir))} (gap.md, gap.html, gap.json)")
     return 0

@@ -1,12 +1,18 @@
-"""Rebuild the teacher-gap report from a saved results file, without any model.
+"""The teacher-gap report from saved evaluation results, without any model.
 
-The results file is JSON shaped {benchmark: {model: {problem_id: [bool per sample]}}}, or
-that structure under "results" next to optional "verification", "protocol" and "targets"
-(a list of {name, met, detail}). Writes report.json, report.md and report.png into --out and
-prints the tables.
+  rdistill gap --teacher runs/eval/teacher --student runs/eval/student --out runs/gap
 
-  rdistill gap --results results.json --out report/ --teacher teacher \\
-      --compare verified:answer_only --compare verified:unverified
+Each --teacher / --student is a results.json written by `rdistill eval` (or its folder).
+Results made under protocols that differ in anything that changes the numbers (sampling,
+token budgets, engine and its version, dtype, tensor parallelism, benchmark data or prompt,
+verifier) are refused with every difference named; --allow-mismatch writes the report anyway
+with the differences at its top. Writes gap.json, gap.md and a self-contained gap.html.
+
+A plain results file {benchmark: {model: {problem_id: [bool per sample]}}} (optionally under
+"results", beside "verification", "protocol" and "targets") is read with --results; there
+--teacher names one of its models:
+
+  rdistill gap --results results.json --teacher teacher --out report/ --compare verified:answer_only
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ import logging
 import sys
 from pathlib import Path
 
-HELP = "rebuild the teacher-gap report (pass@1, intervals, recovery) from a results file"
+HELP = "the teacher-gap report (pass@1, intervals, recovery, per problem) from saved results"
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
+
+GAP_MARKER = "gap.json"
+REPORT_MARKER = "report.json"
 
 
-def _pair(text: str) -> tuple[str, str]:
+def _model_pair(text: str) -> tuple[str, str]:
+    """`A:B`, two model names whose paired difference A - B is reported."""
     a, sep, b = text.partition(":")
     if not sep or not a or not b:
         raise argparse.ArgumentTypeError(f"expected MODEL_A:MODEL_B, got {text!r}")
@@ -31,48 +41,89 @@ def _pair(text: str) -> tuple[str, str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--results", required=True, type=Path, help="results JSON file")
-    p.add_argument("--out", required=True, type=Path, help="folder for report.json/.md/.png")
-    p.add_argument("--teacher", default="teacher", help="model that recovery is relative to")
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="the teacher's results.json (or its folder); with --results, a model name "
+        "(default there: teacher)",
+    )
+    p.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        type=Path,
+        help="a student's results.json or its folder (repeatable)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="folder for the report")
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="report even when the protocols differ (the differences head the report)",
+    )
+    p.add_argument("--results", type=Path, default=None, help="a plain multi-model results file")
     p.add_argument(
         "--compare",
         action="append",
-        type=_pair,
+        type=_model_pair,
         default=[],
         metavar="A:B",
-        help="paired difference A - B on every benchmark (repeatable)",
+        help="with --results: paired difference A - B on every benchmark (repeatable)",
     )
     p.add_argument("--title", default="Teacher-gap report")
 
 
-def _load(path: Path) -> dict:
+def _load_plain(path: Path) -> dict:
+    from reasoning_distill.errors import InputError
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise InputError(f"--results {path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"--results {path}: is a folder, not a results file") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"--results {path}: not UTF-8 text ({e.reason})") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object {{benchmark: {{model: ...}}}}")
+        raise InputError(f"--results {path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(data, dict) or not data:
+        raise InputError(f"--results {path}: expected a JSON object {{benchmark: {{model: ...}}}}")
     return data
 
 
-def main(args: argparse.Namespace) -> int:
-    from rich.console import Console
+def _plain_report(args: argparse.Namespace, console) -> int:
     from rich.markdown import Markdown
 
+    from reasoning_distill.errors import ConfigError, InputError
     from reasoning_distill.eval.gap_report import build_gap_report, render_markdown, write_report
+    from reasoning_distill.eval.paths import check_out_dir
 
-    err = Console(stderr=True)
+    if args.student:
+        raise ConfigError("--student reads results.json envelopes; it does not go with --results")
+    data = _load_plain(args.results)
+    if "results" in data and isinstance(data["results"], dict):
+        results = data["results"]
+        extra = {"targets": data["targets"]} if "targets" in data else None
+        verification, protocol = data.get("verification"), data.get("protocol")
+    else:
+        results, extra, verification, protocol = data, None, None, None
+    if not all(isinstance(m, dict) for m in results.values()):
+        raise InputError(f"--results {args.results}: expected {{benchmark: {{model: ...}}}}")
+    known = sorted({m for models in results.values() for m in models})
+    args.teacher = args.teacher or "teacher"
+    if args.teacher not in known:
+        raise ConfigError(
+            f"--teacher {args.teacher!r} is not a model in {args.results}; known: {', '.join(known)}"
+        )
+    for a, b in args.compare:
+        for name in (a, b):
+            if name not in known:
+                raise ConfigError(
+                    f"--compare {a}:{b}: {name!r} is not a model in {args.results}; "
+                    f"known: {', '.join(known)}"
+                )
+    check_out_dir(args.out, REPORT_MARKER)
+    protocol = dict(protocol or {}, results_file=str(args.results))
     try:
-        data = _load(args.results)
-        if "results" in data and isinstance(data["results"], dict):
-            results = data["results"]
-            extra = {"targets": data["targets"]} if "targets" in data else None
-            verification, protocol = data.get("verification"), data.get("protocol")
-        else:
-            results, extra, verification, protocol = data, None, None, None
-        protocol = dict(protocol or {}, results_file=str(args.results))
         report = build_gap_report(
             results,
             teacher=args.teacher,
@@ -81,13 +132,47 @@ def main(args: argparse.Namespace) -> int:
             extra=extra,
             compare=args.compare,
         )
-        paths = write_report(report, args.out, title=args.title)
-    except (ValueError, TypeError, OSError) as e:
-        err.print(f"[red]rdistill gap: {e}[/red]")
-        return 2
-    Console().print(Markdown(render_markdown(report, title=args.title)))
+    except (ValueError, TypeError) as e:
+        raise InputError(f"--results {args.results}: {e}") from e
+    paths = write_report(report, args.out, title=args.title)
+    console.print(Markdown(render_markdown(report, title=args.title)))
     for kind, path in paths.items():
-        log.info("%s: %s", kind, path)
+        logger.info("%s: %s", kind, path)
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.eval.gap import build_gap, write_gap
+    from reasoning_distill.eval.gap_html import render_gap_markdown
+    from reasoning_distill.eval.paths import check_out_dir
+    from reasoning_distill.eval.results import load_results
+
+    console = Console()
+    if args.results is not None:
+        return _plain_report(args, console)
+    if args.teacher is None:
+        raise ConfigError("give --teacher, the teacher's results.json (or its folder)")
+    if not args.student:
+        raise ConfigError("give at least one --student results.json (or its folder)")
+    if args.compare:
+        raise ConfigError("--compare goes with --results; with --student every student is compared")
+    teacher = load_results(args.teacher, "--teacher")
+    students = {}
+    for path in args.student:
+        env = load_results(path, "--student")
+        name = env["model"]["name"]
+        if name in students or name == teacher["model"]["name"]:
+            name = f"{name}@{path}"
+        students[name] = env
+    check_out_dir(args.out, GAP_MARKER)
+    gap = build_gap(teacher, students, allow_mismatch=args.allow_mismatch)
+    write_gap(gap, args.out)
+    console.print(escape(render_gap_markdown(gap)))
+    console.print(f"wrote {escape(str(args.out))}/gap.json, gap.md, gap.html")
     return 0
 
 

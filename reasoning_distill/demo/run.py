@@ -162,9 +162,9 @@ def _spawn():
 
 
 def _evaluate(cfg: DemoConfig, out: Path, models: dict[str, Path], benchmarks, progress) -> dict:
-    from reasoning_distill.eval.evaluate import Protocol, evaluate_model
+    from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
 
-    protocol = Protocol(
+    protocol = EvalProtocol(
         n=cfg.eval_n,
         temperature=cfg.eval_temperature,
         top_p=cfg.eval_top_p,

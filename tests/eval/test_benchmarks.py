@@ -13,6 +13,8 @@ import pytest
 import reasoning_distill.eval.benchmarks as bm
 from reasoning_distill.eval.benchmarks import get_benchmark, list_benchmarks, load_benchmark
 
+from reasoning_distill.errors import InputError
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 
 needs_shared = pytest.mark.skipif(
@@ -33,16 +35,34 @@ COUNTS = {
 }
 
 
+LCB = {f"livecodebench_v{i}" for i in range(1, 7)} | {"livecodebench", "livecodebench_r1"}
+OWN_MODULES = {**{n: "livecodebench" for n in LCB}, "toy_math": "toy_benchmarks",
+               "toy_code": "toy_benchmarks"}  # fmt: skip
+
+
 def test_registry_front_matter() -> None:
-    assert set(list_benchmarks()) == set(COUNTS)
+    import importlib
+
+    assert set(list_benchmarks()) == set(COUNTS) | {"aime2026"} | set(OWN_MODULES)
     for name in list_benchmarks():
         b = get_benchmark(name)
         assert b.name == name and b.version and b.source and b.metric and b.answer_format
-        assert b.kind in ("math", "code")
-        # The module's front-matter table names every benchmark with its source.
-        assert f"| {name} | {b.version} | {b.source} " in bm.__doc__
+        assert b.kind in ("math", "code") and b.prompt_template and b.max_tokens > 0
+        if name in OWN_MODULES:
+            # Benchmarks with their own module state source, size, prompt, scoring there.
+            doc = importlib.import_module(f"reasoning_distill.eval.{OWN_MODULES[name]}").__doc__
+            assert name.split("_v")[0] in doc and "Prompt" in doc and "Source" in doc
+        else:
+            # The module's front-matter table names every benchmark with its source.
+            assert f"| {name} | {b.version} | {b.source} " in bm.__doc__
     with pytest.raises(ValueError, match="unknown benchmark 'gsm9k'"):
         get_benchmark("gsm9k")
+
+
+def test_toy_version_follows_the_generator() -> None:
+    from reasoning_distill.toy.tasks import TASKS_VERSION
+
+    assert get_benchmark("toy_math").version == f"toy-{TASKS_VERSION}"
 
 
 @needs_shared
@@ -205,6 +225,6 @@ def test_bad_local_files(tmp_path: Path) -> None:
     bad.write_text('{"id": "a", "question": "q", "answer": "1"}\n' * 2)
     with pytest.raises(ValueError, match="duplicate problem id 'a'"):
         load_benchmark("gsm8k", bad)
-    with pytest.raises(FileNotFoundError, match="gsm8k_test.jsonl"):
+    with pytest.raises(InputError, match="no such file .*gsm8k_test.jsonl"):
         load_benchmark("gsm8k", tmp_path)
     assert len(load_benchmark("gsm8k", bad, limit=1)) == 1

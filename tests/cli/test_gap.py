@@ -1,4 +1,4 @@
-"""`rdistill gap`: rebuild the report from a saved results file, end to end through the CLI."""
+"""`rdistill gap`: the report from saved results (envelopes, or a plain multi-model file)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from _eval_envelopes import envelope, teacher_student, write
 
 from reasoning_distill.cli.main import main
 
@@ -69,3 +72,54 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "matplotlib" not in out.stdout and "torch" not in out.stdout, out.stdout
+
+
+def test_gap_from_envelopes(tmp_path: Path, capsys) -> None:
+    t, s = teacher_student()
+    write(tmp_path / "teacher", envelope("teacher", t))
+    write(tmp_path / "student", envelope("student", s))
+    out = tmp_path / "gap"
+    rc = main(["gap", "--teacher", str(tmp_path / "teacher"), "--student",
+               str(tmp_path / "student" / "results.json"), "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    gap = json.loads((out / "gap.json").read_text())
+    g = gap["benchmarks"]["toy_math"]["student"]
+    assert g["n_problems"] == 40 and g["n_samples"] == 4 and 0 < g["recovery"] < 1
+    assert sum(g["problem_table"].values()) == 40
+    assert gap["mismatches"] == {}
+    html = (out / "gap.html").read_text()
+    assert "data:image/png;base64," in html and "toy_math" in html and 'src="http' not in html
+    assert "toy_math" in (out / "gap.md").read_text()
+    assert "recovery" in capsys.readouterr().out
+    # Rerun into the same folder: it is ours, so it is replaced.
+    assert main(["gap", "--teacher", str(tmp_path / "teacher"), "--student",
+                 str(tmp_path / "student"), "--out", str(out)]) == 0  # fmt: skip
+
+
+def test_allow_mismatch_lists_the_differences_first(tmp_path: Path) -> None:
+    t, s = teacher_student()
+    write(tmp_path / "teacher", envelope("teacher", t))
+    write(tmp_path / "student", envelope("student", s, engine__options={"dtype": "bfloat16"}))
+    out = tmp_path / "gap"
+    argv = ["gap", "--teacher", str(tmp_path / "teacher"), "--student", str(tmp_path / "student"),
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2 and not out.exists()
+    assert main([*argv, "--allow-mismatch"]) == 0
+    md = (out / "gap.md").read_text()
+    first = md.split("## Summary")[0]
+    assert 'engine.options.dtype: teacher null vs student "bfloat16"' in first
+    assert "Protocols differ" in (out / "gap.html").read_text().split("<h2>Summary")[0]
+
+
+def test_wandb_offline(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    t, s = teacher_student()
+    write(tmp_path / "teacher", envelope("teacher", t))
+    write(tmp_path / "student", envelope("student", s))
+    out = tmp_path / "gap"
+    assert main(["gap", "--teacher", str(tmp_path / "teacher"), "--student",
+                 str(tmp_path / "student"), "--out", str(out)]) == 0  # fmt: skip
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert runs and any(p.suffix == ".wandb" for p in runs[0].iterdir())

@@ -1,0 +1,84 @@
+"""`rdistill gap` bad inputs: one line, exit 2, no traceback, nothing written or lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _eval_envelopes import envelope, teacher_student, write
+
+from reasoning_distill.cli.main import main
+
+
+def _setup(tmp: Path) -> dict[str, Path]:
+    t, s = teacher_student()
+    paths = {
+        "teacher": write(tmp / "teacher", envelope("teacher", t)),
+        "student": write(tmp / "student", envelope("student", s)),
+        "other_n": write(
+            tmp / "other_n", envelope("student", s, sampling__temperature=1.0, sampling__seed=7)
+        ),
+    }
+    (tmp / "broken").mkdir()
+    (tmp / "broken" / "results.json").write_text("{not json")
+    (tmp / "plain").mkdir()
+    (tmp / "plain" / "results.json").write_text(json.dumps({"toy_math": {"teacher": t}}))
+    multi = {"toy_math": {"teacher": t, "student": s}}
+    (tmp / "multi.json").write_text(json.dumps(multi))
+    ragged = json.loads(json.dumps(multi))
+    ragged["toy_math"]["student"]["p3"] = [True]
+    (tmp / "ragged.json").write_text(json.dumps(ragged))
+    (tmp / "afile").write_text("keep me")
+    (tmp / "foreign").mkdir()
+    (tmp / "foreign" / "notes.txt").write_text("keep me")
+    return paths
+
+
+def _args(tmp: Path, *extra: str, out: str = "out") -> list[str]:
+    return ["gap", *extra, "--out", str(tmp / out)]
+
+
+CASES = [
+    ("teacher folder missing", lambda t: _args(t, "--teacher", f"{t}/nope", "--student", f"{t}/student"), "no results.json there"),
+    ("teacher not JSON", lambda t: _args(t, "--teacher", f"{t}/broken", "--student", f"{t}/student"), "not valid JSON"),
+    ("not an envelope", lambda t: _args(t, "--teacher", f"{t}/plain", "--student", f"{t}/student"), "--results"),
+    ("no student", lambda t: _args(t, "--teacher", f"{t}/teacher"), "at least one --student"),
+    ("protocols differ", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/other_n"), "sampling.temperature"),
+    ("out is a file", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/student", out="afile"), "not a folder"),
+    ("out under a file", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/student", out="afile/x"), "is a file"),
+    ("out not ours", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/student", out="foreign"), "not written by this command"),
+    ("results: misspelled teacher", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "techer"), "known: student, teacher"),
+    ("results: unknown compare", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--compare", "teacher:ghost"), "'ghost'"),
+    ("results: missing file", lambda t: _args(t, "--results", f"{t}/none.json", "--teacher", "teacher"), "no such file"),
+    ("results: ragged samples", lambda t: _args(t, "--results", f"{t}/ragged.json", "--teacher", "teacher"), "'p3'"),
+    ("results with student", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--student", f"{t}/student"), "does not go with --results"),
+]  # fmt: skip
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case,argv,expect", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(case, argv, expect, tmp_path, capsys):
+    _setup(tmp_path)
+    before = _snapshot(tmp_path)
+    rc = main(argv(tmp_path))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 2, err
+    assert len(lines) == 1 and lines[0].startswith("rdistill gap: error:"), err
+    assert expect in lines[0], lines[0]
+    assert "Traceback" not in err
+    assert _snapshot(tmp_path) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_protocol_refusal_names_every_difference(tmp_path, capsys):
+    _setup(tmp_path)
+    main(_args(tmp_path, "--teacher", f"{tmp_path}/teacher", "--student", f"{tmp_path}/other_n"))
+    err = capsys.readouterr().err
+    assert "sampling.temperature: teacher 0.6 vs student 1.0" in err
+    assert "sampling.seed: teacher 1234 vs student 7" in err
+    assert "2 difference(s)" in err and "--allow-mismatch" in err

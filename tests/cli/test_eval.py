@@ -1,0 +1,109 @@
+"""`rdistill eval` (and `rdistill gap` after it) through the CLI on real tiny models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+
+
+def _rdistill(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "reasoning_distill.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def toy_models(tmp_path_factory) -> tuple[Path, Path]:
+    """The toy world's teacher (a few steps) and an untrained student on its tokenizer."""
+    from reasoning_distill.toy.models import TEST_ARCH, Arch, init_model
+    from reasoning_distill.toy.world import TeacherRecipe, get_teacher
+    from reasoning_distill.training.sft import load_tokenizer
+
+    root = tmp_path_factory.mktemp("toy")
+    recipe = replace(
+        TeacherRecipe(),
+        math_problems=120,
+        code_problems=40,
+        vocab_size=320,
+        arch=Arch(hidden_size=32, num_hidden_layers=1),
+        steps=8,
+        batch_size=8,
+    )
+    teacher = get_teacher(recipe, cache_dir=root / "cache").path
+    tokenizer = load_tokenizer(str(teacher))
+    student = root / "student"
+    init_model(tokenizer, TEST_ARCH, seed=1).save_pretrained(str(student))
+    tokenizer.save_pretrained(str(student))
+    return teacher, student
+
+
+@pytest.mark.slow
+def test_eval_then_gap_on_the_toy_world(toy_models, tmp_path):
+    teacher, student = toy_models
+    out = tmp_path / "eval"
+    args = ["eval", "--model", f"teacher={teacher}", "--model", f"student={student}",
+            "--teacher", "teacher", "--benchmark", "toy_math", "--benchmark", "toy_code",
+            "--limit", "6", "--n", "2", "--out", str(out)]  # fmt: skip
+    proc = _rdistill(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("teacher", "student"):
+        env = json.loads((out / name / "results.json").read_text())
+        assert set(env["benchmarks"]) == {"toy_math", "toy_code"}
+        assert env["manifest"]["benchmarks"]["toy_math"]["max_tokens"] == 96
+        assert all(len(p["correct"]) == 2 for p in env["benchmarks"]["toy_code"]["problems"])
+    gap = json.loads((out / "gap" / "gap.json").read_text())
+    assert set(gap["benchmarks"]) == {"toy_math", "toy_code"} and gap["teacher"] == "teacher"
+    assert "gap report" in proc.stdout
+    # A rerun regenerates and re-verifies nothing (samples and verdicts are cached).
+    again = _rdistill(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "0 to generate" in again.stderr and "verifying" not in again.stderr
+    # The gap report again, from the saved results alone.
+    proc = _rdistill("gap", "--teacher", str(out / "teacher"), "--student", str(out / "student"),
+                     "--out", str(tmp_path / "gap"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        json.loads((tmp_path / "gap" / "gap.json").read_text())["benchmarks"] == gap["benchmarks"]
+    )
+
+
+@pytest.mark.slow
+def test_one_model_writes_results_only_and_says_so(toy_models, tmp_path):
+    teacher, _ = toy_models
+    out = tmp_path / "eval"
+    proc = _rdistill("eval", "--model", f"teacher={teacher}", "--benchmark", "toy_math",
+                     "--limit", "3", "--n", "1", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "teacher" / "results.json").is_file() and not (out / "gap").exists()
+    assert "results only, no gap report" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (benchmark files not shipped)")
+def test_eval_two_models_on_gsm8k(tmp_path):
+    from reasoning_distill.toy.models import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "tiny", ["The answer is \\boxed{18}. <think></think>"] * 20)
+    out = tmp_path / "eval"
+    proc = _rdistill("eval", "--model", f"teacher={model}", "--model", f"student={model}",
+                     "--teacher", "teacher", "--benchmark", f"gsm8k={SHARED / 'gsm8k_test.jsonl'}",
+                     "--limit", "3", "--n", "2", "--max-tokens", "8", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    env = json.loads((out / "teacher" / "results.json").read_text())
+    problems = env["benchmarks"]["gsm8k"]["problems"]
+    assert len(problems) == 3 and all(len(p["correct"]) == 2 for p in problems)
+    assert all(r for p in problems for r in p["reasons"])
+    # The same model twice: the manifests agree, so the gap is computed (recovery 1 or n/a).
+    gap = json.loads((out / "gap" / "gap.json").read_text())
+    assert gap["mismatches"] == {} and "gsm8k" in gap["benchmarks"]
+    assert env["warnings"] == []  # gsm8k has no common-protocol n to warn about

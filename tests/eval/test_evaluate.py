@@ -1,0 +1,122 @@
+"""evaluate_model on a real tiny model: manifest, content-keyed cache, resume, re-scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from reasoning_distill.eval import evaluate as ev
+from reasoning_distill.eval.benchmarks import load_benchmark
+from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    from reasoning_distill.toy.models import make_tiny_model
+
+    return make_tiny_model(
+        tmp_path_factory.mktemp("m") / "tiny", ["The answer is \\boxed{4}. <think></think>"] * 20
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(tiny):
+    from reasoning_distill.generation.hf_engine import HFEngine
+
+    e = HFEngine(str(tiny), batch_size=16)
+    yield e
+    e.close()
+
+
+class Counting:
+    """A real engine that counts the samples it is asked for and can stop after some calls."""
+
+    def __init__(self, inner, fail_after: int | None = None):
+        self.inner, self.fail_after = inner, fail_after
+        self.name, self.model, self.tokenizer = inner.name, inner.model, inner.tokenizer
+        self.calls = self.samples = 0
+
+    def generate(self, requests, params, progress=None):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        self.samples += sum(len(r.indices(params.n)) for r in requests)
+        return self.inner.generate(requests, params)
+
+    def close(self) -> None:
+        pass
+
+
+PROTOCOL = EvalProtocol(n=2, max_tokens=6, seed=3)
+
+
+def _benchmarks(limit: int = 20) -> dict:
+    return {"toy_math": load_benchmark("toy_math", limit=limit)}
+
+
+def test_results_envelope_and_manifest(engine, tiny, tmp_path):
+    plain = evaluate_model(Counting(engine), _benchmarks(4), PROTOCOL, tmp_path / "m", name="m")
+    assert len(plain["toy_math"]) == 4 and all(len(v) == 2 for v in plain["toy_math"].values())
+    env = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert env["format"] == "rdistill-eval-results" and env["model"]["name"] == "m"
+    m = env["manifest"]
+    assert m["model"]["kind"] == "local" and len(m["model"]["sha256"]) == 64
+    assert m["engine"]["name"] == "hf" and m["engine"]["version"].startswith("transformers ")
+    assert m["sampling"] == {
+        "n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": -1, "min_p": 0.0, "stop": [],
+        "seed": 3,
+    }  # fmt: skip
+    assert m["chat_template"]["text"] and len(m["chat_template"]["sha256"]) == 64
+    assert m["verifier"]["version"] and m["verifier"]["math_verify"]
+    assert {"torch", "transformers", "math-verify", "reasoning-distill"} <= set(m["software"])
+    b = m["benchmarks"]["toy_math"]
+    assert b["id"] == "toy_math" and b["version"].startswith("toy-") and b["n_problems"] == 4
+    assert b["max_tokens"] == 6 and b["prompt_template"]["text"] == "{problem}"
+    assert len(b["data_sha256"]) == 64
+    metrics = env["benchmarks"]["toy_math"]["metrics"]
+    assert {"pass@1", "pass@2", "maj@1", "maj@2", "length"} <= set(metrics)
+    assert metrics["pass@1"]["ci_method"] in ("clt", "wilson_eff")
+    row = env["benchmarks"]["toy_math"]["problems"][0]
+    assert set(row) == {"id", "correct", "reasons", "answers", "tokens", "finish", "meta"}
+
+
+def test_interrupted_eval_resumes_without_regenerating(engine, tmp_path):
+    first = Counting(engine, fail_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_model(first, _benchmarks(), PROTOCOL, tmp_path / "m")
+    assert first.samples == 32  # one chunk of 16 prompts x 2 samples was finished and kept
+    assert not (tmp_path / "m" / "results.json").exists()
+    second = Counting(engine)
+    evaluate_model(second, _benchmarks(), PROTOCOL, tmp_path / "m")
+    assert second.samples == 40 - 32
+    third = Counting(engine)
+    evaluate_model(third, _benchmarks(), PROTOCOL, tmp_path / "m")
+    assert third.calls == 0
+
+
+def test_changed_scorer_regenerates_nothing(engine, tmp_path, monkeypatch):
+    evaluate_model(Counting(engine), _benchmarks(6), PROTOCOL, tmp_path / "m")
+    before = json.loads((tmp_path / "m" / "results.json").read_text())
+    old = before["manifest"]["verifier"]["version"]
+    monkeypatch.setattr(ev, "SCORING_VERSION", ev.SCORING_VERSION + 1)
+    again = Counting(engine)
+    evaluate_model(again, _benchmarks(6), PROTOCOL, tmp_path / "m")
+    after = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert again.calls == 0
+    new = after["manifest"]["verifier"]["version"]
+    assert new != old
+    caches = {p.stem: p for p in (tmp_path / "m" / "verdicts").glob("*.jsonl")}
+    assert set(caches) == {old, new}
+    assert len(caches[new].read_text().splitlines()) == 12  # every sample re-scored once
+    # A larger --limit generates only the new problems' samples.
+    more = Counting(engine)
+    evaluate_model(more, _benchmarks(8), PROTOCOL, tmp_path / "m")
+    assert more.samples == 4
+
+
+def test_other_sampling_does_not_reuse_samples(engine, tmp_path):
+    evaluate_model(Counting(engine), _benchmarks(2), PROTOCOL, tmp_path / "m")
+    other = Counting(engine)
+    evaluate_model(other, _benchmarks(2), EvalProtocol(n=2, max_tokens=6, seed=4), tmp_path / "m")
+    assert other.samples == 4
