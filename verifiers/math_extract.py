@@ -124,8 +124,9 @@ def _first_math(phrase: str) -> str:
     if m is None:
         return phrase
     inner = next(g for g in m.groups() if g is not None).strip()
-    # `$18. She paid $20`: dollar signs as currency, not math delimiters
-    return phrase if re.search(r"(?<![\\A-Za-z])[A-Za-z]{4,}", inner) else inner
+    # `$18 and $20`: dollar signs as currency, not math delimiters, when words sit between
+    words = re.sub(r"\\(?:text\w*|mbox|mathrm)\s*\{[^{}]*\}", "", inner)
+    return phrase if re.search(r"(?<![\\A-Za-z])[A-Za-z]{2,}", words) else inner
 
 
 def extract_gold(gold: str) -> str:
