@@ -211,6 +211,34 @@ def _resume_point(run_dir: Path, config: StudentSFTConfig) -> str | None:
     return None
 
 
+def align_generation_eos(trainer) -> None:
+    """Make the model's generation config stop on the token the template ends turns with.
+
+    The student was trained to end its turns with that token; `generate` and vLLM stop on the
+    generation config's `eos_token_id`, so without it there a student can run on to the limit.
+    """
+    from reasoning_distill.training.check import stop_token_id
+
+    tok = trainer.processing_class
+    template = trainer.chat_template or tok.chat_template
+    if not template or not trainer.args.assistant_only_loss:
+        return
+    stop = stop_token_id(tok, template)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    gen = getattr(model, "generation_config", None)
+    if stop is None or gen is None:
+        return
+    eos = gen.eos_token_id
+    eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    if stop not in eos:
+        gen.eos_token_id = [stop, *eos]
+        logger.info(
+            "generation config: eos_token_id %s -> %s (the template's end of turn)",
+            eos,
+            gen.eos_token_id,
+        )
+
+
 def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> TrainResult:
     """Train (resuming when asked), save `final/` atomically, write `train_log.json`."""
     import time
@@ -219,6 +247,7 @@ def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> 
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     runtime = time.perf_counter() - start
+    align_generation_eos(trainer)
     original = getattr(trainer, "inference_chat_template", None)
     if original:
         tokenizer.chat_template = original

@@ -1,0 +1,180 @@
+"""The SFT stage's options on a tiny real student: templates kept, EOS aligned, LoRA, resume,
+packing and padding-free, and the loss normalised over the whole accumulated batch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from arithmetic import arithmetic_messages
+from training_fixtures import R1_TOKENS, trl_template
+
+from reasoning_distill.training.config import StudentSFTConfig
+from reasoning_distill.training.sft import train_sft
+
+
+def _cfg(**kw) -> StudentSFTConfig:
+    base = {
+        "max_steps": 4,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 1e-2,
+        "logging_steps": 1,
+        "seed": 0,
+        "save_strategy": "no",
+    }
+    return StudentSFTConfig(**{**base, **kw})
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    from transformers import AutoModelForCausalLM
+
+    return dict(AutoModelForCausalLM.from_pretrained(path).named_parameters())
+
+
+def _mixed_lengths(n: int):
+    """Short and long rows interleaved, so micro-batches train different token counts."""
+    from datasets import Dataset
+
+    short, long = arithmetic_messages(n // 2, seed=3, terms=2), arithmetic_messages(n // 2, 4, 7)
+    return Dataset.from_list([r for pair in zip(short, long, strict=True) for r in pair])
+
+
+def test_r1_student_keeps_its_inference_template_and_stops_on_its_eos(
+    r1_template_model_dir, train_dataset, tmp_path
+):
+    from transformers import AutoTokenizer, GenerationConfig
+
+    result = train_sft(r1_template_model_dir, None, train_dataset, tmp_path, _cfg(max_steps=2))
+    saved = AutoTokenizer.from_pretrained(result.checkpoint)
+    assert saved.chat_template == trl_template("deepseek_r1_distill")  # not the training variant
+    gen = GenerationConfig.from_pretrained(result.checkpoint)
+    eos = saved.convert_tokens_to_ids(R1_TOKENS["eos"])
+    assert eos in ([gen.eos_token_id] if isinstance(gen.eos_token_id, int) else gen.eos_token_id)
+
+
+def test_saved_generation_config_gains_the_template_end_of_turn(
+    qwen_template_model_dir, train_dataset, tmp_path
+):
+    """A generation config that would not stop (EOS <|endoftext|>) is fixed in the saved model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    tok = AutoTokenizer.from_pretrained(qwen_template_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(qwen_template_model_dir)
+    model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|endoftext|>")
+    cfg = _cfg(max_steps=1, skip_check=True)
+    result = train_sft(model, tok, train_dataset, tmp_path, cfg)
+    gen = GenerationConfig.from_pretrained(result.checkpoint)
+    assert tok.convert_tokens_to_ids("<|im_end|>") in gen.eos_token_id
+    saved = AutoTokenizer.from_pretrained(result.checkpoint)
+    assert saved.chat_template == trl_template("qwen2_5")
+
+
+def test_lora_trains_only_adapters_and_saves_adapter_and_merged_model(
+    tiny_model_dir, train_dataset, tmp_path
+):
+    from trl import ModelConfig
+
+    model_args = ModelConfig(
+        use_peft=True, lora_r=4, lora_alpha=8, lora_target_modules=["q_proj", "v_proj"]
+    )
+    result = train_sft(
+        tiny_model_dir, None, train_dataset, tmp_path, _cfg(max_steps=5), model_args=model_args
+    )
+    assert result.last_loss < result.first_loss
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == 4
+    before, after = _weights(tiny_model_dir), _weights(result.checkpoint)
+    assert set(before) == set(after)  # final/ is a plain model: the adapter merged in
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    assert changed and all("q_proj" in n or "v_proj" in n for n in changed), changed
+    assert any("q_proj.weight" in n for n in changed)
+
+
+def test_resume_continues_a_killed_run_exactly(tiny_model_dir, train_dataset, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_training_stop = True
+
+    cfg = _cfg(save_strategy="steps", save_steps=2)
+    whole = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "whole", cfg)
+    killed = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "r", cfg, [StopAt()])
+    assert killed.steps == 2 and (tmp_path / "r" / "checkpoint-2").is_dir()
+    resumed = train_sft(
+        tiny_model_dir, None, train_dataset, tmp_path / "r", _cfg(save_steps=2, resume=True)
+    )
+    assert resumed.steps == 4
+    assert resumed.loss_steps == whole.loss_steps == [1, 2, 3, 4]
+    assert resumed.losses == pytest.approx(whole.losses, rel=1e-5)
+    a, b = _weights(whole.checkpoint), _weights(resumed.checkpoint)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_padding_free_batch_gives_the_padded_batch_loss(tiny_model_dir, train_dataset, tmp_path):
+    """Packed sequences (position_ids restart, no attention mask) must not attend across rows."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from reasoning_distill.training.losses import IGNORE_INDEX, shift_labels
+    from reasoning_distill.training.sft import (
+        build_trainer,
+        load_causal_lm,
+        load_tokenizer,
+    )
+    from reasoning_distill.training.student_trainer import StudentSFTTrainer
+
+    tok = load_tokenizer(None, tiny_model_dir)
+    model = load_causal_lm(tiny_model_dir)
+    trainer = build_trainer(
+        StudentSFTTrainer, model, tok, train_dataset, tmp_path, _cfg(max_length=512)
+    )
+    rows = [trainer.train_dataset[i] for i in range(6)]
+    padded = trainer.data_collator(rows)
+    free = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)(rows)
+    assert "attention_mask" not in free and free["input_ids"].shape[0] == 1
+
+    def summed_ce(batch):
+        labels = batch.pop("labels")
+        with torch.no_grad():
+            logits = model(**batch).logits
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), shift_labels(labels).flatten(), ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )  # fmt: skip
+
+    torch.testing.assert_close(summed_ce(dict(free)), summed_ce(dict(padded)), rtol=1e-5, atol=1e-4)
+
+
+def test_packing_and_padding_free_train(tiny_model_dir, train_dataset, tmp_path):
+    cfg = _cfg(max_steps=6, packing=True, padding_free=True, max_length=256)
+    result = train_sft(tiny_model_dir, None, train_dataset, tmp_path, cfg)
+    assert result.steps == 6 and result.last_loss < result.first_loss
+    assert result.metrics["tokens_per_second"][-1] > 0
+
+
+def test_loss_is_the_same_with_or_without_gradient_accumulation(tiny_model_dir, tmp_path):
+    """Per trained token over the whole accumulated batch: one batch of 8 = two micro-batches
+    of 4, although the micro-batches train different numbers of tokens."""
+    data = _mixed_lengths(48)
+    runs = {
+        accum: train_sft(
+            tiny_model_dir,
+            None,
+            data,
+            tmp_path / str(accum),
+            _cfg(
+                max_steps=3,
+                per_device_train_batch_size=8 // accum,
+                gradient_accumulation_steps=accum,
+                train_sampling_strategy="sequential",
+            ),
+        )
+        for accum in (1, 2, 4)
+    }
+    for accum in (2, 4):
+        assert runs[accum].losses == pytest.approx(runs[1].losses, rel=1e-5)
+        a, b = _weights(runs[1].checkpoint), _weights(runs[accum].checkpoint)
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
