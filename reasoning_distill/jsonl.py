@@ -7,16 +7,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.errors import InputError
 
-class JSONLError(ValueError):
-    """A line that is not a JSON object; the message starts with `path:line:`."""
+
+class JSONLError(InputError):
+    """A line that is not a UTF-8 JSON object; the message starts with `path:line:`."""
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, row) for every non-blank line of `path`."""
     path = Path(path)
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    # Bytes, decoded line by line: a text-mode file fails on bad UTF-8 without saying where.
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise JSONLError(
+                    f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                    f"{e.start + 1}); re-encode the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -89,18 +89,49 @@ def engine_opts(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def check_engine_arguments(args: argparse.Namespace) -> None:
+    """Refuse out-of-range engine flags (a `ConfigError` naming the flag) before any load."""
+    from reasoning_distill.errors import ConfigError
+
+    def at_least(flag: str, low: float) -> tuple[str, Any, bool, str]:
+        value = getattr(args, flag[2:].replace("-", "_"), None)
+        return flag, value, value is None or value >= low, f">= {low}"
+
+    checks = [
+        at_least("--batch-size", 1),
+        at_least("--data-parallel", 1),
+        at_least("--tensor-parallel", 1),
+        at_least("--max-model-len", 1),
+        at_least("--concurrency", 1),
+        at_least("--max-retries", 0),
+    ]
+    timeout = getattr(args, "request_timeout", None)
+    checks.append(("--request-timeout", timeout, timeout is None or timeout > 0, "> 0"))
+    share = getattr(args, "gpu_memory_utilization", None)
+    checks.append(("--gpu-memory-utilization", share, share is None or 0 < share <= 1, "in (0, 1]"))
+    for flag, value, ok, want in checks:
+        if not ok:
+            raise ConfigError(f"{flag} must be {want}, got {value}")
+
+
 def sampling_params(args: argparse.Namespace, **extra: Any):
-    """A `SamplingParams` from the sampling flags (raises ValueError on a bad value)."""
+    """A `SamplingParams` from the sampling flags (a `ConfigError` naming the flag if bad)."""
+    from reasoning_distill.errors import ConfigError
     from reasoning_distill.generation.engine import SamplingParams
 
-    return SamplingParams(
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        min_p=args.min_p,
-        max_tokens=args.max_tokens,
-        stop=tuple(args.stop),
-        seed=args.seed,
-        **extra,
-    )
+    try:
+        return SamplingParams(
+            n=args.n,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            min_p=args.min_p,
+            max_tokens=args.max_tokens,
+            stop=tuple(args.stop),
+            seed=args.seed,
+            **extra,
+        )
+    except ConfigError as e:
+        # "max_tokens must be >= 1, got 0" -> "--max-tokens must be >= 1, got 0"
+        field, _, rest = str(e).partition(" ")
+        raise ConfigError(f"--{field.replace('_', '-')} {rest}") from None

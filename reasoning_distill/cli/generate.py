@@ -87,112 +87,97 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_arguments(p)
 
 
-def main(args: argparse.Namespace) -> int:
-    from types import SimpleNamespace
+def _check_job_arguments(args: argparse.Namespace) -> None:
+    from reasoning_distill.errors import ConfigError
 
+    for flag, value, ok, want in (
+        ("--chunk-size", args.chunk_size, args.chunk_size is None or args.chunk_size >= 1, ">= 1"),
+        ("--limit", args.limit, args.limit is None or args.limit >= 1, ">= 1"),
+        ("--ray", args.ray, args.ray >= 0, ">= 0 (0: no Ray)"),
+    ):
+        if not ok:
+            raise ConfigError(f"{flag} must be {want}, got {value}")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Check every argument, the input and the output folder, then load the engine and run."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from reasoning_distill.cli.engine_options import check_engine_arguments
     from reasoning_distill.cli.rich_progress import RichProgress
+    from reasoning_distill.errors import InputError, UserError
     from reasoning_distill.generation.factory import make_engine
-    from reasoning_distill.generation.inputs import InputError, load_problems
-    from reasoning_distill.generation.job import job_identity, problems_hash, run_generation
-    from reasoning_distill.generation.store import (
-        ManifestMismatchError,
-        StoreLockedError,
-        check_manifest,
-        stored_format,
-    )
+    from reasoning_distill.generation.inputs import load_problems
+    from reasoning_distill.generation.job import run_job
+    from reasoning_distill.generation.spec import JobSpec
 
     err = Console(stderr=True, soft_wrap=True)
-    try:
-        params = sampling_params(args, logprobs=args.logprobs)
-        loaded = load_problems(
-            args.input,
-            id_field=args.id_field or None,
-            prompt_field=args.prompt_field,
-            gold_field=args.gold_field or None,
-            split=args.split,
-            kind=args.kind,
-            on_missing=args.on_missing,
-            limit=args.limit,
-        )
-    except (ValueError, InputError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-        return 2
+    params = sampling_params(args, logprobs=args.logprobs)
+    check_engine_arguments(args)
+    _check_job_arguments(args)
+    loaded = load_problems(
+        args.input,
+        id_field=args.id_field or None,
+        prompt_field=args.prompt_field,
+        gold_field=args.gold_field or None,
+        split=args.split,
+        kind=args.kind,
+        on_missing=args.on_missing,
+        limit=args.limit,
+    )
     if loaded.n_skipped:
         err.print(f"skipped {loaded.n_skipped} input rows (see the warning above)")
     if not loaded.problems:
-        err.print(f"[red]error:[/red] {args.input}: no usable problems")
-        return 2
-    try:
-        stored = stored_format(args.out)
-    except ValueError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-        return 2
-    if stored is not None and stored != args.format:
-        # Checked before the engine loads: a teacher can take minutes to load only to be refused.
-        err.print(
-            f"[red]error:[/red] {args.out} holds {stored} shards (its manifest says so); "
-            f"rerun with --format {stored} to resume it, or write to a new output folder.",
-            highlight=False,
-        )
-        return 2
-    identity = job_identity(
-        problems_hash(loaded.problems),
-        SimpleNamespace(name=args.engine, model=str(args.model)),
+        raise InputError(f"{args.input}: no usable problems")
+    spec = JobSpec.for_problems(
+        loaded.problems,
+        args.engine,
+        str(args.model),
         params,
-        args.system,
+        system=args.system,
+        format=args.format,
     )
-    try:
-        check_manifest(args.out, identity, args.format)
-    except ManifestMismatchError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-        return 2
+    # Every check of the output folder before the engine loads: a teacher can take minutes.
+    spec.preflight(args.out)
     think = {"auto": None, "yes": True, "no": False}[args.think_in_prompt]
     if args.chunk_size is None:
         args.chunk_size = {"hf": 64, "vllm": 1024, "openai": 256}[args.engine]
     try:
         if args.ray:
-            from reasoning_distill.generation.ray_job import run_generation_ray
+            from reasoning_distill.generation.ray_job import run_ray_job
 
-            summary = run_generation_ray(
+            summary = run_ray_job(
+                spec,
                 loaded.problems,
-                args.engine,
-                args.model,
                 engine_opts(args),
-                params,
                 args.out,
                 num_actors=args.ray,
                 chunk_size=args.chunk_size,
-                system=args.system,
                 think_in_prompt=think,
-                store_format=args.format,
                 address=args.ray_address,
             )
         else:
             engine = make_engine(args.engine, args.model, **engine_opts(args))
             try:
-                summary = run_generation(
+                summary = run_job(
+                    spec,
                     loaded.problems,
                     engine,
-                    params,
                     args.out,
                     progress=RichProgress(),
                     chunk_size=args.chunk_size,
-                    system=args.system,
                     think_in_prompt=think,
-                    store_format=args.format,
                 )
             finally:
                 engine.close()
-    except (ManifestMismatchError, StoreLockedError, FileNotFoundError, TypeError, ValueError) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-        return 2
+    except UserError:
+        raise  # one line from the CLI's main (a folder locked by another job, say)
     except (ConnectionError, RuntimeError) as e:
         err.print(
-            f"[red]error:[/red] {e}\nSamples written so far are kept in {args.out}; rerun to resume.",
+            f"[red]error:[/red] {escape(str(e))}\n"
+            f"Samples written so far are kept in {escape(str(args.out))}; rerun to resume.",
             highlight=False,
         )
         return 1

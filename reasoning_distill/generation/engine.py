@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.progress import Progress, ensure
 
 
@@ -30,21 +31,29 @@ class SamplingParams:
     logprobs: int | None = None
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.min_p < 1:
-            raise ValueError(f"min_p must be in [0, 1), got {self.min_p}")
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        # ConfigError names the field as the CLI flag does (`max_tokens` is `--max-tokens`).
+        for bad, what in (
+            (self.n < 1, f"n must be >= 1, got {self.n}"),
+            (self.temperature < 0, f"temperature must be >= 0, got {self.temperature}"),
+            (not 0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
+            (not 0 <= self.min_p < 1, f"min_p must be in [0, 1), got {self.min_p}"),
+            (self.max_tokens < 1, f"max_tokens must be >= 1, got {self.max_tokens}"),
+            (
+                self.logprobs is not None and self.logprobs < 0,
+                f"logprobs must be >= 0, got {self.logprobs}",
+            ),
+        ):
+            if bad:
+                raise ConfigError(what)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SamplingParams:
+        return cls(**{**d, "stop": tuple(d.get("stop", ()))})
 
 
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:
@@ -93,6 +102,17 @@ class GenerationResult:
     elapsed_s: float = 0.0
 
 
+class PartialResultsError(RuntimeError):
+    """An engine call failed part-way; `results` holds the samples that did finish.
+
+    The job writes `results` before the error propagates, so finished work is never lost.
+    """
+
+    def __init__(self, message: str, results: Sequence[GenerationResult] = ()) -> None:
+        super().__init__(message)
+        self.results = list(results)
+
+
 class Engine(Protocol):
     """A backend that samples completions. `name` is "hf", "vllm" or "openai"."""
 
@@ -105,15 +125,39 @@ class Engine(Protocol):
         params: SamplingParams,
         progress: Progress | None = None,
     ) -> list[GenerationResult]:
-        """Results in the order of `requests`, with one completion per requested sample."""
+        """Results in the order of `requests`, with one completion per requested sample.
+
+        May raise `PartialResultsError` carrying the results that finished."""
         ...
 
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class StreamingEngine(Engine, Protocol):
+    """An engine that hands samples back as they finish (the vLLM and HTTP engines).
+
+    The job gives it every request at once and writes what comes back every couple of
+    seconds, so no batch waits for its longest sample. Engines without `stream` get fixed
+    chunks through `generate`.
+    """
+
+    def stream(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
+    ) -> Generator[list[GenerationResult], None, None]:
+        """Lists of one-completion results in finishing order. Closing the generator stops
+        the engine's work; a failure after some samples raises `PartialResultsError`."""
+        ...
+
+
+def streams(engine: Engine) -> bool:
+    """Whether `engine` streams (implements `StreamingEngine.stream`)."""
+    return isinstance(engine, StreamingEngine)
+
+
 def without_indices(
-    parts: Iterator[list[tuple[int, GenerationResult]]],
-) -> Iterator[list[GenerationResult]]:
+    parts: Generator[list[tuple[int, GenerationResult]], None, None],
+) -> Generator[list[GenerationResult], None, None]:
     """A stream of `(request index, result)` parts as a stream of results (`Engine.stream`)."""
     try:
         for part in parts:
@@ -125,15 +169,14 @@ def without_indices(
 def gather(
     requests: Sequence[GenerationRequest],
     params: SamplingParams,
-    parts: Iterator[list[tuple[int, GenerationResult]]],
+    parts: Generator[list[tuple[int, GenerationResult]], None, None],
     progress: Progress | None = None,
 ) -> list[GenerationResult]:
     """Collect a stream of `(request index, one-completion result)` parts into `generate`'s
     answer: one result per request, in request order, completions sorted by index.
 
-    If the stream fails with an error that carries `partial_results` (the HTTP engine's
-    `PartialGenerationError`), those are set to the results that have samples, so the caller
-    can keep what finished.
+    If the stream fails with `PartialResultsError`, its `results` are set to the results that
+    have samples, so the caller can keep what finished.
     """
     t0 = time.perf_counter()
     total = sum(len(r.indices(params.n)) for r in requests)
@@ -148,9 +191,8 @@ def gather(
                     len(part),
                     tokens=sum(c.completion_tokens for _, r in part for c in r.completions),
                 )
-    except Exception as e:
-        if hasattr(e, "partial_results"):
-            e.partial_results = [r for r in results if r.completions]
+    except PartialResultsError as e:
+        e.results = [r for r in results if r.completions]
         raise
     finally:
         parts.close()

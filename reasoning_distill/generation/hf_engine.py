@@ -2,8 +2,9 @@
 
 Sequences are sorted by prompt length and left-padded; tiny models run with eager attention
 (on CPU it samples left-padded batches much faster than SDPA). With `data_parallel > 1`
-batches are spread over that many worker processes with one torch thread each: on a
-2-core CPU two single-threaded processes beat one process with two threads by a wide margin.
+batches are spread over that many replica processes (`replicas.Replicas`) with one torch
+thread each: on a 2-core CPU two single-threaded processes beat one process with two threads
+by a wide margin.
 
 Seeds: batched sampling draws from one generator, so a sample's text depends on the batch it
 was drawn in (its recorded `seed` is the batch's). A resumed job therefore regenerates a
@@ -13,14 +14,15 @@ or changes a stored one. The vLLM and HTTP engines seed every sample on its own.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import (
     Completion,
     GenerationRequest,
@@ -28,6 +30,8 @@ from reasoning_distill.generation.engine import (
     SamplingParams,
     sample_seed,
 )
+from reasoning_distill.generation.factory import check_generation_prompt
+from reasoning_distill.generation.replicas import Replicas
 from reasoning_distill.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -43,24 +47,42 @@ class _Item:
     seed: int
 
 
-def _load(model_path: str, dtype: str, attn: str, threads: int | None, device: str = "cpu"):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _load_tokenizer(model_path: str) -> Any:
+    from transformers import AutoTokenizer
 
-    if threads:
-        torch.set_num_threads(threads)
     path = Path(model_path)
     if path.exists() and not (path / "config.json").exists():
-        raise FileNotFoundError(f"{path} has no config.json: not a model folder")
+        raise ConfigError(f"{path} has no config.json: not a model folder")
     tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_model(model_path: str, dtype: str, attn: str, threads: int | None, device: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if threads:
+        torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=getattr(torch, dtype), attn_implementation=attn
     )
     model.to(device)
     model.eval()
-    return model, tokenizer
+    return model
+
+
+def _load_replica(model_path: str, dtype: str, attn: str, device: str) -> tuple[Any, Any]:
+    """A data-parallel replica's model and tokenizer, with one torch thread."""
+    return _load_model(model_path, dtype, attn, 1, device), _load_tokenizer(model_path)
+
+
+def _sample_job(state: tuple[Any, Any], job: tuple[list[_Item], SamplingParams]) -> Iterator[list]:
+    """A replica's work: sample one batch (see `Replicas.run`)."""
+    model, tokenizer = state
+    items, params = job
+    yield _sample_batch(model, tokenizer, items, params)
 
 
 def _eos_ids(model, tokenizer) -> list[int]:
@@ -130,25 +152,14 @@ def _sample_batch(model, tokenizer, items: list[_Item], params: SamplingParams) 
     return results
 
 
-# Worker-process state for data parallel sampling.
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(model_path: str, dtype: str, attn: str, device: str) -> None:
-    _WORKER["model"], _WORKER["tokenizer"] = _load(model_path, dtype, attn, 1, device)
-
-
-def _worker_batch(items: list[_Item], params: SamplingParams) -> list[dict]:
-    return _sample_batch(_WORKER["model"], _WORKER["tokenizer"], items, params)
-
-
 class HFEngine:
     """Sample with transformers `generate`.
 
     Args:
         model: a local model folder or a Hugging Face hub id.
         batch_size: sequences per `generate` call.
-        data_parallel: worker processes (one torch thread each); 1 samples in-process.
+        data_parallel: replica processes (one torch thread each, `replicas.Replicas`), started
+            at the first call; 1 samples in-process.
         attn: attention implementation ("eager" is fastest for tiny models on CPU).
         device: "cpu", "cuda", ... (data-parallel workers use the same device).
     """
@@ -169,11 +180,18 @@ class HFEngine:
         self.device = device
         self.batch_size = batch_size
         self.data_parallel = data_parallel
+        if batch_size < 1 or data_parallel < 1:
+            raise ConfigError(
+                f"batch_size and data_parallel must be >= 1, got {batch_size}, {data_parallel}"
+            )
         self._dtype, self._attn = dtype, attn
-        self._lm, self.tokenizer = _load(self.model, dtype, attn, threads, device)
+        self.tokenizer = _load_tokenizer(self.model)
+        # Before the weights load: such a template would make every sample wrong.
+        check_generation_prompt(self.tokenizer, self.model)
         if getattr(self.tokenizer, "chat_template", None) is None:
             logger.warning("%s has no chat template: chat requests will fail", self.model)
-        self._pool: ProcessPoolExecutor | None = None
+        self._lm = _load_model(self.model, dtype, attn, threads, device)
+        self._replicas: Replicas | None = None
 
     def _prompt_text(self, req: GenerationRequest) -> str:
         if req.prompt is not None:
@@ -187,17 +205,13 @@ class HFEngine:
             req.messages, tokenize=False, add_generation_prompt=True
         )
 
-    def _get_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            import multiprocessing as mp
-
-            self._pool = ProcessPoolExecutor(
-                self.data_parallel,
-                mp_context=mp.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(self.model, self._dtype, self._attn, self.device),
+    def _get_replicas(self) -> Replicas:
+        if self._replicas is None or self._replicas.closed:
+            factory = functools.partial(
+                _load_replica, self.model, self._dtype, self._attn, self.device
             )
-        return self._pool
+            self._replicas = Replicas(factory, self.data_parallel, name="transformers replica")
+        return self._replicas
 
     def generate(
         self,
@@ -224,16 +238,11 @@ class HFEngine:
                         outputs[(it.request, it.index)] = o
                     task.advance(len(batch), tokens=sum(o["tokens"] for o in outs))
             else:
-                pool = self._get_pool()
-                pending = {pool.submit(_worker_batch, b, params): b for b in batches}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        batch = pending.pop(fut)
-                        outs = fut.result()
-                        for it, o in zip(batch, outs, strict=True):
-                            outputs[(it.request, it.index)] = o
-                        task.advance(len(batch), tokens=sum(o["tokens"] for o in outs))
+                jobs = ((b, params) for b in batches)
+                for j, outs in self._get_replicas().run(_sample_job, jobs):
+                    for it, o in zip(batches[j], outs, strict=True):
+                        outputs[(it.request, it.index)] = o
+                    task.advance(len(outs), tokens=sum(o["tokens"] for o in outs))
         elapsed = time.perf_counter() - t0
         results = []
         for i, req in enumerate(requests):
@@ -254,9 +263,9 @@ class HFEngine:
         return results
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        if self._replicas is not None:
+            self._replicas.close()
+            self._replicas = None
 
     def __enter__(self) -> HFEngine:
         return self

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.jsonl import JSONLError, iter_jsonl
+from reasoning_distill.errors import ConfigError, InputError
+from reasoning_distill.jsonl import iter_jsonl
 from reasoning_distill.records import Problem
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,7 @@ _DATA_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow")
 _FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
 
 
-class InputError(ValueError):
-    """The input cannot be turned into problems; the message names the file, rows and field."""
+__all__ = ["InputError", "LoadedProblems", "iter_rows", "load_problems", "problems_from_rows"]
 
 
 @dataclass
@@ -48,16 +48,17 @@ def _rows_text(rows: list[int]) -> str:
     return shown + (f" (and {len(rows) - _SHOW} more)" if len(rows) > _SHOW else "")
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        yield from iter_jsonl(path)
-    except JSONLError as e:
-        raise InputError(str(e)) from None
-
-
 def _iter_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise InputError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); re-encode the file as UTF-8"
+        ) from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, list):
@@ -113,7 +114,7 @@ def iter_rows(source: str | Path, split: str = "train") -> Iterator[tuple[int, d
         raise InputError(f"{path}: no such file or folder")
     if path.exists():
         if path.suffix == ".jsonl":
-            return _iter_jsonl(path)
+            return iter_jsonl(path)
         if path.suffix == ".json":
             return _iter_json(path)
     return _iter_dataset(str(source), split)
@@ -136,7 +137,7 @@ def problems_from_rows(
     (raise `InputError` listing every offending row) or "skip" (log them and go on).
     """
     if on_missing not in ("stop", "skip"):
-        raise ValueError(f"on_missing must be 'stop' or 'skip', got {on_missing!r}")
+        raise ConfigError(f"on_missing must be 'stop' or 'skip', got {on_missing!r}")
     problems: list[Problem] = []
     missing: dict[str, list[int]] = {}
     fields_seen: set[str] = set()
@@ -145,6 +146,11 @@ def problems_from_rows(
             break
         fields_seen.update(row)
         prompt = row.get(prompt_field)
+        if prompt is not None and not isinstance(prompt, str):
+            # A number or a list is no prompt: refused, never turned into text.
+            why = f"field {prompt_field!r} is not text ({type(prompt).__name__})"
+            missing.setdefault(why, []).append(rowno)
+            continue
         if not isinstance(prompt, str) or not prompt.strip():
             missing.setdefault(f"field {prompt_field!r} missing or empty", []).append(rowno)
             continue
@@ -154,6 +160,10 @@ def problems_from_rows(
             raw_id = row.get(id_field)
             if raw_id is None or str(raw_id) == "":
                 missing.setdefault(f"field {id_field!r} missing", []).append(rowno)
+                continue
+            if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int, float)):
+                why = f"field {id_field!r} is not a string or number ({type(raw_id).__name__})"
+                missing.setdefault(why, []).append(rowno)
                 continue
             pid = str(raw_id)
         gold = row.get(gold_field) if gold_field else None

@@ -1,232 +1,59 @@
 """The generation job: problems in, a resumable folder of samples out.
 
-problems -> requests for the samples not yet stored -> engine -> `Sample` records (reasoning
-split from the answer) -> store, one chunk at a time: a kill loses at most the chunk in flight,
-and a restart with the same settings produces exactly the missing samples.
+spec (`spec.py`) -> store opened through it -> requests for the samples not yet stored
+(`plan.py`) -> engine -> `Sample` records (`samples.py`) -> store -> summary (`summary.py`).
+Engines that stream get every request at once and their samples are written every couple of
+seconds; other engines get fixed chunks, each written before the next is asked for. A kill
+loses at most what was in flight, and a restart with the same spec makes exactly the missing
+samples.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    PartialResultsError,
     SamplingParams,
-    sample_seed,
+    StreamingEngine,
+    streams,
 )
-from reasoning_distill.generation.parsing import THINK_CLOSE, THINK_OPEN, split_reasoning
+from reasoning_distill.generation.plan import count_samples, plan_requests
+from reasoning_distill.generation.samples import results_to_samples
+from reasoning_distill.generation.spec import JobSpec
 from reasoning_distill.generation.store import Store
+from reasoning_distill.generation.summary import GenerationSummary, summarize_store
 from reasoning_distill.progress import Progress, Task, ensure
-from reasoning_distill.records import Problem, Sample
+from reasoning_distill.records import Problem
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class GenerationSummary:
-    """What a job did and what the folder now holds.
+class _Writer:
+    """Turns engine results into records and appends them to the store, counting as it goes."""
 
-    `samples` .. `p95_completion_tokens` describe every sample of the requested problems in the
-    folder (including those from earlier runs); `generated_now`, `elapsed_s` and
-    `tokens_per_s` describe this run only.
-    """
+    store: Store
+    problems: dict[str, Problem]
+    spec: JobSpec
+    think_in_prompt: bool | None
+    written: int = 0
+    tokens: int = 0
 
-    out_dir: str
-    expected: int
-    samples: int
-    generated_now: int
-    already_done: int
-    truncated: int
-    truncated_share: float
-    mean_completion_tokens: float
-    p95_completion_tokens: float
-    completion_tokens_now: int
-    elapsed_s: float
-    tokens_per_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def of_run(
-        cls,
-        out_dir: str | Path,
-        expected: int,
-        todo: int,
-        written: int,
-        tokens: int,
-        elapsed: float,
-        stats: dict[str, Any],
-    ) -> GenerationSummary:
-        """The summary of one run, from its counters and `summarize_store`'s folder stats."""
-        return cls(
-            out_dir=str(out_dir),
-            expected=expected,
-            samples=stats["samples"],
-            generated_now=written,
-            already_done=expected - todo,
-            truncated=stats["truncated"],
-            truncated_share=stats["truncated_share"],
-            mean_completion_tokens=stats["mean_completion_tokens"],
-            p95_completion_tokens=stats["p95_completion_tokens"],
-            completion_tokens_now=tokens,
-            elapsed_s=elapsed,
-            tokens_per_s=tokens / elapsed if elapsed > 0 else 0.0,
+    def write(self, results: Sequence[GenerationResult], elapsed_s: float | None) -> None:
+        samples = results_to_samples(
+            results, self.problems, self.spec, self.think_in_prompt, elapsed_s
         )
-
-
-def problems_hash(problems: Sequence[Problem]) -> str:
-    """A stable hash of the problems' ids and prompts (the part that shapes the samples)."""
-    h = hashlib.sha256()
-    for p in problems:
-        h.update(json.dumps([p.id, p.prompt], ensure_ascii=False).encode("utf-8"))
-        h.update(b"\n")
-    return h.hexdigest()[:16]
-
-
-def job_identity(
-    problems_digest: str, engine: Engine, params: SamplingParams, system: str | None
-) -> dict[str, Any]:
-    """What must match for a resume: samples made otherwise would not belong together."""
-    return {
-        "engine": engine.name,
-        "model": str(engine.model),
-        "sampling": params.to_dict(),
-        "input_hash": problems_digest,
-        "system": system,
-    }
-
-
-def check_unique_ids(problems: Sequence[Problem]) -> None:
-    seen: set[str] = set()
-    dups: list[str] = []
-    for p in problems:
-        if p.id in seen:
-            dups.append(p.id)
-        seen.add(p.id)
-    if dups:
-        shown = ", ".join(repr(d) for d in dups[:10])
-        raise ValueError(
-            f"problem ids must be unique (they name the samples on disk); duplicated: {shown}"
-            + (f" and {len(dups) - 10} more" if len(dups) > 10 else "")
-        )
-
-
-def plan_requests(
-    problems: Sequence[Problem],
-    params: SamplingParams,
-    done: set[tuple[str, int]],
-    system: str | None = None,
-) -> list[GenerationRequest]:
-    """One request per problem that still lacks samples, naming only the missing indices."""
-    requests = []
-    for p in problems:
-        missing = [i for i in range(params.n) if (p.id, i) not in done]
-        if missing:
-            requests.append(
-                GenerationRequest(
-                    request_id=p.id, messages=p.messages(system), sample_indices=missing
-                )
-            )
-    return requests
-
-
-def _prompt_opens_think(prompt: str) -> bool:
-    # DeepSeek-R1-Distill's template ends the prompt with "<think>\n": the completion then
-    # starts inside the reasoning block.
-    tail = prompt.rstrip()
-    return tail.endswith(THINK_OPEN) and THINK_CLOSE not in tail[-len(THINK_OPEN) - 16 :]
-
-
-def results_to_samples(
-    results: Sequence[GenerationResult],
-    problems: dict[str, Problem],
-    engine: Engine,
-    params: SamplingParams,
-    system: str | None = None,
-    think_in_prompt: bool | None = None,
-    elapsed_s: float | None = None,
-) -> list[Sample]:
-    """Turn engine results into store records, parsing reasoning and answer.
-
-    Each sample's `elapsed_s` is its share, by completion tokens, of `elapsed_s` (the wall
-    time of the engine call that made all `results`; default: the results' own `elapsed_s`).
-    Engines batch and overlap requests, so a share of throughput time is the honest figure.
-
-    `think_in_prompt=None` detects a prompt that already opened `<think>`. Servers that return
-    the reasoning separately (`reasoning_content`) get it as `reasoning`, and `completion` is
-    rebuilt as `<think>\\n{reasoning}\\n</think>\\n\\n{content}` so that re-parsing it agrees.
-    """
-    sampling = params.to_dict()
-    now = time.time()
-    out: list[Sample] = []
-    if elapsed_s is None:
-        elapsed_s = max((r.elapsed_s for r in results), default=0.0)
-    total_tokens = sum(c.completion_tokens for r in results for c in r.completions) or 1
-    for r in results:
-        problem = problems[r.request_id]
-        opens = _prompt_opens_think(r.prompt) if think_in_prompt is None else think_in_prompt
-        for c in r.completions:
-            meta: dict[str, Any] = {"generated_at": now}
-            # The input's other columns (level, subject, source...) travel with every sample,
-            # so a dataset built from the samples can still be filtered or stratified by them.
-            if problem.source:
-                meta["source"] = problem.source
-            if problem.meta:
-                meta["problem"] = problem.meta
-            if c.reasoning_content is not None:
-                reasoning: str | None = c.reasoning_content.strip()
-                answer = c.text.strip()
-                # With a reasoning parser the server moves everything to reasoning_content
-                # until it sees </think>: no content and a length stop mean it never closed.
-                think_closed = bool(answer) or c.finish_reason == "stop"
-                completion = f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n{c.text}"
-                meta["reasoning_content"] = True
-            else:
-                parsed = split_reasoning(c.text, think_in_prompt=opens)
-                reasoning, answer, think_closed = (
-                    parsed.reasoning,
-                    parsed.answer,
-                    parsed.think_closed,
-                )
-                completion = c.text
-            out.append(
-                Sample(
-                    problem_id=problem.id,
-                    sample_index=c.index,
-                    seed=c.seed
-                    if c.seed is not None
-                    else sample_seed(params.seed, problem.id, c.index),
-                    prompt=r.prompt,
-                    messages=problem.messages(system),
-                    completion=completion,
-                    reasoning=reasoning,
-                    answer=answer,
-                    finish_reason=c.finish_reason,
-                    prompt_tokens=r.prompt_tokens,
-                    completion_tokens=c.completion_tokens,
-                    engine=engine.name,
-                    model=str(engine.model),
-                    sampling=sampling,
-                    think_closed=think_closed,
-                    gold=problem.gold,
-                    kind=problem.kind,
-                    elapsed_s=elapsed_s * c.completion_tokens / total_tokens,
-                    meta=meta,
-                    logprobs=c.logprobs,
-                )
-            )
-    return out
+        self.written += self.store.append(samples)
+        self.tokens += sum(s.completion_tokens for s in samples)
 
 
 def _check_results(
@@ -249,66 +76,28 @@ def _check_results(
             )
 
 
-def summarize_lengths(lengths: list[int], truncated: int) -> dict[str, float]:
-    """Truncated share, mean and p95 (nearest rank) of completion lengths."""
-    n = len(lengths)
-    if n == 0:
-        return {"truncated_share": 0.0, "mean_completion_tokens": 0.0, "p95_completion_tokens": 0.0}
-    srt = sorted(lengths)
-    p95 = srt[max(0, math.ceil(0.95 * n) - 1)]
-    return {
-        "truncated_share": truncated / n,
-        "mean_completion_tokens": sum(lengths) / n,
-        "p95_completion_tokens": float(p95),
-    }
-
-
 def _chunks(items: Sequence[GenerationRequest], size: int) -> Iterable[Sequence[GenerationRequest]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
-@dataclass
-class _Writer:
-    """Turns engine results into records and appends them to the store, counting as it goes."""
-
-    store: Store
-    problems: dict[str, Problem]
-    engine: Engine
-    params: SamplingParams
-    system: str | None
-    think_in_prompt: bool | None
-    written: int = 0
-    tokens: int = 0
-
-    def write(self, results: Sequence[GenerationResult], elapsed_s: float | None) -> None:
-        samples = results_to_samples(
-            results,
-            self.problems,
-            self.engine,
-            self.params,
-            self.system,
-            self.think_in_prompt,
-            elapsed_s,
-        )
-        self.written += self.store.append(samples)
-        self.tokens += sum(s.completion_tokens for s in samples)
-
-
 def _generate_chunked(
-    requests: Sequence[GenerationRequest], writer: _Writer, task: Task, chunk_size: int
+    engine: Engine,
+    requests: Sequence[GenerationRequest],
+    writer: _Writer,
+    task: Task,
+    chunk_size: int,
 ) -> None:
     """Send `chunk_size` problems at a time; write each chunk once the engine returns it."""
-    engine, params = writer.engine, writer.params
+    params = writer.spec.params
     for chunk in _chunks(requests, chunk_size):
         t_chunk = time.perf_counter()
         written, tokens = writer.written, writer.tokens
         try:
             results = engine.generate(chunk, params)
-        except Exception as e:
-            partial = getattr(e, "partial_results", None)
-            if partial:
-                writer.write(partial, None)
+        except PartialResultsError as e:
+            if e.results:
+                writer.write(e.results, None)
                 logger.warning(
                     "engine failed; kept %d finished samples of the chunk", writer.written - written
                 )
@@ -319,14 +108,18 @@ def _generate_chunked(
 
 
 def _generate_streaming(
-    requests: Sequence[GenerationRequest], writer: _Writer, task: Task, flush_s: float
+    engine: StreamingEngine,
+    requests: Sequence[GenerationRequest],
+    writer: _Writer,
+    task: Task,
+    flush_s: float,
 ) -> None:
     """Take samples as the engine finishes them; write (and fsync) every `flush_s` seconds.
 
     Whatever finished is written even when the engine fails or the job is interrupted, so a
     kill loses at most the last `flush_s` seconds of samples and the samples in flight.
     """
-    params = writer.params
+    params = writer.spec.params
     wanted = {(r.request_id, k) for r in requests for k in r.indices(params.n)}
     pending: list[GenerationResult] = []
     last = time.perf_counter()
@@ -340,7 +133,7 @@ def _generate_streaming(
         pending = []
         last = now
 
-    stream = writer.engine.stream(requests, params)  # type: ignore[attr-defined]
+    stream = engine.stream(requests, params)
     try:
         for part in stream:
             for res in part:
@@ -361,13 +154,52 @@ def _generate_streaming(
                 flush()
     finally:
         # Stop the engine's work now (a generator left to the garbage collector keeps it going).
-        close = getattr(stream, "close", None)
-        if callable(close):
-            close()
+        stream.close()
         flush()
     if wanted:
         missing = ", ".join(f"{pid}#{k}" for pid, k in sorted(wanted)[:10])
         raise RuntimeError(f"engine finished with {len(wanted)} samples missing: {missing}")
+
+
+def run_job(
+    spec: JobSpec,
+    problems: Sequence[Problem],
+    engine: Engine,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    *,
+    chunk_size: int = 64,
+    think_in_prompt: bool | None = None,
+    flush_s: float = 2.0,
+) -> GenerationSummary:
+    """Run the job `spec` (already checked by `spec.preflight(out_dir)`) on `engine`."""
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    params = spec.params
+    by_id = {p.id: p for p in problems}
+    t0 = time.perf_counter()
+    with Store.open(out_dir, spec.identity(), format=spec.format) as store:
+        requests = plan_requests(problems, params.n, store.done_keys(), spec.system)
+        todo = count_samples(requests, params.n)
+        expected = len(problems) * params.n
+        logger.info(
+            "%s: %d samples expected, %d already stored, %d to generate",
+            out_dir,
+            expected,
+            expected - todo,
+            todo,
+        )
+        writer = _Writer(store, by_id, spec, think_in_prompt)
+        with ensure(progress).task("generating", total=todo) as task:
+            if streams(engine):
+                _generate_streaming(engine, requests, writer, task, flush_s)
+            else:
+                _generate_chunked(engine, requests, writer, task, chunk_size)
+        elapsed = time.perf_counter() - t0
+        stats = summarize_store(store, by_id, params.n)
+    return GenerationSummary.of_run(
+        out_dir, expected, todo, writer.written, writer.tokens, elapsed, stats
+    )
 
 
 def run_generation(
@@ -386,66 +218,30 @@ def run_generation(
 ) -> GenerationSummary:
     """Sample `params.n` completions per problem into `out_dir`, skipping those already there.
 
-    Engines that stream (`engine.stream`, the vLLM engine) get every request at once and hand
+    Engines that stream (`StreamingEngine`: vLLM, HTTP) get every request at once and hand
     back samples as they finish; those are written (and fsynced) every `flush_s` seconds, so
     no batch waits for its longest sample. Other engines get `chunk_size` problems at a time,
     and each chunk is written before the next starts; if the engine fails part-way through a
-    chunk and its error carries `partial_results`, those are written before the error
-    propagates. A folder made with other settings is refused (`ManifestMismatchError`).
+    chunk with `PartialResultsError`, its results are written before the error propagates.
+    A folder made with other settings is refused (`ManifestMismatchError`).
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    check_unique_ids(problems)
-    tokenizer = getattr(engine, "tokenizer", None)
-    if tokenizer is not None:
-        from reasoning_distill.generation.factory import check_generation_prompt
-
-        # Before the folder is touched: such a template would make every sample wrong.
-        check_generation_prompt(tokenizer, str(engine.model))
-    by_id = {p.id: p for p in problems}
-    digest = input_hash or problems_hash(problems)
-    identity = job_identity(digest, engine, params, system)
-    t0 = time.perf_counter()
-    with Store.open(out_dir, identity, format=store_format) as store:
-        done = store.done_keys()
-        requests = plan_requests(problems, params, done, system)
-        todo = sum(len(r.sample_indices or ()) for r in requests)
-        expected = len(problems) * params.n
-        logger.info(
-            "%s: %d samples expected, %d already stored, %d to generate",
-            out_dir,
-            expected,
-            expected - todo,
-            todo,
-        )
-        writer = _Writer(store, by_id, engine, params, system, think_in_prompt)
-        with ensure(progress).task("generating", total=todo) as task:
-            if callable(getattr(engine, "stream", None)):
-                _generate_streaming(requests, writer, task, flush_s)
-            else:
-                _generate_chunked(requests, writer, task, chunk_size)
-        elapsed = time.perf_counter() - t0
-        summary = summarize_store(store, by_id, params.n)
-    return GenerationSummary.of_run(
-        out_dir, expected, todo, writer.written, writer.tokens, elapsed, summary
+    spec = JobSpec.for_problems(
+        problems,
+        engine.name,
+        str(engine.model),
+        params,
+        system=system,
+        format=store_format,
+        input_hash=input_hash,
     )
-
-
-def summarize_store(
-    store: Store, problems: dict[str, Problem] | None = None, n: int | None = None
-) -> dict[str, Any]:
-    """Counts and length statistics over the stored samples (of `problems`, if given)."""
-    lengths: list[int] = []
-    truncated = 0
-    for s in store.read():
-        if problems is not None and (
-            s.problem_id not in problems or (n is not None and s.sample_index >= n)
-        ):
-            continue
-        lengths.append(s.completion_tokens)
-        truncated += s.finish_reason == "length"
-    return {
-        "samples": len(lengths),
-        "truncated": truncated,
-        **summarize_lengths(lengths, truncated),
-    }
+    spec.preflight(out_dir)
+    return run_job(
+        spec,
+        problems,
+        engine,
+        out_dir,
+        progress,
+        chunk_size=chunk_size,
+        think_in_prompt=think_in_prompt,
+        flush_s=flush_s,
+    )

@@ -26,6 +26,7 @@ from reasoning_distill.generation.engine import (
     Completion,
     GenerationRequest,
     GenerationResult,
+    PartialResultsError,
     SamplingParams,
     gather,
     sample_seed,
@@ -37,17 +38,6 @@ logger = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _END = object()  # the end of a stream's queue
-
-
-class PartialGenerationError(RuntimeError):
-    """Some samples failed for good; `partial_results` holds those that finished.
-
-    The job writes `partial_results` before re-raising, so finished work is never lost.
-    """
-
-    def __init__(self, message: str, partial_results: list[GenerationResult]):
-        super().__init__(message)
-        self.partial_results = partial_results
 
 
 class _Fatal(Exception):
@@ -280,7 +270,7 @@ class OpenAIEngine:
     ) -> Iterator[list[tuple[int, GenerationResult]]]:
         """Run `_serve` on its own thread and event loop; yield what finished, as it finishes.
 
-        Raises `PartialGenerationError` at the end if samples failed for good (everything that
+        Raises `PartialResultsError` at the end if samples failed for good (everything that
         finished was yielded first). A caller that stops early cancels what is in flight.
         """
         items = ((i, req, k) for i, req in enumerate(requests) for k in req.indices(params.n))
@@ -327,7 +317,7 @@ class OpenAIEngine:
             thread.join()
         if errors:
             shown = "\n  ".join(errors[:5])
-            raise PartialGenerationError(f"{len(errors)} samples failed:\n  {shown}", [])
+            raise PartialResultsError(f"{len(errors)} samples failed:\n  {shown}")
 
     # ---- the Engine protocol -------------------------------------------------------------
     def stream(
@@ -349,11 +339,11 @@ class OpenAIEngine:
         the server applies the template."""
         try:
             return gather(requests, params, self._stream_indexed(requests, params), progress)
-        except PartialGenerationError as e:
-            done = sum(len(r.completions) for r in e.partial_results)
+        except PartialResultsError as e:
+            done = sum(len(r.completions) for r in e.results)
             total = sum(len(r.indices(params.n)) for r in requests)
-            raise PartialGenerationError(
-                f"{e} ({done} of {total} finished and are kept)", e.partial_results
+            raise PartialResultsError(
+                f"{e} ({done} of {total} finished and are kept)", e.results
             ) from None
 
     def close(self) -> None:

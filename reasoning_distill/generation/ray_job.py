@@ -1,10 +1,10 @@
 """The generation job on a Ray cluster: Ray Data batch inference over a pool of engine actors.
 
-The driver plans the missing samples from the store (exactly as `run_generation` does), then
-Ray Data streams batches of problems to `num_actors` actors; each actor builds its engine once
-and appends its samples to its own shards of the same store (its own `writer_id`), so a
-killed job resumes like a local one. The output folder must be on a filesystem every node
-sees (shared disk on a cluster; any folder on one machine).
+The driver opens the store through the job's `JobSpec` and plans the missing samples exactly
+as the local job does, then Ray Data streams batches of problems to `num_actors` actors; each
+actor builds its engine once and appends its samples to its own shards of the same store (its
+own `writer_id`), so a killed job resumes like a local one. The output folder must be on a
+filesystem every node sees (shared disk on a cluster; any folder on one machine).
 """
 
 from __future__ import annotations
@@ -16,20 +16,15 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import SamplingParams
-from reasoning_distill.generation.job import (
-    GenerationSummary,
-    check_unique_ids,
-    job_identity,
-    plan_requests,
-    problems_hash,
-    results_to_samples,
-    summarize_store,
-)
+from reasoning_distill.generation.plan import count_samples, plan_requests
+from reasoning_distill.generation.samples import results_to_samples
+from reasoning_distill.generation.spec import JobSpec
 from reasoning_distill.generation.store import Store
+from reasoning_distill.generation.summary import GenerationSummary, summarize_store
 from reasoning_distill.progress import Progress, ensure
 from reasoning_distill.records import Problem
 
@@ -43,8 +38,8 @@ class GenerationActor:
         from reasoning_distill.generation.factory import make_engine
 
         self.spec = spec
-        self.params = SamplingParams(**{**spec["params"], "stop": tuple(spec["params"]["stop"])})
-        self.engine = make_engine(spec["engine"], spec["model"], **spec["engine_opts"])
+        self.job = JobSpec.from_dict(spec["job"])
+        self.engine = make_engine(self.job.engine, self.job.model, **spec["engine_opts"])
         import ray
 
         # The writer id names the node, so a shard on a shared disk says which machine wrote
@@ -54,9 +49,9 @@ class GenerationActor:
         # The driver holds the folder lock and has repaired every shard already.
         self.store = Store.open(
             spec["out_dir"],
-            spec["identity"],
+            self.job.identity(),
             writer_id=writer,
-            format=spec["format"],
+            format=self.job.format,
             folder_lock=False,
             repair=False,
             # The driver planned only missing samples: no need for every actor to read the store.
@@ -70,7 +65,7 @@ class GenerationActor:
 
         items = [json.loads(x) for x in batch["item"]]
         problems = {it["problem"]["id"]: Problem.from_dict(it["problem"]) for it in items}
-        system = self.spec["system"]
+        system = self.job.system
         requests = [
             GenerationRequest(
                 it["problem"]["id"],
@@ -80,15 +75,9 @@ class GenerationActor:
             for it in items
         ]
         t0 = time.perf_counter()
-        results = self.engine.generate(requests, self.params)
+        results = self.engine.generate(requests, self.job.params)
         samples = results_to_samples(
-            results,
-            problems,
-            self.engine,
-            self.params,
-            system,
-            self.spec["think_in_prompt"],
-            time.perf_counter() - t0,
+            results, problems, self.job, self.spec["think_in_prompt"], time.perf_counter() - t0
         )
         written = self.store.append(samples)
         tokens = sum(s.completion_tokens for s in samples)
@@ -118,18 +107,51 @@ def run_generation_ray(
     `chunk_size` problems form one Ray Data batch (one engine call, one committed append).
     `address` joins an existing cluster; None starts (or reuses) a local Ray instance.
     """
+    spec = JobSpec.for_problems(
+        problems, engine, str(model), params, system=system, format=store_format
+    )
+    spec.preflight(out_dir)
+    return run_ray_job(
+        spec,
+        problems,
+        engine_opts,
+        out_dir,
+        num_actors=num_actors,
+        chunk_size=chunk_size,
+        think_in_prompt=think_in_prompt,
+        address=address,
+        actor_num_cpus=actor_num_cpus,
+        actor_num_gpus=actor_num_gpus,
+        progress=progress,
+    )
+
+
+def run_ray_job(
+    spec: JobSpec,
+    problems: Sequence[Problem],
+    engine_opts: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    num_actors: int = 2,
+    chunk_size: int = 16,
+    think_in_prompt: bool | None = None,
+    address: str | None = None,
+    actor_num_cpus: float = 1,
+    actor_num_gpus: float = 0,
+    progress: Progress | None = None,
+) -> GenerationSummary:
+    """Run the job `spec` (already checked by `spec.preflight(out_dir)`) on Ray actors."""
     import ray
 
-    check_unique_ids(problems)
+    if num_actors < 1 or chunk_size < 1:
+        raise ConfigError(f"num_actors and chunk_size must be >= 1, got {num_actors}, {chunk_size}")
+    params = spec.params
     by_id = {p.id: p for p in problems}
     opts = {k: v for k, v in engine_opts.items() if v is not None}
-    identity = job_identity(
-        problems_hash(problems), SimpleNamespace(name=engine, model=str(model)), params, system
-    )
     t0 = time.perf_counter()
-    with Store.open(out_dir, identity, format=store_format) as store:
-        requests = plan_requests(problems, params, store.done_keys(), system)
-        todo = sum(len(r.sample_indices or ()) for r in requests)
+    with Store.open(out_dir, spec.identity(), format=spec.format) as store:
+        requests = plan_requests(problems, params.n, store.done_keys(), spec.system)
+        todo = count_samples(requests, params.n)
         expected = len(problems) * params.n
         logger.info(
             "%s: %d samples expected, %d to generate on %d Ray actors",
@@ -142,15 +164,10 @@ def run_generation_ray(
         if requests:
             if not ray.is_initialized():
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            spec = {
-                "engine": engine,
-                "model": str(model),
+            actor_spec = {
+                "job": spec.to_dict(),
                 "engine_opts": opts,
-                "params": params.to_dict(),
                 "out_dir": str(Path(out_dir).resolve()),
-                "identity": identity,
-                "format": store_format,
-                "system": system,
                 "think_in_prompt": think_in_prompt,
             }
             items = [
@@ -158,7 +175,7 @@ def run_generation_ray(
                     "item": json.dumps(
                         {
                             "problem": by_id[r.request_id].to_dict(),
-                            "indices": list(r.sample_indices or ()),
+                            "indices": list(r.indices(params.n)),
                         }
                     )
                 }
@@ -167,7 +184,7 @@ def run_generation_ray(
             ds = ray.data.from_items(items, override_num_blocks=max(1, len(items) // chunk_size))
             out = ds.map_batches(
                 GenerationActor,
-                fn_constructor_kwargs={"spec": spec},
+                fn_constructor_kwargs={"spec": actor_spec},
                 batch_size=chunk_size,
                 compute=ray.data.ActorPoolStrategy(size=num_actors),
                 num_cpus=actor_num_cpus,

@@ -33,11 +33,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.atomic import atomic_write_text, clean_stale_temporaries, fsync_dir
+from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.records import Sample
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+FOLDER_LOCK = ".lock"
+_BUSY = "another generation job is writing to this folder"
 STORE_VERSION = 1
 SHARD_RE = re.compile(r"^samples-(?P<writer>[A-Za-z0-9_.]+)-(?P<seq>\d+)\.(?P<ext>jsonl|parquet)$")
 # Sample fields that Parquet stores as JSON text: their shape varies from row to row.
@@ -45,36 +49,16 @@ _JSON_COLUMNS = ("messages", "sampling", "meta", "gold", "logprobs")
 _ARROW_SCALARS = {"str": "string", "int": "int64", "float": "float64", "bool": "bool_"}
 
 
-class ManifestMismatchError(ValueError):
+class ManifestMismatchError(ConfigError):
     """The folder holds samples made with different settings than the job now asks for."""
 
 
-class StoreCorruptError(ValueError):
+class StoreCorruptError(OutputError, ValueError):
     """A shard holds a line that is not a sample (not a torn tail: something edited it)."""
 
 
-class StoreLockedError(RuntimeError):
+class StoreLockedError(OutputError, RuntimeError):
     """Another live process is writing to this folder (or with this writer id)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    # A new or renamed file survives power loss only once its directory entry is synced.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -206,7 +190,7 @@ class Store:
         store.path.mkdir(parents=True, exist_ok=True)
         try:
             if folder_lock:
-                store._lock(".lock", "another generation job is writing to this folder")
+                store._lock(FOLDER_LOCK, _BUSY)
             store._lock(f".lock-{writer_id}", f"another process is writing as writer {writer_id!r}")
             store._check_or_write_manifest(identity, format)
             if repair:
@@ -254,7 +238,7 @@ class Store:
             "identity": json.loads(json.dumps(identity)),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        _atomic_write_text(
+        atomic_write_text(
             self.path / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         )
 
@@ -278,6 +262,7 @@ class Store:
         for stale in self.path.glob(".samples-*.tmp*"):
             # A chunk whose Parquet write was cut short: never renamed, so never counted.
             stale.unlink(missing_ok=True)
+        clean_stale_temporaries(self.path)  # e.g. a manifest write cut short by a kill
         n = 0
         for p in self.shards():
             if p.suffix == ".jsonl":
@@ -341,10 +326,20 @@ class Store:
                 new.append(s)
         if not new:
             return 0
-        if self._format == "parquet":
-            self._append_parquet(new)
-        else:
-            self._append_jsonl(new)
+        try:
+            if self._format == "parquet":
+                self._append_parquet(new)
+            else:
+                self._append_jsonl(new)
+        except OSError as e:
+            # Part of the batch may be on disk: never write it again in this session (a rerun
+            # reads what is there, after cutting a torn last line), and start a new shard.
+            with contextlib.suppress(OSError):
+                self._close_fh()
+            self._fh = None
+            if e.filename is None:  # a full disk names no file: say which folder filled up
+                raise OSError(e.errno, e.strerror, str(self.path)) from e
+            raise
         return len(new)
 
     def _load_done(self) -> set[tuple[str, int]]:
@@ -362,7 +357,7 @@ class Store:
             self._seq += 1
             self._fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
             self._shard_rows = 0
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
         buf = b"".join(
             json.dumps(s.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n" for s in samples
         )
@@ -383,7 +378,7 @@ class Store:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def _close_fh(self) -> None:
         if self._fh is not None:
@@ -429,6 +424,23 @@ def check_manifest(out_dir: str | Path, identity: dict[str, Any], format: str) -
     return True
 
 
+def check_unlocked(out_dir: str | Path) -> None:
+    """Raise `StoreLockedError` if a live job holds `out_dir`'s folder lock right now.
+
+    A probe before the model loads; `Store.open` takes the lock itself (the only guarantee).
+    """
+    import fcntl
+
+    lock = Path(out_dir) / FOLDER_LOCK
+    if not lock.is_file():
+        return
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreLockedError(f"{out_dir}: {_BUSY}") from None
+
+
 def stored_format(out_dir: str | Path) -> str | None:
     """The shard format ("jsonl" or "parquet") an existing output folder was made with.
 
@@ -449,5 +461,5 @@ def load_samples(out_dir: str | Path) -> list[Sample]:
     """All samples in an output folder, in shard order."""
     path = Path(out_dir)
     if not (path / MANIFEST).exists():
-        raise FileNotFoundError(f"{path}: no {MANIFEST}; not a generation output folder")
+        raise InputError(f"{path}: no {MANIFEST}; not a generation output folder")
     return list(Store(path).read())

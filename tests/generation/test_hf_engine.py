@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import GenerationRequest, SamplingParams
 
 
@@ -67,5 +68,5 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
     from reasoning_distill.generation.hf_engine import HFEngine
 
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(ConfigError, match="config.json"):
         HFEngine(tmp_path / "empty")

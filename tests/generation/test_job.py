@@ -8,16 +8,15 @@ import math
 import pytest
 
 from reasoning_distill.generation.engine import Completion, GenerationResult, SamplingParams
-from reasoning_distill.generation.job import (
-    problems_hash,
-    results_to_samples,
-    run_generation,
-    summarize_lengths,
-)
+from reasoning_distill.generation.job import run_generation
+from reasoning_distill.generation.samples import results_to_samples
+from reasoning_distill.generation.spec import JobSpec, problems_hash
 from reasoning_distill.generation.store import ManifestMismatchError, Store, load_samples
+from reasoning_distill.generation.summary import summarize_lengths
 from reasoning_distill.records import Problem
 
 PARAMS = SamplingParams(n=2, max_tokens=12, seed=3)
+SPEC = JobSpec("hf", "tiny", PARAMS)
 
 
 def problems(k: int = 5) -> list[Problem]:
@@ -122,11 +121,9 @@ def _result(text: str, **kw) -> GenerationResult:
         ("The answer is 5.", "add them", "add them", "The answer is 5.", True),
     ],
 )
-def test_results_to_samples_parses_reasoning(
-    hf_engine, text, reasoning_content, reasoning, answer, closed
-):
+def test_results_to_samples_parses_reasoning(text, reasoning_content, reasoning, answer, closed):
     res = _result(text, reasoning_content=reasoning_content)
-    [s] = results_to_samples([res], {"p0": problems(1)[0]}, hf_engine, PARAMS)
+    [s] = results_to_samples([res], {"p0": problems(1)[0]}, SPEC)
     assert (s.reasoning, s.answer, s.think_closed) == (reasoning, answer, closed)
     assert s.elapsed_s == pytest.approx(2.0)
     if reasoning_content is not None:
@@ -142,20 +139,22 @@ def test_summarize_lengths_p95_is_nearest_rank():
     assert summarize_lengths([], 0)["p95_completion_tokens"] == 0.0
 
 
-def test_template_without_generation_prompt_is_refused_before_writing(tmp_path):
+def test_template_without_generation_prompt_is_refused_before_the_weights_load(tmp_path):
     import tiny_model
 
     from reasoning_distill.generation.hf_engine import HFEngine
 
     model = tiny_model.build(tmp_path / "nogen", template=tiny_model.CHATML_NO_GEN)
-    with HFEngine(model) as engine, pytest.raises(ValueError, match="adds no generation prompt"):
-        run_generation(problems(1), engine, PARAMS, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    # The weights are unreadable: the template alone must be enough to refuse.
+    (model / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="adds no generation prompt"):
+        HFEngine(model)
 
 
-def test_the_inputs_other_columns_travel_with_each_sample(hf_engine):
+def test_the_inputs_other_columns_travel_with_each_sample():
     p = Problem(id="p0", prompt="What is 2 + 3?", gold="5", source="gsm8k", meta={"level": 3})
-    [s] = results_to_samples([_result("5")], {"p0": p}, hf_engine, PARAMS)
+    [s] = results_to_samples([_result("5")], {"p0": p}, SPEC)
     assert s.meta["source"] == "gsm8k" and s.meta["problem"] == {"level": 3}
-    [bare] = results_to_samples([_result("5")], {"p0": problems(1)[0]}, hf_engine, PARAMS)
+    assert (s.engine, s.model) == ("hf", "tiny")
+    [bare] = results_to_samples([_result("5")], {"p0": problems(1)[0]}, SPEC)
     assert "problem" not in bare.meta

@@ -8,9 +8,13 @@ import time
 import pytest
 from servers import FlakyProxy, VLLMServer, free_port
 
-from reasoning_distill.generation.engine import GenerationRequest, SamplingParams
+from reasoning_distill.generation.engine import (
+    GenerationRequest,
+    PartialResultsError,
+    SamplingParams,
+)
 from reasoning_distill.generation.job import run_generation
-from reasoning_distill.generation.openai_engine import OpenAIEngine, PartialGenerationError
+from reasoning_distill.generation.openai_engine import OpenAIEngine
 from reasoning_distill.generation.store import Store, load_samples
 from reasoning_distill.records import Problem
 
@@ -72,11 +76,11 @@ def test_job_over_http_with_reasoning_content_seeds_and_logprobs(server, tiny_mo
 @pytest.mark.slow
 def test_errors_that_retrying_cannot_fix_fail_at_once(server):
     engine = OpenAIEngine("no-such-model", base_url=server.base_url, max_retries=5)
-    with pytest.raises(PartialGenerationError, match="HTTP 404") as e:
+    with pytest.raises(PartialResultsError, match="HTTP 404") as e:
         engine.generate(
             [GenerationRequest("x", messages=[{"role": "user", "content": "hi"}])], PARAMS
         )
-    assert e.value.partial_results == [] and engine.retries_done == 0
+    assert e.value.results == [] and engine.retries_done == 0
 
 
 @pytest.mark.vllm

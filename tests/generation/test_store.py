@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from reasoning_distill.errors import InputError
 from reasoning_distill.generation.store import (
     ManifestMismatchError,
     Store,
@@ -131,5 +132,5 @@ def test_second_writer_is_locked_out(tmp_path):
 
 
 def test_load_samples_on_a_non_store_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a generation output folder"):
+    with pytest.raises(InputError, match="not a generation output folder"):
         load_samples(tmp_path)

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import GenerationRequest, SamplingParams
 from reasoning_distill.generation.job import run_generation
 from reasoning_distill.generation.store import load_samples
@@ -84,7 +85,7 @@ def test_logprobs_stop_strings_and_raw_prompts(vllm_engine):
 def test_engine_via_factory_checks_the_model_folder(tmp_path):
     from reasoning_distill.generation.factory import make_engine
 
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         make_engine("vllm", str(tmp_path / "absent" / "model"))
 
 

@@ -136,7 +136,7 @@ def test_unreachable_hub_id_or_missing_path_is_a_clear_error(
     # The input fails before the model is touched, so a missing model folder is never reported.
     assert run(tmp_path / "no-model", source, tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and expected in err, err
+    assert err.startswith("rdistill generate: error:") and expected in err, err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
     if "/" in source and not source.startswith("."):
         assert "HF_HUB_OFFLINE" in err

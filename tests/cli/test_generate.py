@@ -65,10 +65,7 @@ def test_generate_bad_model_and_template(tiny_model_dir, problems_file, tmp_path
         == 2
     )
     assert "does not exist" in capsys.readouterr().err
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    import tiny_model
+    import tiny_model  # tests/generation, on the path through tests/cli/conftest.py
 
     no_gen = tiny_model.build(tmp_path / "nogen", template=tiny_model.CHATML_NO_GEN)
     assert main(args(no_gen, problems_file, tmp_path / "o2", "--on-missing", "skip")) == 2
