@@ -169,6 +169,7 @@ class Replicas:
         try:
             return conn.recv()
         except EOFError:
+            proc.join(timeout=5)  # reap it, for its exit code
             raise ReplicaError(f"{self.name} {rank} died (exit code {proc.exitcode})") from None
 
     def run(
