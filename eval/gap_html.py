@@ -32,7 +32,9 @@ def _summary_rows(gap: Mapping[str, Any]) -> list[list[str]]:
                     student,
                     f"{_f(g['teacher']['pass@1'])} {_ci(g['teacher']['ci95'])}",
                     f"{_f(g['student']['pass@1'])} {_ci(g['student']['ci95'])}",
-                    f"{_f(g['recovery'])} {_ci(g['recovery_ci95'])}",
+                    f"{_f(g['recovery'])} {_ci(g['recovery_ci95'])}"
+                    if g["recovery"] is not None
+                    else f"n/a ({g['recovery_note']})",
                     f"{g['difference']:+.3f} {_ci(g['difference_ci95'])}",
                     f"{g['n_problems']} x {g['n_samples']}",
                 ]

@@ -61,17 +61,21 @@ FUNCTIONAL_PROMPT = (
 _MAX_DECODED = 1 << 30
 
 
+class _Refused(pickle.UnpicklingError):
+    """The pickle asked for something other than plain data."""
+
+
 class _PlainDataUnpickler(pickle.Unpickler):
     """Admits only plain data: every global lookup (functions, classes) is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(
+        raise _Refused(
             f"the pickle asks for {module}.{name}; only plain data (strings, numbers, lists, "
             "dicts) is accepted"
         )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("the pickle uses persistent ids; only plain data is accepted")
+        raise _Refused("the pickle uses persistent ids; only plain data is accepted")
 
 
 def decode_private_tests(text: Any) -> list[dict[str, Any]]:
@@ -88,7 +92,7 @@ def decode_private_tests(text: Any) -> list[dict[str, Any]]:
         raise InputError(f"private_test_cases: not base64 of zlib data ({e})") from None
     try:
         obj = _PlainDataUnpickler(io.BytesIO(raw)).load()
-    except pickle.UnpicklingError as e:
+    except _Refused as e:
         raise InputError(f"private_test_cases: refused to decode: {e}") from None
     except Exception as e:  # truncated or malformed pickle streams raise many types
         raise InputError(f"private_test_cases: not a valid pickle ({type(e).__name__})") from None

@@ -117,13 +117,19 @@ def recovery_plot_png(gap: dict[str, Any]) -> bytes:
     for bench, per in gap["benchmarks"].items():
         for student, g in per.items():
             r = g["recovery"]
+            if r is None:  # teacher pass@1 of 0: no ratio to draw
+                labels.append(f"{bench}\n{student}\n(n/a)")
+                values.append(0.0)
+                lows.append(0.0)
+                highs.append(0.0)
+                continue
             ci = g["recovery_ci95"] or [r, r]
             labels.append(f"{bench}\n{student}")
-            values.append(r if r is not None else 0.0)
+            values.append(r)
             lo = ci[0] if ci[0] is not None else 0.0
-            hi = ci[1] if ci[1] is not None else max(2.0, values[-1])
-            lows.append(max(0.0, values[-1] - lo))
-            highs.append(max(0.0, hi - values[-1]))
+            hi = ci[1] if ci[1] is not None else max(2.0, r)  # unbounded above: draw to 2
+            lows.append(max(0.0, r - lo))
+            highs.append(max(0.0, hi - r))
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(labels) + 1.5), 4))
     try:
         ax.bar(range(len(labels)), values, yerr=[lows, highs], capsize=4, color="tab:blue")
