@@ -33,6 +33,15 @@ if [ "$DEV" = 1 ]; then
       echo "setup.sh: bubblewrap is missing (apt-get install bubblewrap); the sandbox will use weaker isolation" >&2
     fi
   fi
+  # Headless Chromium renders gap.html in the eval tests (they skip without it).
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+        || echo "setup.sh: could not install chromium; the gap.html rendering test will skip" >&2
+    else
+      echo "setup.sh: chromium is missing (apt-get install chromium); the gap.html rendering test will skip" >&2
+    fi
+  fi
 else
   pip_q -e . -c constraints/cpu.txt
 fi
