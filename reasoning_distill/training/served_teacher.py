@@ -1,0 +1,134 @@
+"""A teacher served by vLLM's OpenAI-compatible server, scored through `prompt_logprobs`.
+
+So a large teacher can live on other GPUs (or another machine) while the student trains: each
+sequence is sent as token ids to `/v1/completions` with `max_tokens=1` and
+`prompt_logprobs=k`, and the answer's per-position top-k becomes a `TopK` (the mass outside
+the k tokens is the tail bucket, so every token still counts, unlike a loss restricted to two
+tokens per position). The server must allow that many log-probs: start it with
+`--max-logprobs K` (vLLM's default is 20).
+
+What the server returns, and how it is read:
+- `prompt_logprobs[t]` is the distribution that predicted prompt token t (None for t = 0); our
+  row t predicts token t + 1, so row t is entry t + 1.
+- each entry holds the top-k tokens plus the prompt's own token when that one ranks lower:
+  the k best by log-prob are kept.
+- the log-probs are the model's raw (temperature 1) distribution, so a served teacher is
+  used at temperature 1 only.
+
+Requests go out in parallel (`concurrency` threads); 408/429/5xx answers and dropped
+connections are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from reasoning_distill.errors import ConfigError
+from reasoning_distill.training.teacher_topk import TopK, tail_from_topk
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class ServedTeacherError(RuntimeError):
+    """The server refused a request (not a transient failure) or kept failing."""
+
+
+def parse_prompt_logprobs(entries: list, length: int, k: int) -> TopK:
+    """A TopK of `length - 1` rows from a completion choice's `prompt_logprobs`."""
+    n = max(length - 1, 0)
+    ids = np.zeros((n, k), dtype=np.int64)
+    lps = np.zeros((n, k), dtype=np.float32)
+    if len(entries) < length:
+        raise ServedTeacherError(
+            f"server returned prompt_logprobs for {len(entries)} positions, expected {length}"
+        )
+    for t in range(n):
+        entry = entries[t + 1]
+        if not entry:
+            raise ServedTeacherError(f"server returned no prompt_logprobs at position {t + 1}")
+        best = sorted(((float(v["logprob"]), int(tok)) for tok, v in entry.items()), reverse=True)
+        if len(best) < k:
+            raise ServedTeacherError(
+                f"server returned {len(best)} log-probs at position {t + 1}, asked for {k}: "
+                f"start it with --max-logprobs {k} or lower k"
+            )
+        best = best[:k]
+        ids[t] = [tok for _, tok in best]
+        lps[t] = [lp for lp, _ in best]
+    return TopK(ids, lps, tail_from_topk(lps))
+
+
+class ServedTeacher:
+    """`TopKTeacher` over an OpenAI-compatible vLLM server (see the module docstring)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        k: int,
+        temperature: float = 1.0,
+        concurrency: int = 8,
+        timeout: float = 300.0,
+        max_retries: int = 5,
+        api_key: str | None = None,
+    ) -> None:
+        if k < 1:
+            raise ConfigError(f"k must be >= 1 for a served teacher; got {k}")
+        if temperature != 1.0:
+            raise ConfigError(
+                f"a served teacher returns raw (temperature 1) log-probs; temperature must be "
+                f"1.0, got {temperature}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.model, self.k, self.temperature = model, k, temperature
+        self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def _post(self, client, ids: list[int]) -> list:
+        import httpx
+
+        body = {
+            "model": self.model,
+            "prompt": ids,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "prompt_logprobs": self.k,
+        }
+        delay = 0.5
+        for attempt in range(self.max_retries + 1):
+            try:
+                r = client.post(f"{self.base_url}/completions", json=body, headers=self.headers)
+            except (httpx.TransportError, httpx.TimeoutException) as e:
+                if attempt == self.max_retries:
+                    raise ServedTeacherError(f"{self.base_url}: {e}") from e
+            else:
+                if r.status_code == 200:
+                    return r.json()["choices"][0]["prompt_logprobs"]
+                if r.status_code not in RETRY_STATUS or attempt == self.max_retries:
+                    raise ServedTeacherError(
+                        f"{self.base_url}/completions answered {r.status_code}: {r.text[:300]}"
+                    )
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 30.0)
+        raise ServedTeacherError(f"{self.base_url}: gave up after {self.max_retries} retries")
+
+    def score(self, sequences: Sequence[Sequence[int]]) -> list[TopK]:
+        import httpx
+
+        seqs = [list(map(int, s)) for s in sequences]
+        with (
+            httpx.Client(timeout=self.timeout) as client,
+            ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool,
+        ):
+            answers = list(pool.map(lambda s: self._post(client, s), seqs))
+        return [
+            parse_prompt_logprobs(a, len(s), self.k) for a, s in zip(answers, seqs, strict=True)
+        ]
