@@ -34,18 +34,39 @@ def exact_number(text: str) -> tuple[Fraction, bool] | None:
     return None
 
 
+def _exact_tuple(text: str) -> list[tuple[Fraction, bool]] | None:
+    """The items of `(3, -4)` when every item is an integer or plain fraction; else None."""
+    t = text.strip()
+    if not (t.startswith("(") and t.endswith(")")) or "(" in t[1:-1] or ")" in t[1:-1]:
+        return None
+    items = [exact_number(x) for x in t[1:-1].split(",")]
+    if len(items) < 2 or any(x is None for x in items):
+        return None
+    return items  # type: ignore[return-value]
+
+
 def fast_verdict(answer: str, gold: str) -> bool | None:
-    """Exact answer for the common easy case (integers, plain fractions), without sympy.
+    """Exact answer for the common easy case (integers, plain fractions, tuples of them such
+    as `(3, -4)`), without sympy.
 
     Returns True (equal), False (two different integers: math-verify agrees) or None (let
     math-verify decide: it compares non-integers with a tolerance, so inequality is its call).
     """
     a, g = exact_number(answer), exact_number(gold)
-    if a is None or g is None:
+    if a is not None and g is not None:
+        return _same_exact([a], [g])
+    at, gt = _exact_tuple(answer), _exact_tuple(gold)
+    if at is None or gt is None:
         return None
-    if a[0] == g[0]:
+    if len(at) != len(gt):
+        return False
+    return _same_exact(at, gt)
+
+
+def _same_exact(a: list[tuple[Fraction, bool]], g: list[tuple[Fraction, bool]]) -> bool | None:
+    if all(x[0] == y[0] for x, y in zip(a, g, strict=True)):
         return True
-    if a[1] and g[1]:
+    if any(x[0] != y[0] and x[1] and y[1] for x, y in zip(a, g, strict=True)):
         return False
     return None
 
@@ -88,6 +109,10 @@ def same_answer(gold: list[Any], pred: list[Any], timeout: int | None) -> bool:
     return bool(verify(gold, pred, timeout_seconds=timeout))
 
 
+def _is_exact(text: str) -> bool:
+    return exact_number(text) is not None or _exact_tuple(text) is not None
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+|\\[,;!: ]", "", text)
 
@@ -111,11 +136,11 @@ class PartComparer:
 
     def gold_parses(self, part: str) -> bool:
         _, value = name_value(part)
-        return exact_number(value) is not None or bool(parse_gold_cached(value, self.timeout))
+        return _is_exact(value) or bool(parse_gold_cached(value, self.timeout))
 
     def parses(self, part: str) -> bool:
         _, value = name_value(part)
-        return exact_number(value) is not None or bool(self._parse(value))
+        return _is_exact(value) or bool(self._parse(value))
 
     def _parse(self, text: str) -> list[Any]:
         if text not in self._parsed:

@@ -150,10 +150,13 @@ def _grade_parts(
     # parts costs a math-verify call
     if len(pred_parts) <= MAX_PARTS and cmp.same_set(gold_parts, pred_parts):
         return Verdict.ok(extracted, **details)
-    # math-verify's own reading of the whole answer (`x \in \{1, 2\}`, a union), unless a
-    # part names a variable: math-verify would accept `k = 2, n = 45` for `k = 45, n = 2`
+    # math-verify's own reading of the whole answer (`x \in \{1, 2\}`, a union) when the
+    # answer did not split into parts that all parse (then it would only repeat the set
+    # comparison), and unless a part names a variable: math-verify would accept
+    # `k = 2, n = 45` for `k = 45, n = 2`
     named = any(name_value(p)[0] is not None for p in gold_parts + pred_parts)
-    if not named:
+    listed = 1 < len(pred_parts) <= MAX_PARTS and all(cmp.parses(p) for p in pred_parts)
+    if not named and not listed:
         gold_whole = list(parse_gold_cached(gold_text, cmp.timeout))
         pred_whole = parse_answer(extracted, cmp.timeout)
         if gold_whole and pred_whole and same_answer(gold_whole, pred_whole, cmp.timeout):

@@ -283,3 +283,18 @@ def test_math500_solutions_as_golds_give_their_answer():
         (r["id"], r["answer"], v.reason) for r, v in zip(rows, out, strict=True) if not v.correct
     ]
     assert bad == []
+
+
+@pytest.mark.parametrize(
+    "completion,gold,correct",
+    [
+        (r"\boxed{(3, -4)}", "(3,-4)", True),
+        (r"\boxed{(3, -5)}", "(3,-4)", False),
+        (r"\boxed{(3, -4, 1)}", "(3,-4)", False),
+        (r"\boxed{(\frac{6}{2}, -4)}", "(3,-4)", True),
+        (r"\boxed{(-4, 3)}, \boxed{(1, 2)}", "(1, 2), (-4, 3)", True),
+        (r"\boxed{(-4, 3)}, \boxed{(2, 1)}", "(1, 2), (-4, 3)", False),
+    ],
+)
+def test_tuples_of_numbers_compare_exactly(completion, gold, correct):
+    assert verify_math(completion, gold).correct is correct
