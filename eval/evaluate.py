@@ -1,8 +1,9 @@
 """Evaluate models on benchmarks under one protocol: sample, verify, score, write results.json.
 
 Per model, under `out/<model>/`:
-- `generations/<key>/`: the sample store (content-keyed, resumable; see `eval.cache`);
-- `verdicts/<verifier version>.jsonl`: cached verdicts;
+- `generations/<key>/`: the sample store (content-keyed, resumable; see `eval.cache`), and
+  beside its shards `verdicts-<verifier version>.jsonl`: the verdicts, in the one verdict
+  record format of `data_recipes.verdicts` (keyed by the stored sample);
 - `results.json`: one envelope (format, manifest, per-problem results, metrics, warnings),
   written atomically.
 With a teacher and at least one student, `out/gap/` holds the teacher-gap report.
@@ -235,32 +236,46 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
                 f"samples (store {folder}); rerun the same command to resume"
             )
         out.append(samples)
-    return out
+    return folder, out
 
 
-def _verify(run: BenchmarkRun, samples, cache, workers, progress):
-    """Verdict dicts [problem][index], computing only those not cached."""
-    from reasoning_distill.eval.cache import sample_key
+def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, workers, progress):
+    """Verdict dicts [problem][index], computing only those not stored beside the samples.
+
+    A stored verdict counts only for a sample made for the same gold (a corrected gold is
+    re-verified, not looked up).
+    """
+    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore, read_verdicts
 
     from reasoning_distill.verification import verify_samples
 
-    todo, todo_keys, golds = [], [], []
-    seen: set[str] = set()
-    keys = []
-    for p, row in zip(run.problems, samples, strict=True):
-        keys.append([sample_key(s, p.gold, p.kind) for s in row])
-        for s, k in zip(row, keys[-1], strict=True):
-            if cache.get(k) is None and k not in seen:
-                s.kind = p.kind  # the problem decides the verifier, not the cached sample
-                seen.add(k)
-                todo.append(s)
-                todo_keys.append(k)
-                golds.append(p.gold)
-    if todo:
-        logger.info("%s: verifying %d samples (%d cached)", run.name, len(todo), len(cache))
-        verdicts = verify_samples(todo, golds=golds, workers=workers, progress=progress)
-        cache.add((k, v.to_dict()) for k, v in zip(todo_keys, verdicts, strict=True))
-    return [[cache.get(k) for k in row] for row in keys]
+    name = f"verdicts-{verifier['version']}"
+    with VerdictStore.open(folder, verifier, name=name) as store:
+        done = read_verdicts(folder, name) if store.done_keys() else {}
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        todo, golds, keep = [], [], []
+        queued: set[tuple[str, int]] = set()
+        for p, row in zip(run.problems, samples, strict=True):
+            for s in row:
+                rec = done.get(s.key)
+                if rec is not None and s.gold == p.gold:
+                    found[s.key] = rec.to_dict()
+                elif s.key not in queued:
+                    s.kind = p.kind  # the problem decides the verifier
+                    queued.add(s.key)
+                    todo.append(s)
+                    golds.append(p.gold)
+                    keep.append(s.gold == p.gold)
+        if todo:
+            logger.info("%s: verifying %d samples (%d stored)", run.name, len(todo), len(found))
+            verdicts = verify_samples(todo, golds=golds, workers=workers, progress=progress)
+            records = [
+                VerdictRecord.of(s.key, s.kind, v, f"format+{s.kind}")
+                for s, v in zip(todo, verdicts, strict=True)
+            ]
+            store.append(r for r, k in zip(records, keep, strict=True) if k)
+            found.update({r.key: r.to_dict() for r in records})
+    return [[found[s.key] for s in row] for row in samples]
 
 
 def _records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
@@ -297,7 +312,6 @@ def evaluate_model(
     entry of that name, if any, names the version and token budget). `identity` is the model's
     manifest entry (`eval.models.model_identity`; default: computed from `engine.model`).
     """
-    from reasoning_distill.eval.cache import VerdictCache
     from reasoning_distill.eval.manifest import digest
     from reasoning_distill.eval.models import identity_digest, model_identity
     from reasoning_distill.eval.scoring import benchmark_metrics, math_equivalence
@@ -310,7 +324,6 @@ def evaluate_model(
     manifest = build_manifest(identity, engine, protocol, runs, verifier)
     # The template shapes every prompt: two tokenizers with one weight file are two models here.
     id_key = digest([identity_digest(identity), manifest["chat_template"]])
-    cache = VerdictCache(out_dir / "verdicts" / f"{verifier['version']}.jsonl")
     envelope: dict[str, Any] = {
         "format": "rdistill-eval-results",
         "format_version": 1,
@@ -321,8 +334,10 @@ def evaluate_model(
     }
     plain: dict[str, dict[str, list[bool]]] = {}
     for run in runs:
-        samples = _generate(engine, run, protocol, id_key, out_dir / "generations", progress)
-        verdicts = _verify(run, samples, cache, workers, progress)
+        folder, samples = _generate(
+            engine, run, protocol, id_key, out_dir / "generations", progress
+        )
+        verdicts = _verify(run, folder, samples, verifier, workers, progress)
         records = _records(run, samples, verdicts)
         kind = (
             run.benchmark.kind if run.benchmark else (run.problems[0].kind if run.problems else "")

@@ -106,9 +106,11 @@ def test_changed_scorer_regenerates_nothing(engine, tmp_path, monkeypatch):
     assert again.calls == 0
     new = after["manifest"]["verifier"]["version"]
     assert new != old
-    caches = {p.stem: p for p in (tmp_path / "m" / "verdicts").glob("*.jsonl")}
-    assert set(caches) == {old, new}
-    assert len(caches[new].read_text().splitlines()) == 12  # every sample re-scored once
+    caches = {p.stem: p for p in (tmp_path / "m" / "generations").glob("*/verdicts-*.jsonl")}
+    assert set(caches) == {f"verdicts-{old}", f"verdicts-{new}"}
+    rows = [json.loads(line) for line in caches[f"verdicts-{new}"].read_text().splitlines()]
+    assert len(rows) == 12  # every sample re-scored once, in the shared verdict record format
+    assert {"problem_id", "sample_index", "kind", "correct", "reason", "verifier"} <= set(rows[0])
     # A larger --limit generates only the new problems' samples.
     more = Counting(engine)
     evaluate_model(more, _benchmarks(8), PROTOCOL, tmp_path / "m")
