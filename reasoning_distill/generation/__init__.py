@@ -5,7 +5,9 @@ from reasoning_distill.generation.engine import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    PartialResultsError,
     SamplingParams,
+    StreamingEngine,
 )
 from reasoning_distill.generation.parsing import split_reasoning
 
@@ -14,6 +16,8 @@ __all__ = [
     "Engine",
     "GenerationRequest",
     "GenerationResult",
+    "PartialResultsError",
     "SamplingParams",
+    "StreamingEngine",
     "split_reasoning",
 ]
