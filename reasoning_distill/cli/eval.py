@@ -101,12 +101,13 @@ def check_arguments(args: argparse.Namespace):
 
     Raises a `UserError` naming the flag or file at fault.
     """
-    from reasoning_distill.cli.engine_options import engine_opts
+    from reasoning_distill.cli.engine_options import check_engine_arguments, engine_opts
     from reasoning_distill.errors import ConfigError
     from reasoning_distill.eval.benchmarks import get_benchmark, load_benchmark
     from reasoning_distill.eval.evaluate import EVAL_MARKER, EvalProtocol
     from reasoning_distill.eval.models import check_model
     from reasoning_distill.eval.paths import check_out_dir
+    from reasoning_distill.generation.spec import check_problems
 
     models: dict[str, str] = {}
     for name, path in args.model:
@@ -145,6 +146,7 @@ def check_arguments(args: argparse.Namespace):
             raise ConfigError(f"--max-tokens-for {name}: not one of the --benchmark names")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise ConfigError(f"--max-tokens must be >= 1, got {args.max_tokens}")
+    check_engine_arguments(args)
     try:
         protocol = EvalProtocol.from_args(args, engine_opts(args))
     except ValueError as e:
@@ -154,7 +156,9 @@ def check_arguments(args: argparse.Namespace):
     for name, path in args.benchmark:
         b = get_benchmark(name)
         budget = token_budgets.get(name) or args.max_tokens or b.max_tokens
-        benchmarks[name] = (b, load_benchmark(name, path, args.limit), budget, path)
+        problems = load_benchmark(name, path, args.limit)
+        check_problems(problems, protocol.n)
+        benchmarks[name] = (b, problems, budget, path)
     for path in models.values():
         check_model(path, args.engine)
     return models, benchmarks, protocol
