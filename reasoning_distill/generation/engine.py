@@ -42,6 +42,8 @@ class SamplingParams:
                 self.logprobs is not None and self.logprobs < 0,
                 f"logprobs must be >= 0, got {self.logprobs}",
             ),
+            # An empty stop string matches at once: every completion would be empty.
+            ("" in self.stop, "stop strings must not be empty"),
         ):
             if bad:
                 raise ConfigError(what)

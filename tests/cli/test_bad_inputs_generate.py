@@ -57,6 +57,7 @@ BAD_ARGUMENTS = [
     ("top-p above one", ["--top-p", "1.5"], "--top-p must be in (0, 1], got 1.5"),
     ("min-p one", ["--min-p", "1"], "--min-p must be in [0, 1)"),
     ("negative logprobs", ["--logprobs", "-1"], "--logprobs must be >= 0"),
+    ("empty stop string", ["--stop", ""], "--stop strings must not be empty"),
     ("chunk size zero", ["--chunk-size", "0"], "--chunk-size must be >= 1, got 0"),
     ("batch size zero", ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     ("data parallel zero", ["--data-parallel", "0"], "--data-parallel must be >= 1, got 0"),
