@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import (
     Completion,
     GenerationRequest,
@@ -38,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _END = object()  # the end of a stream's queue
+
+
+class ServerUnreachableError(ConfigError, ConnectionError):
+    """The server named by `base_url` does not answer, or refuses our API key."""
 
 
 class _Fatal(Exception):
@@ -75,7 +80,7 @@ class OpenAIEngine:
         vllm_extras: bool = True,
     ) -> None:
         if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+            raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         self.model = model
         self.base_url = (
             base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1"
@@ -96,7 +101,7 @@ class OpenAIEngine:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     def check_server(self, attempts: int = 3) -> None:
-        """Raise `ConnectionError` with a clear message if the server cannot be reached."""
+        """Raise `ServerUnreachableError` (a `ConnectionError`) if the server cannot be reached."""
         import httpx
 
         last: Exception | None = None
@@ -108,12 +113,12 @@ class OpenAIEngine:
                 time.sleep(0.5 * 2**i)
                 continue
             if r.status_code in (401, 403):
-                raise PermissionError(
+                raise ServerUnreachableError(
                     f"{self.base_url}: the server refused the API key ({r.status_code}); set the "
                     "key's environment variable (--api-key-env, default OPENAI_API_KEY)"
                 )
             return
-        raise ConnectionError(
+        raise ServerUnreachableError(
             f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(last).__name__}: "
             f"{last}). Is it running and is --base-url right?"
         )

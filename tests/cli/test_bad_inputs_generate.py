@@ -215,6 +215,18 @@ def test_bad_models_fail_fast_with_the_reason(tmp_path, capsys, monkeypatch, mak
     assert time.perf_counter() - t0 < 10  # once 49 s and a 107-line traceback
 
 
+def test_an_unreachable_server_is_one_line(tmp_path, capsys):
+    from servers import free_port
+
+    inp = write_problems(tmp_path / "p.jsonl", 2)
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    argv = generate_argv("served-model", inp, tmp_path / "out", "--engine", "openai")
+    assert main([*argv, "--base-url", url]) == 2
+    assert f"cannot reach the OpenAI-compatible server at {url}" in one_error_line(
+        capsys.readouterr().err
+    )
+
+
 def test_a_folder_held_by_a_running_job_is_refused_and_kept(tiny_model_dir, tmp_path, capsys):
     inp = write_problems(tmp_path / "p.jsonl", 3)
     out = tmp_path / "out"
