@@ -39,6 +39,7 @@ class TrainResult:
     first_loss: float  # mean of the first `loss_window` logged losses (fewer if the run is short)
     last_loss: float  # mean of the last `loss_window` logged losses (never overlapping the first)
     metrics: dict[str, list[float]] = field(default_factory=dict)  # other logged series
+    world_size: int = 1  # training processes (data-parallel ranks)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -56,6 +57,7 @@ def result_from_log_history(
     steps: int,
     train_runtime_s: float,
     window: int,
+    world_size: int = 1,
 ) -> TrainResult:
     """Build a `TrainResult` from a HF `Trainer`'s `state.log_history`."""
     entries = [e for e in log_history if "loss" in e and "step" in e]
@@ -81,6 +83,7 @@ def result_from_log_history(
         first_loss=mean(losses[:window]),
         last_loss=mean(losses[-window:]),
         metrics=metrics,
+        world_size=world_size,
     )
 
 

@@ -258,6 +258,7 @@ def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> 
         steps=int(trainer.state.global_step),
         train_runtime_s=float(output.metrics.get("train_runtime", runtime)),
         window=config.loss_window,
+        world_size=int(trainer.args.world_size),
     )
     if trainer.accelerator.is_main_process:
         write_result(result, run_dir)
