@@ -264,3 +264,32 @@ def chunked_topk_distillation_loss(
     size = chunk_size or default_chunk_size(student_head_weight.shape[0])
     total = _apply(h_s, student_head_weight, _autograd_chunk(per_token, temperature), size)
     return _reduce(total, int(rows.numel()), reduction)
+
+
+def chunked_cross_entropy(
+    hidden: torch.Tensor,
+    head_weight: torch.Tensor,
+    labels: torch.Tensor,
+    chunk_size: int | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Next-token cross-entropy of `labels` (B, T, aligned, -100 ignored) from hidden states
+    (B, T, H) and a head (V, H), in chunks like `chunked_distillation_loss`."""
+    import torch
+
+    _check_common(hidden, head_weight, labels, 1.0, reduction)
+    rows = _valid_rows(labels)
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
+    target = labels.reshape(-1).index_select(0, rows)
+
+    def chunk_grad(start: int, end: int, z):
+        log_s = z.log_softmax(dim=-1)
+        y = target[start:end].unsqueeze(-1)
+        per_token = -log_s.gather(-1, y).squeeze(-1)
+        grad = log_s.exp_()
+        grad.scatter_add_(-1, y, torch.full_like(y, -1, dtype=grad.dtype))
+        return per_token, grad
+
+    size = chunk_size or default_chunk_size(head_weight.shape[0])
+    total = _apply(h, head_weight, chunk_grad, size)
+    return _reduce(total, int(rows.numel()), reduction)

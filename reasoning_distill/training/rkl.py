@@ -1,14 +1,23 @@
-"""The white-box stage: minimise reverse KL(student || teacher) on the dataset's assistant tokens.
+"""The white-box stage: pull the student's next-token distributions toward a teacher's.
 
-Offline and teacher-forced: both models read the same dataset sequences (no on-policy
-generation by the student, unlike TRL's GKD / DistillationTrainer with `lmbda > 0`), and at
-every assistant token the student's next-token distribution is pulled toward the teacher's
-with the mode-seeking reverse KL. `alpha` mixes in the ordinary SFT cross-entropy on the
-dataset tokens. The stage starts from a given (usually SFT-trained) student checkpoint.
+`DistillTrainer` minimises the configured divergence (reverse KL by default, the preferred
+direction for white-box LLM distillation) on the trained tokens, plus an optional weighted
+hard-label cross-entropy, against one of three teacher sources (see `kd_config`): a local
+checkpoint (full vocabulary), a top-k cache on disk, or a vLLM server. The loss is computed
+from hidden states and head weights in chunks (`chunked_loss`), so neither model's (B, T, V)
+logits are ever held: the stage fits at long context with a large vocabulary.
+
+Modes: off-policy (teacher-forced on the dataset's traces), on-policy (the student samples a
+completion for each prompt of the batch with its live weights, the teacher scores those
+tokens) and mixed (a share `lmbda` of the steps on-policy). This follows TRL's GKD /
+`DistillationTrainer` (same lmbda and beta conventions, teacher and student sharing one
+vocabulary); what this stage adds: the divergence table including the skewed KLs, a cached
+or served teacher whose tail mass stays in the loss as one bucket, a refusal of vocabularies
+that differ in content (not only in size), an assistant-mask check, and exact step counts.
 
 Teacher and student must share the tokenizer: a KL between two distributions over different
-vocabularies is meaningless, and equal sizes alone do not make equal vocabularies (FIELD.md
-item 4), so the vocabularies themselves are compared and a mismatch is refused.
+vocabularies is meaningless, and equal sizes alone do not make equal vocabularies, so the
+vocabularies themselves are compared and a mismatch is refused.
 """
 
 from __future__ import annotations
@@ -18,10 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from reasoning_distill.training.checkpoint import TrainResult, prepare_run_dir
-from reasoning_distill.training.config import ReverseKLConfig
+from reasoning_distill.training.chunked_loss import (
+    chunked_cross_entropy,
+    chunked_distillation_loss,
+    chunked_topk_distillation_loss,
+)
+from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
+from reasoning_distill.training.kd_config import DistillConfig
+from reasoning_distill.training.kd_modes import is_on_policy_step, sample_on_policy
 from reasoning_distill.training.losses import IGNORE_INDEX, reverse_kl_loss, shift_labels
 from reasoning_distill.training.sft import (
     build_trainer,
@@ -32,8 +47,18 @@ from reasoning_distill.training.sft import (
     run_trainer,
 )
 from reasoning_distill.training.student_trainer import StudentSFTTrainer
+from reasoning_distill.training.teacher_topk import stack_topk
 
 logger = logging.getLogger(__name__)
+
+_DEFAULTS = {f.name: f.default for f in DistillConfig.__dataclass_fields__.values()}
+_DEFAULTS["hinton_scaling"] = False  # a bare ReverseKLConfig: the older stage's unscaled loss
+
+
+def _opt(args: Any, name: str) -> Any:
+    """A DistillConfig setting, or its default for trainer args that lack it (a
+    ReverseKLConfig given to the trainer directly)."""
+    return getattr(args, name, _DEFAULTS[name])
 
 
 def check_same_vocabulary(student_tokenizer, teacher_tokenizer, student=None, teacher=None) -> None:
@@ -57,43 +82,226 @@ def check_same_vocabulary(student_tokenizer, teacher_tokenizer, student=None, te
             )
 
 
-class ReverseKLTrainer(StudentSFTTrainer):
-    """SFTTrainer whose training loss is reverse KL to a frozen teacher on the same batch."""
+def _last_hidden(model, input_ids, attention_mask) -> torch.Tensor:
+    """The final (normed) hidden states (B, T, H), computing the logits of one position only.
 
-    def __init__(self, *args, teacher_model, **kwargs):
+    Called through the (possibly DDP-wrapped) model's own forward, so data-parallel gradient
+    synchronisation sees a normal forward pass.
+    """
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        output_hidden_states=True,
+        logits_to_keep=1,
+        use_cache=False,
+    )
+    return out.hidden_states[-1]
+
+
+class DistillTrainer(StudentSFTTrainer):
+    """SFTTrainer whose training loss is a divergence to a frozen teacher (module docstring).
+
+    `teacher_model`: a causal LM on the student's vocabulary; or `topk_teacher`: an object
+    with `lookup(input_ids)` (a `TopKCache`) or `score(sequences)` (a `ServedTeacher`).
+    """
+
+    def __init__(self, *args, teacher_model=None, topk_teacher=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.teacher = teacher_model.to(self.accelerator.device).eval().requires_grad_(False)
+        if (teacher_model is None) == (topk_teacher is None):
+            raise ValueError("DistillTrainer needs exactly one of teacher_model and topk_teacher")
+        self.teacher = None
+        if teacher_model is not None:
+            self.teacher = teacher_model.to(self.accelerator.device).eval().requires_grad_(False)
+        self.topk_teacher = topk_teacher
 
+    # -- the teacher's side -------------------------------------------------------------
+    def _teacher_topk(self, input_ids, attention_mask, target) -> tuple[torch.Tensor, ...]:
+        seqs = [input_ids[i, attention_mask[i].bool()].tolist() for i in range(input_ids.shape[0])]
+        if hasattr(self.topk_teacher, "lookup"):
+            found = []
+            for i, s in enumerate(seqs):
+                hit = self.topk_teacher.lookup(s)
+                if hit is None:
+                    raise ValueError(
+                        f"a training sequence ({len(s)} tokens, batch row {i}) is not in the "
+                        f"teacher cache {self.topk_teacher.folder}: it was built from other "
+                        f"data, another chat template or another max_length"
+                    )
+                topk, covered = hit
+                need = (target[i, : len(s) - 1] != IGNORE_INDEX).cpu().numpy()
+                if (need & ~covered[: len(need)]).any():
+                    raise ValueError(
+                        f"the teacher cache {self.topk_teacher.folder} lacks trained positions "
+                        f"of batch row {i}: it was built with another assistant mask"
+                    )
+                found.append(topk)
+        else:
+            found = self.topk_teacher.score(seqs)
+        k = found[0].k
+        arrays = stack_topk(found, input_ids.shape[1], k)
+        device = input_ids.device
+        return tuple(torch.from_numpy(a).to(device) for a in arrays)
+
+    # -- the loss -----------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:  # evaluation reports TRL's usual SFT loss
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        logits, target = self.student_logits(model, inputs)
-        with torch.no_grad():
-            teacher_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-            teacher_logits = self.teacher(**teacher_inputs, use_cache=False).logits
+        args = self.args
+        input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
+        labels = inputs["labels"]
+        on_policy = is_on_policy_step(
+            _opt(args, "mode"), _opt(args, "lmbda"), args.seed, self.state.global_step
+        )
+        if on_policy:
+            unwrapped = self.accelerator.unwrap_model(model)
+            tok = self.processing_class
+            batch = sample_on_policy(
+                unwrapped,
+                input_ids,
+                attention_mask,
+                labels,
+                max_new_tokens=_opt(args, "max_new_tokens"),
+                temperature=_opt(args, "generation_temperature"),
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=unwrapped.generation_config.eos_token_id or tok.eos_token_id,
+            )
+            input_ids, attention_mask, labels = batch.input_ids, batch.attention_mask, batch.labels
+        target = shift_labels(labels)
         mask = target != IGNORE_INDEX
-        denom = self.token_denominator(mask, num_items_in_batch)
-        rkl = (
-            reverse_kl_loss(
-                logits, teacher_logits, target, temperature=self.args.temperature, reduction="sum"
+        # On-policy tokens are not the dataset's: the collator's global token count does not
+        # describe them, so they are averaged per micro-batch (and accumulation divided here
+        # exactly where the Trainer would not divide).
+        if on_policy:
+            denom = mask.sum().clamp_min(1)
+            if num_items_in_batch is not None and self.model_accepts_loss_kwargs:
+                denom = denom * self.current_gradient_accumulation_steps
+        else:
+            denom = self.token_denominator(mask, num_items_in_batch)
+        hidden = _last_hidden(model, input_ids, attention_mask)
+        head = self.accelerator.unwrap_model(model).get_output_embeddings().weight
+        kw = {
+            "divergence": _opt(args, "divergence"),
+            "temperature": args.temperature,
+            "beta": _opt(args, "beta"),
+            "skew": _opt(args, "skew"),
+            "chunk_size": _opt(args, "chunk_size"),
+            "reduction": "sum",
+        }
+        if self.teacher is not None:
+            with torch.no_grad():
+                t_hidden = _last_hidden(self.teacher, input_ids, attention_mask)
+            t_head = self.teacher.get_output_embeddings().weight
+            kd_sum = chunked_distillation_loss(hidden, head, t_hidden, t_head, target, **kw)
+        else:
+            ids, lps, tail = self._teacher_topk(input_ids, attention_mask, target)
+            kd_sum = chunked_topk_distillation_loss(hidden, head, ids, lps, tail, target, **kw)
+        kd = kd_sum / denom
+        scale = args.temperature**2 if _opt(args, "hinton_scaling") else 1.0
+        alpha = args.alpha
+        loss = (1 - alpha) * scale * kd if alpha < 1 else kd * 0.0
+        ce_value = float("nan")
+        if alpha > 0:
+            ce = (
+                chunked_cross_entropy(
+                    hidden, head, target, _opt(args, "chunk_size"), reduction="sum"
+                )
+                / denom
             )
-            / denom
-        )
-        ce = (
-            F.cross_entropy(
-                logits.float().flatten(0, 1),
-                target.flatten(),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
+            loss = loss + alpha * ce
+            ce_value = ce.detach().item()
+        elif not on_policy:  # logged for comparison with the SFT arms, without a gradient
+            with torch.no_grad():
+                ce_value = (
+                    chunked_cross_entropy(hidden.detach(), head.detach(), target, None, "sum")
+                    / denom
+                ).item()
+        self._record(input_ids, attention_mask, mask, kd, ce_value, on_policy)
+        return (loss, {}) if return_outputs else loss
+
+    def _record(self, input_ids, attention_mask, mask, kd, ce_value, on_policy) -> None:
+        metrics = self._metrics["train"]
+        metrics[_opt(self.args, "divergence")].append(kd.detach().item())
+        if ce_value == ce_value:  # not NaN
+            metrics["ce"].append(ce_value)
+        metrics["on_policy"].append(float(on_policy))
+        metrics["trained_tokens"].append(float(mask.sum()))
+        self._total_train_tokens += int(attention_mask.sum())
+        metrics["num_tokens"] = [self._total_train_tokens]
+
+
+# The older name, kept for callers of the reverse-KL-only stage.
+ReverseKLTrainer = DistillTrainer
+
+
+def _open_topk_teacher(config: DistillConfig, tokenizer):
+    """The cache or served teacher named by `config`, checked against the student's tokenizer."""
+    if config.teacher_cache is not None:
+        from reasoning_distill.training.teacher_cache import TopKCache, tokenizer_fingerprint
+
+        cache = TopKCache.open(config.teacher_cache)
+        ident = cache.identity
+        if ident.get("tokenizer") != tokenizer_fingerprint(tokenizer):
+            raise ValueError(
+                f"the teacher cache {config.teacher_cache} was built with another tokenizer or "
+                f"chat template than the student's: rebuild it with the student's tokenizer"
             )
-            / denom
-        )
-        alpha = self.args.alpha
-        loss = (1 - alpha) * rkl + alpha * ce if alpha > 0 else rkl
-        self.record_metrics(
-            inputs, logits, target, reverse_kl=rkl.detach().item(), ce=ce.detach().item()
-        )
-        return (loss, {"logits": logits}) if return_outputs else loss
+        if ident.get("temperature") != config.temperature:
+            raise ValueError(
+                f"the teacher cache {config.teacher_cache} holds log-probs at temperature "
+                f"{ident.get('temperature')}, the config asks for {config.temperature}: the "
+                f"tail bucket cannot be re-tempered, so use its temperature or rebuild it"
+            )
+        if len(cache) == 0:
+            raise ValueError(f"the teacher cache {config.teacher_cache} holds no sequences")
+        return cache, f"cache {config.teacher_cache} (k={ident.get('k')})"
+    from reasoning_distill.training.served_teacher import ServedTeacher
+
+    served = ServedTeacher(config.teacher_url, config.teacher_name, k=config.top_k)
+    return served, f"server {config.teacher_url} ({config.teacher_name}, k={config.top_k})"
+
+
+def train_distill(
+    student_path: str | Path,
+    train_dataset: Any,
+    output_dir: str | Path,
+    config: DistillConfig,
+    callbacks: list | None = None,
+) -> TrainResult:
+    """Distil the student at `student_path` toward the teacher that `config` names, for
+    exactly `config.max_steps` steps; the model lands in `output_dir/final`.
+
+    `train_dataset`: a Dataset, a save_to_disk folder or a JSONL file with a `messages`
+    column. The result's `metrics` hold the divergence (under its name), `ce` (the dataset
+    tokens' cross-entropy, logged on off-policy steps) and `on_policy` (1 for sampled steps).
+    """
+    if not isinstance(config, DistillConfig):
+        raise TypeError(f"train_distill needs a DistillConfig, got {type(config).__name__}")
+    teacher_path = config.teacher
+    if teacher_path is None and config.teacher_cache is None and config.teacher_url is None:
+        raise ValueError("no teacher: set one of teacher, teacher_cache or teacher_url")
+    for name in ("teacher", "teacher_cache"):
+        where = getattr(config, name)
+        if where is not None and not Path(where).exists():
+            raise FileNotFoundError(f"{name} {where}: no such folder")
+    run_dir = prepare_run_dir(output_dir)
+    with quiet_progress(bool(config.disable_tqdm)):
+        tokenizer = load_tokenizer(None, student_path)
+        student = load_causal_lm(student_path)
+        kwargs: dict[str, Any] = {}
+        if teacher_path is not None:
+            check_same_vocabulary(tokenizer, load_tokenizer(None, teacher_path))
+            teacher = load_causal_lm(teacher_path)
+            check_same_vocabulary(tokenizer, tokenizer, student, teacher)
+            kwargs["teacher_model"] = teacher
+        else:
+            kwargs["topk_teacher"], described = _open_topk_teacher(config, tokenizer)
+            logger.info("teacher: %s", described)
+        dataset = load_train_dataset(train_dataset)
+        trainer = build_trainer(
+            DistillTrainer, student, tokenizer, dataset, run_dir, config,
+            callbacks=callbacks, **kwargs,
+        )  # fmt: skip
+        return run_trainer(trainer, tokenizer, run_dir, config)
 
 
 def train_reverse_kl(
@@ -101,38 +309,40 @@ def train_reverse_kl(
     teacher_path: str | Path,
     train_dataset: Any,
     output_dir: str | Path,
-    config: ReverseKLConfig | None = None,
+    config: StudentSFTConfig | None = None,
     callbacks: list | None = None,
 ) -> TrainResult:
-    """Train the student at `student_path` toward the teacher for exactly `config.max_steps`.
+    """Train the student at `student_path` toward the teacher checkpoint at `teacher_path`.
 
-    Offline, teacher-forced reverse KL on the assistant tokens of `train_dataset` (a Dataset,
-    a save_to_disk folder or a JSONL file with a `messages` column); no generation. The
-    result lands in `output_dir/final`; its `losses` are the logged training losses (reverse
-    KL when `alpha` is 0) and `metrics["reverse_kl"]` the reverse KL alone.
+    `config`: a `ReverseKLConfig` (off-policy reverse KL, the older stage: its loss and logs
+    are unchanged) or a `DistillConfig` (any divergence and mode; its `teacher` field is
+    replaced by `teacher_path`). `metrics["reverse_kl"]` is the divergence when it is reverse
+    KL; `losses` the logged training losses.
     """
+    from dataclasses import replace
+
     config = config or ReverseKLConfig()
-    if not isinstance(config, ReverseKLConfig):
-        raise TypeError(f"train_reverse_kl needs a ReverseKLConfig, got {type(config).__name__}")
-    run_dir = prepare_run_dir(output_dir)
-    with quiet_progress(bool(config.disable_tqdm)):
-        tokenizer = load_tokenizer(None, student_path)
-        check_same_vocabulary(tokenizer, load_tokenizer(None, teacher_path))
-        student = load_causal_lm(student_path)
-        teacher = load_causal_lm(teacher_path)
-        check_same_vocabulary(tokenizer, tokenizer, student, teacher)
-        dataset = load_train_dataset(train_dataset)
-        trainer = build_trainer(
-            ReverseKLTrainer,
-            student,
-            tokenizer,
-            dataset,
-            run_dir,
-            config,
-            teacher_model=teacher,
-            callbacks=callbacks,
+    if isinstance(config, DistillConfig):
+        config = replace(config, teacher=str(teacher_path), teacher_cache=None, teacher_url=None)
+    elif not isinstance(config, ReverseKLConfig):
+        raise TypeError(
+            f"train_reverse_kl needs a ReverseKLConfig or DistillConfig, got "
+            f"{type(config).__name__}"
         )
-        return run_trainer(trainer, tokenizer, run_dir, config)
+    else:
+        config = from_reverse_kl_config(config, teacher=str(teacher_path))
+    return train_distill(student_path, train_dataset, output_dir, config, callbacks)
+
+
+def from_reverse_kl_config(config: ReverseKLConfig, **changes: Any) -> DistillConfig:
+    """The DistillConfig that trains exactly as `config` did: off-policy reverse KL with its
+    alpha and temperature, and no T^2 factor (the older stage had none)."""
+    from dataclasses import fields
+
+    values = {f.name: getattr(config, f.name) for f in fields(config) if f.init}
+    values.update(divergence="reverse_kl", hinton_scaling=False, mode="off_policy")
+    values.update(changes)
+    return DistillConfig(**values)
 
 
 def mean_reverse_kl(

@@ -138,3 +138,20 @@ def test_rejects_mismatched_shapes():
         chunked_distillation_loss(h_s, w_s[:, :-1], h_t, w_t, labels)
     with pytest.raises(ValueError, match="reduction"):
         chunked_distillation_loss(h_s, w_s, h_t, w_t, labels, reduction="none")
+
+
+def test_chunked_cross_entropy_equals_full():
+    from reasoning_distill.training.chunked_loss import chunked_cross_entropy
+
+    h_s, w_s, _, _, labels = _case(8)
+    a, wa = h_s.clone().requires_grad_(True), w_s.clone().requires_grad_(True)
+    b, wb = h_s.clone().requires_grad_(True), w_s.clone().requires_grad_(True)
+    want = torch.nn.functional.cross_entropy(
+        (a @ wa.T).flatten(0, 1), labels.flatten(), ignore_index=-100
+    )
+    got = chunked_cross_entropy(b, wb, labels, chunk_size=3)
+    want.backward()
+    got.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(wb.grad, wa.grad, rtol=1e-5, atol=1e-6)
