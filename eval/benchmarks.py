@@ -98,6 +98,7 @@ class Benchmark:
     rows: Callable[[Benchmark, Path | None], Iterable[Row]] | None = field(
         default=None, repr=False, compare=False
     )
+    dated: bool = False  # rows carry a contest_date, so a date window applies
 
 
 REGISTRY: dict[str, Benchmark] = {}
@@ -408,7 +409,10 @@ def _load_hub(b: Benchmark) -> Iterator[Row]:
 
 
 def load_benchmark(
-    name: str, path: str | Path | None = None, limit: int | None = None
+    name: str,
+    path: str | Path | None = None,
+    limit: int | None = None,
+    window: tuple[str | None, str | None] | None = None,
 ) -> list[Problem]:
     """Load a registered benchmark as `Problem`s, in the source's order.
 
@@ -417,8 +421,12 @@ def load_benchmark(
     is read with `datasets.load_dataset`; when that fails (offline, gated) a
     `BenchmarkUnavailable` error says to pass a local file. `limit` keeps the first rows.
     A bad row raises ValueError naming the file and row; duplicate problem ids are refused.
+    `window` (start, end) keeps the rows whose `contest_date` lies in [start, end) (ISO
+    dates; either end may be None): benchmarks that date their problems (LiveCodeBench) only.
     """
     b = get_benchmark(name)
+    if window is not None and not b.dated:
+        raise ConfigError(f"benchmark {name!r} does not date its problems: no date window")
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be >= 0, got {limit}")
     if b.rows is not None:
@@ -437,12 +445,13 @@ def load_benchmark(
     for i, row in enumerate(rows):
         if limit is not None and len(problems) >= limit:
             break
+        if window is not None and not _in_window(row, window):
+            continue
         try:
             problem = b.to_problem(b, dict(row), i)
-        except InputError:
-            raise
         except (KeyError, TypeError, ValueError) as e:
-            raise InputError(f"{origin}: row {i + 1} of {name!r}: {type(e).__name__}: {e}") from e
+            what = "" if isinstance(e, InputError) else f"{type(e).__name__}: "
+            raise InputError(f"{origin}: row {i + 1} of {name!r}: {what}{e}") from e
         if problem.id in seen:
             raise InputError(
                 f"{origin}: row {i + 1} of {name!r}: duplicate problem id {problem.id!r}"
@@ -453,6 +462,12 @@ def load_benchmark(
         raise InputError(f"benchmark {name!r} from {origin}: no problems")
     logger.info("loaded %d problems of %s from %s", len(problems), name, origin)
     return problems
+
+
+def _in_window(row: Row, window: tuple[str | None, str | None]) -> bool:
+    day = str(row.get("contest_date") or "")[:10]
+    start, end = window
+    return bool(day) and (start is None or day >= start) and (end is None or day < end)
 
 
 def _path(path: str | Path | None) -> Path | None:

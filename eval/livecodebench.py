@@ -5,8 +5,8 @@
   `test.jsonl`, `test2.jsonl`, ..., `testN.jsonl` together (each release adds one file).
 - Registered names: `livecodebench` (release_v6, every problem), `livecodebench_v1` ...
   `livecodebench_v6` (that release), `livecodebench_r1` (release_v5, contest dates
-  2024-08-01 to 2025-02-01, the window DeepSeek-R1 and open-r1 report). `load_window` takes any
-  release and window.
+  2024-08-01 to 2025-02-01, the window DeepSeek-R1 and open-r1 report). Any other window:
+  `rdistill eval --date-window 2024-10-01:2025-01-01`, or `load_window` for any release.
 - Size: 400 (v1), 511, 612, 713, 880, 1055 (v6) problems before the date window.
 - Prompt: LiveCodeBench's own generation prompt; functional (LeetCode) problems add their
   starter code, stdin problems ask for a program reading stdin.
@@ -228,6 +228,7 @@ def _lcb(name: str, release: str, size: int, start: str | None = None, end: str 
             prompt_template=STDIN_PROMPT + "\n(functional: " + FUNCTIONAL_PROMPT + ")",
             max_tokens=32768,
             rows=lambda b, path: load_window(release, path, start, end),
+            dated=True,
         )
     )
 

@@ -46,6 +46,21 @@ def _name_int(text: str) -> tuple[str, int]:
     return name, number
 
 
+def _date_window(text: str) -> tuple[str | None, str | None]:
+    from datetime import date
+
+    start, sep, end = text.partition(":")
+    try:
+        for part in (start, end):
+            if part:
+                date.fromisoformat(part)
+    except ValueError:
+        sep = ""
+    if not sep or not (start or end):
+        raise argparse.ArgumentTypeError(f"expected FROM:TO with ISO dates, got {text!r}")
+    return start or None, end or None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
@@ -73,6 +88,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the --model that recovery is measured against; without it no gap report",
     )
     p.add_argument("--limit", type=int, default=None, help="first N problems per benchmark")
+    p.add_argument(
+        "--date-window",
+        type=_date_window,
+        default=None,
+        metavar="FROM:TO",
+        help="LiveCodeBench: problems with contest dates in [FROM, TO) (ISO dates; "
+        "either may be empty)",
+    )
     p.add_argument(
         "--max-tokens-for",
         action="append",
@@ -156,9 +179,10 @@ def check_arguments(args: argparse.Namespace):
     for name, path in args.benchmark:
         b = get_benchmark(name)
         budget = token_budgets.get(name) or args.max_tokens or b.max_tokens
-        problems = load_benchmark(name, path, args.limit)
+        problems = load_benchmark(name, path, args.limit, args.date_window)
         check_problems(problems, protocol.n)
-        benchmarks[name] = (b, problems, budget, path)
+        origin = path if args.date_window is None else f"{path or b.source} {args.date_window}"
+        benchmarks[name] = (b, problems, budget, origin)
     for path in models.values():
         check_model(path, args.engine)
     return models, benchmarks, protocol
