@@ -12,13 +12,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from reasoning_distill.verifiers.math_extract import UNBOXED_MODES
 from reasoning_distill.verifiers.pool import close_shared_pool, shared_pool
 from reasoning_distill.verifiers.progress_hook import progress_task
 from reasoning_distill.verifiers.verdict import TIMEOUT, VERIFIER_ERROR, Verdict
-
-# the ways to read a completion with no box (math_grade.UNBOXED_MODES; not imported from
-# there: this module runs in the parent, which should not import math-verify)
-UNBOXED_MODES = ("markers", "math_verify")
 
 _TARGET = "reasoning_distill.verifiers.math_grade:grade_math_payload"
 # Past this the "answer" is a runaway generation, not something to hand to sympy.

@@ -21,6 +21,12 @@ from dataclasses import dataclass
 
 from reasoning_distill.verifiers.math_parts import final_box_group
 
+# How a completion without any box is read: "markers" (rules 2-4 above; the default), or
+# "math_verify": the markers, then math-verify's own LaTeX extraction (its `final answer is
+# $x$` anchors, then the last LaTeX), then its expression extraction (the last number), for
+# teachers and benchmarks that do not box. That second reading needs sympy: `math_grade`.
+UNBOXED_MODES = ("markers", "math_verify")
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 

@@ -51,12 +51,6 @@ from reasoning_distill.verifiers.verdict import (
 
 logger = logging.getLogger(__name__)
 
-# How a completion without any box is read: "markers" (`####`, `The answer is`,
-# `Final answer:`, a final `A: n` line; the default), or "math_verify": the markers, then
-# math-verify's own LaTeX extraction (its `final answer is $x$` anchors, then the last LaTeX),
-# then its expression extraction (the last number), for teachers that do not box.
-UNBOXED_MODES = ("markers", "math_verify")
-
 
 def _math_verify_extraction(region: str, timeout: int | None) -> Extraction:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
