@@ -8,8 +8,8 @@ with an error naming the field. What differs from TRL's defaults, and why:
 
 - `bf16=False`, `gradient_checkpointing=False`: TRL turns both on; on a CPU bf16 autocast is
   slow and checkpointing only costs time for tiny models. GPU recipes set both.
-- `max_steps` must be set (> 0): every student arm gets exactly the same number of optimiser
-  steps, whatever its dataset size.
+- `max_steps` is set (> 0): every student arm gets exactly the same number of optimiser
+  steps, whatever its dataset size (-1 trains `num_train_epochs` epochs instead).
 - `assistant_only_loss=True`: students learn the assistant turns (think block, answer, EOS),
   not the prompts; checked before training (`training/check.py`) and on a real batch.
 - Periodic checkpoints every 500 steps, the last 2 kept, with optimiser state, so `--resume`
@@ -52,7 +52,10 @@ class StudentSFTConfig(SFTConfig):
 
     max_steps: int = field(
         default=500,
-        metadata={"help": "Exact number of optimiser steps (> 0); the same for every student arm."},
+        metadata={
+            "help": "Exact number of optimiser steps (> 0; the same for every student arm), or "
+            "-1: num_train_epochs epochs."
+        },
     )
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate."})
     per_device_train_batch_size: int = field(
@@ -152,10 +155,11 @@ class StudentSFTConfig(SFTConfig):
     def _validate(self) -> None:
         import torch
 
-        if not isinstance(self.max_steps, int) or self.max_steps <= 0:
+        epochs = self.max_steps == -1 and self.num_train_epochs > 0
+        if not isinstance(self.max_steps, int) or (self.max_steps <= 0 and not epochs):
             raise ConfigError(
                 f"max_steps must be an integer > 0 (an exact optimiser step count, so arms are "
-                f"comparable); got {self.max_steps!r}"
+                f"comparable), or -1 to train num_train_epochs epochs; got {self.max_steps!r}"
             )
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate!r}")

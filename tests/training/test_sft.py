@@ -162,7 +162,8 @@ def test_assistant_only_needs_messages(tiny_model_dir, tmp_path):
     ("kwargs", "field"),
     [
         ({"max_steps": 0}, "max_steps"),
-        ({"max_steps": -1}, "max_steps"),
+        ({"max_steps": -2}, "max_steps"),
+        ({"max_steps": -1, "num_train_epochs": 0}, "max_steps"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"loss_window": 0}, "loss_window"),
         ({"torch_num_threads": 0}, "torch_num_threads"),

@@ -73,6 +73,7 @@ def test_saved_generation_config_gains_the_template_end_of_turn(
 def test_lora_trains_only_adapters_and_saves_adapter_and_merged_model(
     tiny_model_dir, train_dataset, tmp_path
 ):
+    pytest.importorskip("peft")
     from trl import ModelConfig
 
     model_args = ModelConfig(
