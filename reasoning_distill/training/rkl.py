@@ -23,6 +23,7 @@ vocabularies themselves are compared and a mismatch is refused.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +367,77 @@ def mean_reverse_kl(
             total += float(reverse_kl_loss(s, t, target, temperature, reduction="sum"))
         count += int((target != IGNORE_INDEX).sum())
     return total / max(count, 1)
+
+
+@dataclass
+class DistillScriptArguments:
+    """What the distillation stage's command line names besides its `DistillConfig`."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "The student to start from (usually an SFT checkpoint)."}
+    )
+    teacher_model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "The teacher checkpoint (same tokenizer); same as --teacher."},
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A save_to_disk folder or a .jsonl file of messages."}
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rdistill train rkl --config RECIPE.yaml [--field value ...]`: check, train, summary.
+
+    Every `DistillConfig` field is a flag (`--divergence jsd --beta 0.5`, `--mode on_policy`,
+    `--teacher_cache DIR`, `--teacher_url URL --teacher_name NAME`), a recipe's keys are the
+    defaults; `output_dir` is the run folder.
+    """
+    import json
+    import sys
+    from dataclasses import replace
+
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.training.check import is_main_process, preflight, print_report
+    from reasoning_distill.training.config import parse_config_args
+
+    script, config = parse_config_args(
+        [DistillScriptArguments, DistillConfig], sys.argv[1:] if argv is None else argv
+    )
+    if not script.model_name_or_path:
+        raise ConfigError("set model_name_or_path (the student: a flag or a recipe key)")
+    if not script.dataset_name:
+        raise ConfigError("set dataset_name (a save_to_disk folder or a .jsonl file)")
+    if script.teacher_model_name_or_path:
+        if config.teacher not in (None, script.teacher_model_name_or_path):
+            raise ConfigError("teacher_model_name_or_path and teacher name different teachers")
+        config = replace(config, teacher=script.teacher_model_name_or_path)
+    if not config.skip_check:
+        with quiet_progress(True):
+            tokenizer = load_tokenizer(None, script.model_name_or_path)
+            dataset = load_train_dataset(script.dataset_name)
+            report = preflight(
+                script.model_name_or_path, tokenizer, dataset, config, config.teacher
+            )
+        print_report(report)
+        if not report.ok:
+            return 1
+        config = replace(config, skip_check=True)
+    result = train_distill(
+        script.model_name_or_path, script.dataset_name, config.output_dir, config
+    )
+    if is_main_process():
+        divergence = result.metrics.get(config.divergence) or [float("nan")]
+        summary = {
+            "checkpoint": str(result.checkpoint),
+            "steps": result.steps,
+            "first_loss": round(result.first_loss, 4),
+            "last_loss": round(result.last_loss, 4),
+            config.divergence: round(float(divergence[-1]), 4),
+            "train_runtime_s": round(result.train_runtime_s, 1),
+        }
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
