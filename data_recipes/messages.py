@@ -9,7 +9,6 @@ folder of the user's own files is refused instead of deleted.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -60,13 +59,20 @@ def to_messages_row(
 
 
 def write_dataset(
-    rows: Iterable[Mapping[str, Any]], out_dir: str | Path, card: Mapping[str, Any]
+    rows: Iterable[Mapping[str, Any]],
+    out_dir: str | Path,
+    card: Mapping[str, Any],
+    *,
+    parquet: bool = False,
 ) -> Path:
     """Save `rows` as a `datasets` folder at `out_dir` with a README.md dataset card.
 
-    Returns `out_dir`. Refuses an empty dataset: training on nothing is always a mistake.
+    With `parquet`, the rows are also written as `data/train-00000-of-00001.parquet` (what the
+    card's `configs` front matter points the Hub at). Returns `out_dir`. Refuses an empty
+    dataset: training on nothing is always a mistake.
     """
     from datasets import Dataset
+    from reasoning_distill.data_recipes.card import HISTOGRAM_PNG, histogram_png, render_card
 
     out_dir = Path(out_dir)
     check_output_dir(out_dir)
@@ -77,8 +83,15 @@ def write_dataset(
     clean_stale_temporaries(out_dir.parent, out_dir.name)
     tmp = temp_sibling(out_dir)
     try:
-        Dataset.from_list(rows).save_to_disk(str(tmp))
-        atomic_write_text(tmp / "README.md", render_card(card, len(rows)))
+        ds = Dataset.from_list(rows)
+        ds.save_to_disk(str(tmp))
+        if parquet:
+            (tmp / "data").mkdir()
+            ds.to_parquet(str(tmp / "data" / "train-00000-of-00001.parquet"))
+        png = histogram_png(card.get("lengths") or [])
+        if png is not None:
+            (tmp / HISTOGRAM_PNG).write_bytes(png)
+        atomic_write_text(tmp / "README.md", render_card(card, len(rows), parquet=parquet))
         atomic_write_json(
             tmp / DATASET_MARKER,
             {
@@ -93,32 +106,3 @@ def write_dataset(
             shutil.rmtree(tmp, ignore_errors=True)  # our own temporary, never the target
     logger.info("wrote %d rows to %s", len(rows), out_dir)
     return out_dir
-
-
-def render_card(card: Mapping[str, Any], n_rows: int) -> str:
-    """A dataset card: YAML front matter, then the provenance a user needs to trust it."""
-    title = card.get("title", "reasoning-distill dataset")
-    lines = [
-        "---",
-        "task_categories: [text-generation]",
-        "tags: [reasoning, distillation, reasoning-distill]",
-        f"size: {n_rows}",
-        "---",
-        f"# {title}",
-        "",
-        str(card.get("description", "")),
-        "",
-        f"Rows: {n_rows}. Format: `messages` (user prompt, assistant reply with a "
-        "`<think>...</think>` block, then the answer).",
-        "",
-        "## Provenance",
-        "```json",
-        json.dumps(
-            {k: v for k, v in card.items() if k not in ("title", "description")},
-            indent=2,
-            default=str,
-        ),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)

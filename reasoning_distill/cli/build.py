@@ -1,12 +1,18 @@
-"""Build a `messages`-format dataset for SFT from verified generation records.
+"""Build a `messages`-format SFT dataset: from a recipe, or from verified JSONL rows.
 
-  rdistill build --input verified.jsonl --out data/verified            # verified traces only
-  rdistill build --input verified.jsonl --out data/all --keep all      # every trace
+  rdistill build data_recipes/recipes/gsm8k_r1.yaml --dry-run          # the plan, no model
+  rdistill build data_recipes/recipes/gsm8k_r1.yaml [--out DIR]        # every stage, resumable
+  rdistill build RECIPE.yaml --rebuild                                 # redo changed stages
+  rdistill build --input verified.jsonl --out data/verified            # verified rows only
+  rdistill build --input verified.jsonl --out data/all --keep all      # every row
   rdistill build --input verified.jsonl --out data/ans --answer-only   # no reasoning
 
-Rows come from `rdistill verify` (generation records with a `verdict`). The dataset is
-written with `datasets.save_to_disk` to a temporary folder and renamed into place, with a
-README.md dataset card recording where it came from.
+A recipe runs source -> dedupe -> decontaminate -> generate -> verify -> select -> write;
+a rerun redoes only what is missing, and a changed recipe is refused unless --rebuild.
+Relative paths in a recipe resolve against --root (default: the current folder). `--input`
+rows come from `rdistill verify` (rows with a `verdict`). Either way the dataset folder is
+swapped in atomically with a README.md card, and only a dataset folder this command wrote is
+ever replaced.
 """
 
 from __future__ import annotations
@@ -19,8 +25,14 @@ HELP = "build an SFT dataset (messages format, with a card) from verified record
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--input", required=True, type=Path, help="JSONL from `rdistill verify`")
-    p.add_argument("--out", required=True, type=Path, help="dataset folder to write")
+    p.add_argument("recipe", nargs="?", type=Path, help="a recipe YAML (or a shipped one's name)")
+    p.add_argument("--input", type=Path, help="JSONL from `rdistill verify` (instead of a recipe)")
+    p.add_argument("--out", type=Path, help="dataset folder (recipe: default output.dir)")
+    p.add_argument("--work", type=Path, help="recipe: work folder (default: OUT.work)")
+    p.add_argument("--root", type=Path, default=None, help="recipe: base of relative paths")
+    p.add_argument("--dry-run", action="store_true", help="recipe: print the plan, load no model")
+    p.add_argument("--rebuild", action="store_true", help="recipe: redo stages the edit affects")
+    p.add_argument("--workers", type=int, default=None, help="verification workers")
     p.add_argument("--keep", choices=["verified", "all"], default="verified")
     p.add_argument("--answer-only", action="store_true", help="drop the reasoning")
     p.add_argument("--verdict-field", default="verdict")
@@ -78,6 +90,58 @@ def read_rows(path: Path, verdict_field: str, keep: str) -> tuple[list[dict], in
 
 
 def main(args: argparse.Namespace) -> int:
+    from reasoning_distill.errors import ConfigError
+
+    if (args.recipe is None) == (args.input is None):
+        raise ConfigError("give a recipe file, or --input FILE (rows from `rdistill verify`)")
+    if args.recipe is not None:
+        return _main_recipe(args)
+    if args.out is None:
+        raise ConfigError("--input needs --out (the dataset folder to write)")
+    return _main_input(args)
+
+
+def _main_recipe(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from reasoning_distill.cli.rich_progress import RichProgress
+    from reasoning_distill.data_recipes.pipeline import run_recipe
+    from reasoning_distill.data_recipes.recipe import load_recipe
+    from reasoning_distill.errors import ConfigError
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    recipe = load_recipe(args.recipe)
+    root = args.root or Path.cwd()
+    run = run_recipe(
+        recipe,
+        root=root,
+        out=args.out,
+        work=args.work,
+        dry_run=args.dry_run,
+        rebuild=args.rebuild,
+        progress=None if args.dry_run else RichProgress(),
+        workers=args.workers,
+        recipe_text=Path(args.recipe).read_text(encoding="utf-8")
+        if Path(args.recipe).is_file()
+        else None,
+    )
+    console = Console()
+    if args.dry_run:
+        console.print(f"[bold]plan for {recipe.name}[/bold] (nothing was run)")
+        console.print(json.dumps(run.plan, indent=2, default=str), markup=False)
+        return 0
+    w = run.stats["write"]
+    console.print(
+        f"{recipe.name}: {w['rows']} rows from {w['samples']} samples of {w['problems']} "
+        f"problems -> {run.out}"
+    )
+    return 0
+
+
+def _main_input(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reasoning_distill.data_recipes.messages import (

@@ -1,0 +1,475 @@
+"""Run a recipe: problems (source -> dedupe -> decontaminate) -> generate -> verify -> select
+and write, resumable at every stage.
+
+Work folder (`<output.dir>.work` unless given), every file ours::
+
+    stages.json                 the hash of the recipe sections each finished stage used
+    problems.jsonl              problems after dedupe and decontamination (atomic)
+    problems.json               counts per source and stage, duplicates, contamination hits
+    generations/                the generation store (shards + manifest), resumes itself
+    generations/verdicts.jsonl  keyed verdicts, appended as they finish, resume themselves
+
+A rerun redoes only what is missing. A recipe whose sections changed since a stage was done
+is refused, naming the stage and the sections, unless `rebuild` is set: then that stage and
+every later one are redone (their artifacts, ours, are removed first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reasoning_distill.data_recipes.recipe import Recipe, chat_template_path, resolve_path
+
+from reasoning_distill.atomic import atomic_write_json, atomic_write_text
+from reasoning_distill.errors import ConfigError, OutputError
+from reasoning_distill.progress import Progress, ensure
+from reasoning_distill.records import Problem
+
+logger = logging.getLogger(__name__)
+
+STAGES_FILE = "stages.json"
+# Which recipe sections each stage depends on (a change redoes that stage and the later ones).
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "problems": ("sources", "mix_total", "prompt", "dedupe", "decontaminate"),
+    "generate": ("teacher",),
+    "verify": ("verify", "sources"),
+    "write": ("select", "output"),
+}
+STAGE_ORDER = tuple(STAGE_SECTIONS)
+
+
+@dataclass
+class RecipeRun:
+    """What a build did (or, for a dry run, would do)."""
+
+    work: Path
+    out: Path
+    plan: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)
+    done: bool = False
+
+
+def work_dir_for(out: Path) -> Path:
+    return out.with_name(out.name + ".work")
+
+
+def _stage_hashes(recipe: Recipe) -> dict[str, str]:
+    return {stage: recipe.stage_hash(*secs) for stage, secs in STAGE_SECTIONS.items()}
+
+
+def _read_stages(work: Path) -> dict[str, str]:
+    path = work / STAGES_FILE
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8")).get("stages", {})
+
+
+def _mark_done(work: Path, stage: str, digest: str) -> None:
+    stages = _read_stages(work)
+    stages[stage] = digest
+    atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": stages})
+
+
+def _remove_from(work: Path, first: str) -> None:
+    """Remove the artifacts (ours) of stage `first` and every later stage."""
+    later = STAGE_ORDER[STAGE_ORDER.index(first) :]
+    gen = work / "generations"
+    if "problems" in later:
+        for name in ("problems.jsonl", "problems.json"):
+            (work / name).unlink(missing_ok=True)
+    if "generate" in later and gen.exists():
+        shutil.rmtree(gen)
+    elif "verify" in later:
+        for name in ("verdicts.jsonl", "verdicts.manifest.json"):
+            (gen / name).unlink(missing_ok=True)
+    stages = {k: v for k, v in _read_stages(work).items() if k not in later}
+    atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": stages})
+
+
+def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
+    """The first stage to redo because the recipe changed (None: nothing changed).
+
+    Refuses a work folder that is not ours, and a changed recipe unless `rebuild`.
+    """
+    if work.exists() and not work.is_dir():
+        raise OutputError(f"{work}: exists and is not a folder; choose another --out")
+    if work.is_dir() and any(work.iterdir()) and not (work / STAGES_FILE).exists():
+        raise OutputError(
+            f"{work}: folder exists and was not written by rdistill build (no {STAGES_FILE}); "
+            "it is left untouched: choose another --out or --work"
+        )
+    stored, now = _read_stages(work), _stage_hashes(recipe)
+    for stage in STAGE_ORDER:
+        if stage in stored and stored[stage] != now[stage]:
+            if not rebuild:
+                raise ConfigError(
+                    f"the recipe changed since stage {stage!r} was built in {work} (sections "
+                    f"{', '.join(STAGE_SECTIONS[stage])}): rerun with --rebuild to redo it and "
+                    "the stages after it, or build into a new --out"
+                )
+            return stage
+    return None
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _problems_stage(
+    recipe: Recipe, root: Path, work: Path, progress: Progress
+) -> tuple[list[Problem], dict]:
+    from reasoning_distill.data_recipes.decontam import benchmark_texts, build_index, match_texts
+    from reasoning_distill.data_recipes.dedupe import dedupe
+    from reasoning_distill.data_recipes.sources import load_sources
+
+    path, info_path = work / "problems.jsonl", work / "problems.json"
+    if path.exists() and info_path.exists():
+        problems = [
+            Problem.from_dict(json.loads(line)) for line in path.read_text("utf-8").splitlines()
+        ]
+        return problems, json.loads(info_path.read_text("utf-8"))
+    with ensure(progress).task("load sources", len(recipe.sources)) as task:
+        problems, counts = load_sources(recipe, root)
+        task.advance(len(recipe.sources))
+    texts = [p.meta["question"] for p in problems]
+    stages: dict[str, int] = {"problems loaded": len(problems)}
+    dup_examples: list[dict] = []
+    with ensure(progress).task("dedupe", len(problems)) as task:
+        d = recipe.dedupe
+        result = dedupe(
+            texts,
+            exact=d.exact,
+            near=d.near is not None,
+            **(
+                {"threshold": d.near.threshold, "num_perm": d.near.num_perm, "ngram": d.near.ngram}
+                if d.near
+                else {}
+            ),
+        )
+        task.advance(len(problems))
+    for i, (kept, how) in sorted(result.dropped.items())[:20]:
+        dup_examples.append({"dropped": problems[i].id, "kept": problems[kept].id, "kind": how})
+    dropped_by = Counter(how for _, how in result.dropped.values())
+    problems = [problems[i] for i in result.keep]
+    stages["after dedupe"] = len(problems)
+    contamination: dict[str, dict[str, Any]] = {}
+    dc = recipe.decontaminate
+    if dc.benchmarks:
+        data_dir = str(resolve_path(dc.data_dir, root)) if dc.data_dir else None
+        with ensure(progress).task("decontaminate", len(problems)) as task:
+            index = build_index(
+                {b: benchmark_texts(b, data_dir) for b in dc.benchmarks}, dc.ngram_sizes
+            )
+            hits = match_texts([p.meta["question"] for p in problems], index)
+            task.advance(len(problems))
+        bad = set()
+        for h in hits:
+            bad.add(h.index)
+            c = contamination.setdefault(h.benchmark, {"count": 0, "examples": [], "_seen": set()})
+            if h.index not in c["_seen"]:
+                c["_seen"].add(h.index)
+                c["count"] += 1
+                if len(c["examples"]) < 5:
+                    c["examples"].append(
+                        {"problem_id": problems[h.index].id, "benchmark_id": h.benchmark_id,
+                         "kind": h.kind, "text": problems[h.index].meta["question"][:300]}
+                    )  # fmt: skip
+        for c in contamination.values():
+            del c["_seen"]
+        problems = [p for i, p in enumerate(problems) if i not in bad]
+    stages["after decontamination"] = len(problems)
+    per_source = defaultdict(int)
+    for p in problems:
+        per_source[p.source] += 1
+    for name in counts:
+        counts[name]["kept"] = per_source.get(name, 0)
+    info = {
+        "stages": stages,
+        "per_source": counts,
+        "duplicates": {"by_kind": dict(dropped_by), "examples": dup_examples},
+        "contamination": contamination,
+        "benchmarks_checked": list(dc.benchmarks),
+    }
+    atomic_write_text(
+        path, "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in problems)
+    )
+    atomic_write_json(info_path, info)
+    return problems, info
+
+
+def make_teacher_engine(recipe: Recipe, root: Path) -> Any:
+    """The teacher engine a recipe names, through the generation factory."""
+    import argparse
+
+    from reasoning_distill.cli.engine_options import engine_opts
+    from reasoning_distill.generation.factory import make_engine
+
+    t = recipe.teacher
+    ns = argparse.Namespace(engine=t.engine, **t.options.model_dump())
+    engine = make_engine(t.engine, teacher_model(recipe, root), **engine_opts(ns))
+    template = chat_template_path(recipe.prompt, root)
+    if template is not None:
+        tok = getattr(engine, "tokenizer", None)
+        if tok is None:
+            engine.close()
+            raise ConfigError(
+                f"prompt.chat_template: engine {t.engine!r} applies the server's own template; "
+                "drop chat_template or use the hf / vllm engine"
+            )
+        tok.chat_template = template.read_text(encoding="utf-8")
+    return engine
+
+
+def teacher_model(recipe: Recipe, root: Path) -> str:
+    """The model to load: `toy:` is the miniature world's cached teacher; relative local
+    paths resolve against the recipe's root; anything else is a hub id or server name."""
+    model = recipe.teacher.model
+    if model.startswith("toy:"):
+        from reasoning_distill.toy.world import get_teacher
+
+        return str(get_teacher().path)
+    local = resolve_path(model, root)
+    return str(local) if local.exists() or model.startswith((".", "/", "~")) else model
+
+
+def sampling_params(recipe: Recipe) -> Any:
+    from reasoning_distill.generation.engine import SamplingParams
+
+    s = recipe.teacher.sampling
+    return SamplingParams(
+        n=s.n,
+        temperature=s.temperature,
+        top_p=s.top_p,
+        top_k=s.top_k,
+        min_p=s.min_p,
+        max_tokens=s.max_tokens,
+        stop=tuple(s.stop),
+        seed=s.seed,
+    )
+
+
+def _generate_stage(
+    recipe: Recipe, problems: list[Problem], work: Path, root: Path, progress: Progress,
+    engine_factory: Callable[[], Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    from reasoning_distill.generation.job import run_generation
+    from reasoning_distill.generation.store import MANIFEST, Store
+
+    gen = work / "generations"
+    params = sampling_params(recipe)
+    want = {(p.id, i) for p in problems for i in range(params.n)}
+    if (gen / MANIFEST).exists() and want <= Store(gen).done_keys():
+        return {"samples": len(want), "generated_now": 0}
+    engine = engine_factory() if engine_factory else make_teacher_engine(recipe, root)
+    try:
+        summary = run_generation(
+            problems,
+            engine,
+            params,
+            gen,
+            progress=progress,
+            system=recipe.prompt.system,
+            store_format=recipe.teacher.format,
+        )
+    finally:
+        engine.close()
+    return {"samples": len(want), "summary": summary.to_dict()}
+
+
+def verify_options(recipe: Recipe, source: str) -> Any:
+    from reasoning_distill.verification import VerifyOptions
+
+    v = recipe.verify_for(source)
+    return VerifyOptions(
+        check_format=v.format.enabled,
+        require_think=v.format.require_think,
+        include_think=v.math.include_think,
+        math_timeout_s=v.math.timeout_s,
+        code_timeout_s=v.code.timeout_s,
+    )
+
+
+def _verify_stage(recipe: Recipe, work: Path, progress: Progress, workers: int | None) -> dict:
+    from reasoning_distill.data_recipes.judge import judge_records
+    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
+
+    from reasoning_distill.verification import item_of, iter_verdicts, read_store
+
+    gen = work / "generations"
+    samples = read_store(gen)
+    config = {src.name: verify_options(recipe, src.name).config() for src in recipe.sources}
+    config["judge"] = {src.name: recipe.verify_for(src.name).judge and recipe.verify_for(src.name).judge.model_dump() for src in recipe.sources}  # fmt: skip
+    by_source: dict[str, list] = defaultdict(list)
+    for s in samples:
+        by_source[str((s.meta or {}).get("source") or "")].append(s)
+    n = 0
+    with VerdictStore.open(gen, config) as store:
+        done = store.done_keys()
+        for src in recipe.sources:
+            options = verify_options(recipe, src.name)
+            judge = recipe.verify_for(src.name).judge
+            todo = [item_of(s) for s in by_source.get(src.name, []) if s.key not in done]
+            batch: list[VerdictRecord] = []
+            for it, v in iter_verdicts(todo, options, workers, progress):
+                batch.append(VerdictRecord.of(it.key, it.kind, v, options.verifier_name(it.kind)))
+                if judge is None and (it.kind == "code" or len(batch) >= 64):
+                    n += store.append(batch)
+                    batch = []
+                elif len(batch) >= 64:
+                    n += store.append(judge_records(batch, samples, judge))
+                    batch = []
+            if batch:
+                n += store.append(judge_records(batch, samples, judge) if judge else batch)
+    return {"verified_now": n}
+
+
+def _dataset_stage(
+    recipe: Recipe, work: Path, out: Path, info: dict, recipe_text: str | None
+) -> dict:
+    from reasoning_distill.data_recipes.dataset import build_dataset
+    from reasoning_distill.data_recipes.select import SelectPolicy
+
+    sel = recipe.select
+    policy = SelectPolicy(
+        keep=sel.keep,
+        k=sel.k,
+        choose=sel.choose,
+        seed=sel.seed,
+        min_pass_rate=sel.pass_rate.min,
+        max_pass_rate=sel.pass_rate.max,
+        max_tokens=sel.max_tokens,
+    )
+    card = {
+        "title": recipe.output.title or f"{recipe.name} (reasoning-distill)",
+        "description": recipe.description,
+        "stages": dict(info.get("stages", {})),
+        "contamination": info.get("contamination", {}),
+        "benchmarks_checked": info.get("benchmarks_checked", []),
+        "duplicates": info.get("duplicates", {}),
+        "recipe": recipe_text or json.dumps(recipe.model_dump(mode="json"), indent=2),
+        "teacher": {"engine": recipe.teacher.engine, "model": recipe.teacher.model,
+                    "sampling": recipe.teacher.sampling.model_dump()},
+    }  # fmt: skip
+    result = build_dataset(
+        work / "generations",
+        out,
+        policy,
+        answer_only=sel.answer_only,
+        card=card,
+        parquet=recipe.output.parquet,
+    )
+    if recipe.output.push_to_hub is not None:
+        from reasoning_distill.data_recipes.hub import push_dataset
+
+        push_dataset(out, recipe.output.push_to_hub)
+    return result.stats
+
+
+def plan(recipe: Recipe, root: Path, out: Path, work: Path) -> dict[str, Any]:
+    """What a build would do, without loading a model (sources are read to count rows)."""
+    from reasoning_distill.data_recipes.sources import load_source
+
+    sources = []
+    total = 0
+    for src in recipe.sources:
+        origin = (
+            f"hf:{src.hf.id}" if src.hf else (f"toy:{src.toy.kind}" if src.toy else str(resolve_path(src.path, root)))
+        )  # fmt: skip
+        try:
+            rows: int | str = len(load_source(src, recipe, root))
+            total += rows
+        except Exception as e:  # noqa: BLE001 - the plan reports what it could not read
+            rows = f"unavailable ({str(e)[:200]})"
+        sources.append(
+            {
+                "name": src.name,
+                "origin": origin,
+                "kind": src.kind,
+                "problems": rows,
+                "weight": src.weight,
+            }
+        )
+    if recipe.mix_total is not None:
+        total = recipe.mix_total
+    s = recipe.teacher.sampling
+    stored = _read_stages(work)
+    return {
+        "recipe": recipe.name,
+        "sources": sources,
+        "problems before dedupe": total,
+        "dedupe": recipe.dedupe.model_dump(),
+        "decontaminate against": recipe.decontaminate.benchmarks,
+        "teacher": f"{recipe.teacher.engine}:{recipe.teacher.model}",
+        "generation budget": {
+            "samples": total * s.n,
+            "max new tokens": total * s.n * s.max_tokens,
+            "n per problem": s.n,
+        },
+        "select": recipe.select.model_dump(),
+        "output": str(out),
+        "work": str(work),
+        "stages done": [st for st in STAGE_ORDER if st in stored],
+    }
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    root: str | Path,
+    out: str | Path | None = None,
+    work: str | Path | None = None,
+    dry_run: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    recipe_text: str | None = None,
+    engine_factory: Callable[[], Any] | None = None,
+    until: str = "write",
+) -> RecipeRun:
+    """Build the recipe's dataset (see the module docstring). `engine_factory` replaces the
+    teacher engine the recipe names (the demo passes its own); `until` stops after that
+    stage (a later call resumes from there)."""
+    if until not in STAGE_ORDER:
+        raise ValueError(f"until must be one of {STAGE_ORDER}, got {until!r}")
+    from reasoning_distill.data_recipes.messages import check_output_dir
+
+    root = Path(root)
+    out = Path(out) if out is not None else resolve_path(recipe.output.dir, root)
+    work = Path(work) if work is not None else work_dir_for(out)
+    check_output_dir(out)
+    first_changed = check_work_dir(work, recipe, rebuild)
+    if dry_run:
+        return RecipeRun(work, out, plan(recipe, root, out, work))
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / STAGES_FILE).exists():
+        atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": {}})
+    if first_changed is not None:
+        logger.warning("recipe changed: rebuilding from stage %s", first_changed)
+        _remove_from(work, first_changed)
+    hashes = _stage_hashes(recipe)
+    progress = ensure(progress)
+    stats: dict[str, Any] = {}
+    problems, info = _problems_stage(recipe, root, work, progress)
+    _mark_done(work, "problems", hashes["problems"])
+    if not problems:
+        raise ConfigError("no problems left after dedupe and decontamination: nothing to generate")
+    stats["problems"] = info
+    if until == "problems":
+        return RecipeRun(work, out, plan={}, stats=stats)
+    stats["generate"] = _generate_stage(recipe, problems, work, root, progress, engine_factory)
+    _mark_done(work, "generate", hashes["generate"])
+    if until == "generate":
+        return RecipeRun(work, out, plan={}, stats=stats)
+    stats["verify"] = _verify_stage(recipe, work, progress, workers)
+    _mark_done(work, "verify", hashes["verify"])
+    if until == "verify":
+        return RecipeRun(work, out, plan={}, stats=stats)
+    stats["write"] = _dataset_stage(recipe, work, out, info, recipe_text)
+    _mark_done(work, "write", hashes["write"])
+    return RecipeRun(work, out, plan={}, stats=stats, done=True)

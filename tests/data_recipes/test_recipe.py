@@ -1,0 +1,94 @@
+"""Recipes: every shipped one validates; a bad one is refused naming the key, file and line."""
+
+from __future__ import annotations
+
+import pytest
+from reasoning_distill.data_recipes.recipe import load_recipe, parse_recipe, shipped_recipes
+
+from reasoning_distill.errors import ConfigError
+
+GOOD = """\
+name: t
+sources:
+  - name: a
+    path: problems.jsonl
+    fields: {problem: question, answer: answer}
+teacher:
+  model: some/model
+  sampling: {n: 2}
+output:
+  dir: out
+"""
+
+
+def test_every_shipped_recipe_validates_and_heads_with_its_command_and_hardware():
+    paths = shipped_recipes()
+    names = {p.name for p in paths}
+    assert {
+        "toy_math_code.yaml",
+        "gsm8k_r1.yaml",
+        "math_r1.yaml",
+        "numina_openr1_style.yaml",
+        "code_stdio.yaml",
+        "mixture_of_thoughts.yaml",
+    } <= names
+    for p in paths:
+        recipe = load_recipe(p)
+        head = p.read_text().split("\nname:")[0]
+        assert "rdistill build" in head and "Hardware" in head, p.name
+        assert recipe.name == p.stem
+
+
+def test_a_good_recipe_parses_with_defaults():
+    r = parse_recipe(GOOD, "r.yaml")
+    assert r.teacher.sampling.n == 2 and r.teacher.sampling.temperature == 0.6
+    assert "\\boxed{}" in r.prompt.math_template and r.select.keep == "verified"
+    assert r.decontaminate.ngram_sizes == [8, 13]
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "needle"),
+    [
+        (
+            ("    fields: {problem: question, answer: answer}", "    feilds: {problem: question}"),
+            5,
+            "unknown key 'sources.0.feilds'",
+        ),
+        (("  sampling: {n: 2}", "  sampling: {n: two}"), 8, "teacher.sampling.n"),
+        (("  sampling: {n: 2}", "  sampling: {n: 0}"), 8, "teacher.sampling.n"),
+        (
+            ("teacher:\n  model: some/model\n", "teacher:\n  engine: hf\n"),
+            6,
+            "missing field 'teacher.model'",
+        ),
+        (
+            ("output:\n  dir: out\n", "output:\n  dir: out\n  colour: red\n"),
+            11,
+            "unknown key 'output.colour'",
+        ),
+        (("    path: problems.jsonl\n", ""), 3, "exactly one of 'hf', 'path' or 'toy'"),
+        (
+            ("name: t\n", "name: t\ndecontaminate: {benchmarks: [mathh500]}\n"),
+            2,
+            "unknown benchmark",
+        ),
+        (("name: t\n", "name: t\nselect: {keep: some}\n"), 2, "select.keep"),
+    ],
+)
+def test_errors_name_the_key_the_file_and_the_line(edit, line, needle):
+    text = GOOD.replace(*edit)
+    assert text != GOOD
+    with pytest.raises(ConfigError) as e:
+        parse_recipe(text, "my/recipe.yaml")
+    msg = str(e.value)
+    assert msg.startswith(f"my/recipe.yaml:{line}:"), msg
+    assert needle in msg, msg
+
+
+def test_yaml_syntax_errors_and_missing_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"r.yaml:2: not valid YAML"):
+        parse_recipe("name: t\nkey: value: other\n", "r.yaml")
+    with pytest.raises(ConfigError, match="no such recipe file"):
+        load_recipe(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="a recipe is a YAML mapping"):
+        parse_recipe("- 1\n- 2\n", "r.yaml")
