@@ -1,7 +1,8 @@
 """Run the whole pipeline on the miniature world and write the teacher-gap report.
 
 Stages: teacher -> problems -> generate -> verify -> datasets -> train four student arms ->
-evaluate teacher and students under one protocol -> report. Every stage writes its artifacts
+evaluate teacher and students under one protocol -> report (report.json/.md/.png with the
+targets, and gap/gap.html from the saved results). Every stage writes its artifacts
 under the output folder atomically and is skipped on a rerun when complete, so an
 interrupted demo resumes instead of starting over (and never reuses a half-written file).
 """
@@ -315,4 +316,15 @@ def run_demo(
     cold = not resumed and teacher_info.meta.get("built_now", False)
     report["targets"] = _targets(report, train, time.perf_counter() - t0, cold, cfg.name == "quick")
     write_report(report, out, title="rdistill demo: teacher-gap report")
+    _write_gap_pages(out, list(models))
     return report
+
+
+def _write_gap_pages(out: Path, models: list[str]) -> Path:
+    """Every student against the teacher from the saved results: gap.json, gap.md, gap.html."""
+    from reasoning_distill.eval.gap import build_gap, write_gap
+    from reasoning_distill.eval.results import load_results
+
+    envelopes = {name: load_results(out / "eval" / name) for name in models}
+    students = {name: env for name, env in envelopes.items() if name != "teacher"}
+    return write_gap(build_gap(envelopes["teacher"], students), out / "gap")
