@@ -209,7 +209,7 @@ def test_data_parallel_replicas_give_the_single_engine_samples(
     params = SamplingParams(n=3, max_tokens=20, seed=6)
     run_generation(ps, vllm_engine, params, tmp_path / "one")
     with VLLMEngine(tiny_model_dir, data_parallel_size=2, **CPU_OPTS) as dp:
-        assert len(dp._workers) == 2 and dp._llm is None  # two replica processes
+        assert dp._replicas is not None and len(dp._replicas) == 2 and dp._llm is None
         summary = run_generation(ps, dp, params, tmp_path / "two")
         # A prompt one replica refuses is named, as with a single engine.
         bad = [*ps, Problem(id="too-long", prompt="word " * 600, gold=None)]
