@@ -315,7 +315,7 @@ def run_demo(
     )
     cold = not resumed and teacher_info.meta.get("built_now", False)
     report["targets"] = _targets(report, train, time.perf_counter() - t0, cold, cfg.name == "quick")
-    write_report(report, out, title="rdistill demo: teacher-gap report")
+    write_report(report, out, title=cfg.report_title)
     _write_gap_pages(out, list(models))
     return report
 

@@ -49,7 +49,10 @@ def test_report_structure(quick_run):
     assert v["generated"] == sum(v["by_reason"].values())
     assert v["kept"] == v["by_reason"].get("ok", 0)
     assert report["protocol"]["n"] == DemoConfig.quick().eval_n
-    assert (out / "report.md").read_text().count("verified_rkl") >= 2
+    md = (out / "report.md").read_text()
+    assert md.count("verified_rkl") >= 2
+    # Its models are too small to rank the arms, and the report says so first.
+    assert md.startswith(f"# {DemoConfig.quick().report_title}\n") and "plumbing" in md[:80]
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "teacher" in proc.stdout  # the CLI prints the table
 
@@ -83,6 +86,12 @@ def test_rerun_resumes_without_redoing_work(quick_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "students" / "verified" / "demo_result.json").stat().st_mtime_ns == before
     assert "using cached toy teacher" in proc.stderr
+
+
+def test_only_the_full_demo_claims_to_rank_the_arms():
+    assert "plumbing check only" in DemoConfig.quick().report_title
+    assert "plumbing" not in DemoConfig().report_title
+    assert DemoConfig().key() != DemoConfig.quick().key()
 
 
 def test_unwritable_out_is_a_clear_error(tmp_path):
