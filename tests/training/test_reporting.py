@@ -45,9 +45,15 @@ def test_wandb_offline_run_is_written(tiny_model_dir, train_dataset, tmp_path, m
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = StudentSFTConfig(
-        max_steps=2, per_device_train_batch_size=8, logging_steps=1, report_to=["wandb"]
+        max_steps=3, per_device_train_batch_size=8, logging_steps=1, report_to=["wandb"]
     )
     train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", config)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, list(tmp_path.rglob("*"))[:20]
-    assert any(runs[0].rglob("*.wandb"))
+    (log,) = runs[0].rglob("*.wandb")
+    # The run file is protobuf records: their keys are stored as plain bytes.
+    data = log.read_bytes()
+    for series in (b"train/loss", b"train/learning_rate", b"train/tokens_per_second"):
+        assert series in data, series
+    for key in (b"per_device_train_batch_size", b"max_truncated_share"):  # the config
+        assert key in data, key
