@@ -91,7 +91,6 @@ def engine_opts(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_engine_arguments(args: argparse.Namespace) -> None:
     """Refuse out-of-range engine flags (a `ConfigError` naming the flag) before any load."""
-    from reasoning_distill.errors import ConfigError
 
     def at_least(flag: str, low: float) -> tuple[str, Any, bool, str]:
         value = getattr(args, flag[2:].replace("-", "_"), None)
@@ -109,6 +108,13 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
     checks.append(("--request-timeout", timeout, timeout is None or timeout > 0, "> 0"))
     share = getattr(args, "gpu_memory_utilization", None)
     checks.append(("--gpu-memory-utilization", share, share is None or 0 < share <= 1, "in (0, 1]"))
+    refuse_out_of_range(checks)
+
+
+def refuse_out_of_range(checks: list[tuple[str, Any, bool, str]]) -> None:
+    """`(flag, value, ok, what it must be)` rows: a `ConfigError` for the first not ok."""
+    from reasoning_distill.errors import ConfigError
+
     for flag, value, ok, want in checks:
         if not ok:
             raise ConfigError(f"{flag} must be {want}, got {value}")

@@ -88,15 +88,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_job_arguments(args: argparse.Namespace) -> None:
-    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.cli.engine_options import refuse_out_of_range
 
-    for flag, value, ok, want in (
-        ("--chunk-size", args.chunk_size, args.chunk_size is None or args.chunk_size >= 1, ">= 1"),
-        ("--limit", args.limit, args.limit is None or args.limit >= 1, ">= 1"),
-        ("--ray", args.ray, args.ray >= 0, ">= 0 (0: no Ray)"),
-    ):
-        if not ok:
-            raise ConfigError(f"{flag} must be {want}, got {value}")
+    chunk, limit = args.chunk_size, args.limit
+    refuse_out_of_range(
+        [
+            ("--chunk-size", chunk, chunk is None or chunk >= 1, ">= 1"),
+            ("--limit", limit, limit is None or limit >= 1, ">= 1"),
+            ("--ray", args.ray, args.ray >= 0, ">= 0 (0: no Ray)"),
+        ]
+    )
 
 
 def main(args: argparse.Namespace) -> int:
