@@ -160,6 +160,25 @@ def benchmark_manifest(run: BenchmarkRun) -> dict[str, Any]:
     return entry
 
 
+def effective_engine_options(engine: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The options the engine ran with: its constructor's defaults, overridden by `given`
+    (so a run that left dtype at its default and one that named it agree)."""
+    import inspect
+
+    opts: dict[str, Any] = {}
+    try:
+        params = inspect.signature(type(engine).__init__).parameters.items()
+    except (TypeError, ValueError):
+        params = ()
+    for key, p in params:
+        if key in ("self", "model") or p.default is inspect.Parameter.empty:
+            continue
+        if isinstance(p.default, str | int | float | bool) or p.default is None:
+            opts[key] = p.default
+    opts.update(given)
+    return opts
+
+
 def build_manifest(
     identity: dict[str, Any],
     engine: Any,
@@ -186,7 +205,7 @@ def build_manifest(
         "engine": {
             "name": protocol.engine,
             "version": engine_version(protocol.engine),
-            "options": dict(protocol.engine_options),
+            "options": effective_engine_options(engine, protocol.engine_options),
         },
         "sampling": sampling,
         "system_prompt": text_entry(protocol.system),

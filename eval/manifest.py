@@ -22,6 +22,8 @@ MANIFEST_VERSION = 1
 # on this machine, batch size) only change how fast they come.
 NUMERIC_ENGINE_OPTIONS = (
     "dtype",
+    "device",
+    "attn",
     "tensor_parallel_size",
     "max_model_len",
     "enforce_eager",

@@ -56,13 +56,17 @@ def _benchmarks(limit: int = 20) -> dict:
 
 
 def test_results_envelope_and_manifest(engine, tiny, tmp_path):
-    plain = evaluate_model(Counting(engine), _benchmarks(4), PROTOCOL, tmp_path / "m", name="m")
+    plain = evaluate_model(engine, _benchmarks(4), PROTOCOL, tmp_path / "m", name="m")
     assert len(plain["toy_math"]) == 4 and all(len(v) == 2 for v in plain["toy_math"].values())
     env = json.loads((tmp_path / "m" / "results.json").read_text())
     assert env["format"] == "rdistill-eval-results" and env["model"]["name"] == "m"
     m = env["manifest"]
     assert m["model"]["kind"] == "local" and len(m["model"]["sha256"]) == 64
     assert m["engine"]["name"] == "hf" and m["engine"]["version"].startswith("transformers ")
+    # The engine's own defaults are recorded, not only the options given.
+    assert (
+        m["engine"]["options"]["dtype"] == "float32" and m["engine"]["options"]["device"] == "cpu"
+    )
     assert m["sampling"] == {
         "n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": -1, "min_p": 0.0, "stop": [],
         "seed": 3,
