@@ -149,6 +149,8 @@ def test_hub_shaped_rows_through_datasets(tmp_path: Path) -> None:
             }
         ],
         "amc2023": [{"id": 0, "question": "How many?", "answer": 27.0, "url": ""}],
+        # MathArena/aime_2026's fields
+        "aime2026": [{"problem_idx": 3, "problem": "Find the remainder.", "answer": "42"}],
         "codeforces": [
             {"problem": "Print a+b.", "tests": json.dumps([{"input": "1 2\n", "output": "3\n"}])}
         ],
@@ -183,6 +185,8 @@ def test_hub_shaped_rows_through_datasets(tmp_path: Path) -> None:
     assert got["gsm8k"][0].gold == "1234" and got["gsm8k"][0].id == "gsm8k-test-0"
     assert got["aime2024"][0].id == "2024-AIME-II-7"
     assert got["amc2023"][0].gold == "27"
+    a26 = got["aime2026"][0]
+    assert a26.id == "aime2026-3" and a26.gold == "42" and "\\boxed{}" in a26.prompt
     assert got["codeforces"][0].gold == {
         "kind": "stdio",
         "cases": [{"input": "1 2\n", "output": "3\n"}],
