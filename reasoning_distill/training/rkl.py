@@ -200,33 +200,30 @@ class DistillTrainer(StudentSFTTrainer):
         scale = args.temperature**2 if _opt(args, "hinton_scaling") else 1.0
         alpha = args.alpha
         loss = (1 - alpha) * scale * kd if alpha < 1 else kd * 0.0
-        ce_value = float("nan")
+        ce_sum = None
         if alpha > 0:
-            ce = (
-                chunked_cross_entropy(
-                    hidden, head, target, _opt(args, "chunk_size"), reduction="sum"
-                )
-                / denom
+            ce_sum = chunked_cross_entropy(
+                hidden, head, target, _opt(args, "chunk_size"), reduction="sum"
             )
-            loss = loss + alpha * ce
-            ce_value = ce.detach().item()
-        elif not on_policy:  # logged for comparison with the SFT arms, without a gradient
-            with torch.no_grad():
-                ce_value = (
-                    chunked_cross_entropy(hidden.detach(), head.detach(), target, None, "sum")
-                    / denom
-                ).item()
-        self._record(input_ids, attention_mask, mask, kd, ce_value, on_policy)
+            loss = loss + alpha * ce_sum / denom
+        self._record(attention_mask, mask, kd_sum, ce_sum, on_policy)
         return (loss, {}) if return_outputs else loss
 
-    def _record(self, input_ids, attention_mask, mask, kd, ce_value, on_policy) -> None:
+    def _record(self, attention_mask, mask, kd_sum, ce_sum, on_policy: bool) -> None:
+        """Per-token divergence and CE of the step over all ranks (sums gathered, then one
+        division), so a two-rank run logs what one process would."""
+        parts = [kd_sum.detach().float(), mask.sum().float(), attention_mask.sum().float()]
+        if ce_sum is not None:
+            parts.append(ce_sum.detach().float())
+        stats = self.accelerator.gather(torch.stack(parts).unsqueeze(0)).sum(dim=0).tolist()
         metrics = self._metrics["train"]
-        metrics[_opt(self.args, "divergence")].append(kd.detach().item())
-        if ce_value == ce_value:  # not NaN
-            metrics["ce"].append(ce_value)
+        tokens = max(stats[1], 1.0)
+        metrics[_opt(self.args, "divergence")].append(stats[0] / tokens)
+        if ce_sum is not None:
+            metrics["ce"].append(stats[3] / tokens)
         metrics["on_policy"].append(float(on_policy))
-        metrics["trained_tokens"].append(float(mask.sum()))
-        self._total_train_tokens += int(attention_mask.sum())
+        metrics["trained_tokens"].append(stats[1])
+        self._total_train_tokens += int(stats[2])
         metrics["num_tokens"] = [self._total_train_tokens]
 
 
