@@ -59,8 +59,8 @@ def verify_math_batch(
 
     Each item may run `timeout_s` seconds before its worker is killed and the item becomes a
     `timeout` verdict. Never raises for bad model output. Workers stay warm for the next call.
-    `unboxed="math_verify"` also reads completions with no box and no answer marker through
-    math-verify's LaTeX, then expression extraction (see `verify_math`).
+    `unboxed="math_verify"` also reads completions with no box through math-verify's LaTeX
+    and expression extraction (see `verify_math`).
     """
     if unboxed not in UNBOXED_MODES:
         raise ValueError(f"verify_math_batch: unboxed={unboxed!r}, expected one of {UNBOXED_MODES}")
@@ -113,7 +113,8 @@ def verify_math(
     several parts is compared as a set with the final group of boxes (`\\boxed{1} and
     \\boxed{2}`) or the parts of one box (`\\boxed{1, 2}`); names count (`k = 45`).
     `unboxed="math_verify"` (opt-in; the default is "markers") reads a completion with no box
-    and no marker through math-verify's extraction. `details["method"]` says which
+    through math-verify's LaTeX and expression extraction when no marker holds a bare answer
+    (none, or one that caught a sentence). `details["method"]` says which
     extraction found the answer: boxed, boxes, hash, phrase, a_line, math_verify_latex,
     math_verify_expr. Graded in the shared warm worker pool, safe from any thread.
     """

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from reasoning_distill.verifiers.math_parts import final_box_group
 
 # How a completion without any box is read: "markers" (rules 2-4 above; the default), or
-# "math_verify": the markers, then math-verify's own LaTeX extraction (its `final answer is
-# $x$` anchors, then the last LaTeX), then its expression extraction (the last number), for
-# teachers and benchmarks that do not box. That second reading needs sympy: `math_grade`.
+# "math_verify": a marker whose answer parses, else math-verify's own extraction over the
+# answer region (its `final answer is $x$` / `answer:` anchors, then the last LaTeX or
+# number), for teachers and benchmarks that do not box. The second reading needs sympy, so
+# `math_grade` does it, in the worker.
 UNBOXED_MODES = ("markers", "math_verify")
 
 THINK_OPEN = "<think>"
@@ -114,7 +115,14 @@ def extract_answer(completion: str, include_think: bool = False) -> Extraction:
         return Extraction("hash", _clean_tail(hashes[-1]))
     phrases = _PHRASE_RE.findall(region)
     if phrases:
-        return Extraction("phrase", _clean_tail(_first_math(phrases[-1])))
+        phrase = phrases[-1]
+        for _ in range(4):  # `Final Answer: The final answer is 7.78.`: the inner marker
+            inner = _PHRASE_RE.search(phrase)
+            if inner is None:
+                break
+            phrase = inner.group(1)
+        phrase = re.split(r"[.!?]\s+(?=[A-Z])", phrase, maxsplit=1)[0]  # `. I hope it is...`
+        return Extraction("phrase", _clean_tail(_first_math(phrase)))
     lines = [ln for ln in region.strip().splitlines() if ln.strip()]
     if lines:
         m = _A_LINE_RE.match(lines[-1])

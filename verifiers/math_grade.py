@@ -15,6 +15,7 @@ ordered tuple gold `(a, b)` also accepts `\\boxed{a}, \\boxed{b}`, in that order
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -52,18 +53,31 @@ from reasoning_distill.verifiers.verdict import (
 logger = logging.getLogger(__name__)
 
 
+_MARKERS = ("hash", "phrase", "a_line")
+_TEXT_RE = re.compile(r"\\(?:text\w*|mbox|mathrm)\s*\{[^{}]*\}")
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+
+
+def _prose(text: str | None) -> bool:
+    """Words around the answer (`The largest $n$ is 34`): a marker that caught a sentence."""
+    return bool(text) and bool(_WORD_RE.search(_TEXT_RE.sub("", text or "")))
+
+
 def _math_verify_extraction(region: str, timeout: int | None) -> Extraction:
+    """math-verify's own answer extraction (LaTeX and plain expressions together, by its
+    priorities); the method says which of the two the extracted text is."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    for method, config in (
-        ("math_verify_latex", LatexExtractionConfig()),
-        ("math_verify_expr", ExprExtractionConfig()),
-    ):
-        found = parse(region, extraction_config=[config], parsing_timeout=timeout)
-        text = next((p for p in found if isinstance(p, str)), None)
-        if text and any(not isinstance(p, str) for p in found):
-            return Extraction(method, text.strip())
-    return Extraction("none", None)
+    configs = [LatexExtractionConfig(), ExprExtractionConfig()]
+    found = parse(region, extraction_config=configs, parsing_timeout=timeout)
+    text = next((p for p in found if isinstance(p, str)), None)
+    if not text or not any(not isinstance(p, str) for p in found):
+        return Extraction("none", None)
+    # which of the two found it: the LaTeX extraction alone finds the same text, or not
+    latex = parse(region, extraction_config=configs[:1], parsing_timeout=timeout)
+    latex_texts = [p for p in latex if isinstance(p, str)]
+    method = "math_verify_latex" if text in latex_texts else "math_verify_expr"
+    return Extraction(method, text.strip())
 
 
 def grade_math(
@@ -97,10 +111,15 @@ def grade_math(
             )
             if not gold_ok:
                 return Verdict.fail(UNPARSEABLE_GOLD, ex.text, **details)
-        if ex.method == "none" and unboxed == "math_verify":
+        if unboxed == "math_verify" and (
+            ex.method == "none"
+            or (ex.method in _MARKERS and (_prose(ex.text) or not cmp.parses(ex.text or "")))
+        ):
             region = answer_region(completion, include_think) or ""
-            ex = _math_verify_extraction(region, mv_timeout)
-            details["method"] = ex.method
+            found = _math_verify_extraction(region, mv_timeout)
+            if found.text is not None or ex.method == "none":
+                ex = found
+                details["method"] = ex.method
         if ex.text is None:
             if ex.method == "unclosed_box":
                 return Verdict.fail(UNPARSEABLE_ANSWER, None, **details)

@@ -198,6 +198,16 @@ UNBOXED = [
     ("She has 42 apples left over.", "42", (False, "none"), (True, "math_verify_expr")),
     ("She has 41 apples left over.", "42", (False, "none"), (False, "math_verify_expr")),
     ("I cannot tell.", "42", (False, "none"), (False, "none")),
+    # a marker inside a marker: the inner one
+    (
+        "Final Answer: The final answer is 7.78. I hope it is correct.",
+        "7.78",
+        (True, "phrase"),
+        (True, "phrase"),
+    ),
+    # a marker that caught a sentence: the default grades what it caught, the opt-in asks
+    # math-verify instead
+    ("Final Answer: The largest $n$ is 34.", "34", (False, "phrase"), (True, "math_verify_expr")),
     # a box is never overridden by the opt-in extraction
     (r"\boxed{~3} so it is $3$", "3", (False, "boxed"), (False, "boxed")),
 ]
