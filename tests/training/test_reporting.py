@@ -48,6 +48,9 @@ def test_wandb_offline_run_is_written(tiny_model_dir, train_dataset, tmp_path, m
         max_steps=3, per_device_train_batch_size=8, logging_steps=1, report_to=["wandb"]
     )
     train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", config)
+    import wandb
+
+    wandb.finish()  # flush the run file, as the end of a training process does
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, list(tmp_path.rglob("*"))[:20]
     (log,) = runs[0].rglob("*.wandb")
