@@ -5,35 +5,15 @@ Built lazily (only when a `gpu` test runs), so on a CPU machine the skipped test
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generation"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
-
-def arithmetic_rows(n: int, seed: int = 0) -> list[dict]:
-    """`n` two-step +/- problems with a think-block trace, as chat `messages` rows."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        a, b, c = rng.randint(0, 30), rng.randint(0, 30), rng.randint(0, 30)
-        ab, abc = a + b, a + b - c
-        rows.append(
-            {
-                "messages": [
-                    {"role": "user", "content": f"What is {a} + {b} - {c}?"},
-                    {
-                        "role": "assistant",
-                        "content": f"<think>\n{a} + {b} = {ab}. {ab} - {c} = {abc}.\n"
-                        f"</think>\n\nThe answer is \\boxed{{{abc}}}",
-                    },
-                ]
-            }
-        )
-    return rows
+from arithmetic import arithmetic_messages as arithmetic_rows  # noqa: E402  (one home)
 
 
 @pytest.fixture(scope="session")
