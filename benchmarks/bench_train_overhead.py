@@ -1,21 +1,24 @@
-"""Per-step cost of our TRL-based SFT against a minimal torch loop, on the same model and batches.
+"""Per-step cost of our SFT stage against plain `trl.SFTTrainer` and a minimal torch loop.
 
-What it measures: wall time per optimiser step of `trainer.train()` (as `train_sft` builds it)
-versus a plain loop (forward with labels, backward, clip, AdamW, linear LR) over the very same
+What it measures: wall and CPU time per optimiser step of `trainer.train()` as `train_sft`
+builds it (our `StudentSFTTrainer`, full-logits loss at this vocabulary size, or TRL's fused
+head), of a plain `trl.SFTTrainer` with the same settings on the same data and weights, and of
+a plain loop (forward with labels, backward, clip, AdamW, linear LR) over the very same
 collated batches from the very same initial weights. Setup (dataset tokenisation, trainer
 construction) is reported separately. The demo's shape by default: the student architecture
 (hidden 64, 3 layers), batch 32, ~60-100-token sequences, one torch thread (as when two
 trainings share two cores). Variants are interleaved over several rounds so that background
 load on a shared machine hits all of them alike; the median per round is printed.
 
-    /tmp/venv/bin/python benchmarks/bench_train_overhead.py [--steps 40] [--rounds 3]
+.venv/bin/python benchmarks/bench_train_overhead.py [--steps 40] [--rounds 3]
+
+Ratios are against plain `trl.SFTTrainer`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import random
 import statistics
 import sys
 import tempfile
@@ -23,26 +26,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "training"))
 
-def arithmetic_rows(n: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        a, b, c, d = (rng.randint(0, 30) for _ in range(4))
-        s1, s2, s3 = a + b, a + b - c, a + b - c + d
-        rows.append(
-            {
-                "messages": [
-                    {"role": "user", "content": f"What is {a} + {b} - {c} + {d}?"},
-                    {
-                        "role": "assistant",
-                        "content": f"<think>\n{a} + {b} = {s1}. {s1} - {c} = {s2}. "
-                        f"{s2} + {d} = {s3}.\n</think>\n\nThe answer is \\boxed{{{s3}}}",
-                    },
-                ]
-            }
-        )
-    return rows
+from arithmetic import arithmetic_messages  # noqa: E402  (the training tests' rows)
 
 
 def plain_loop(model, batches, steps: int, lr: float) -> tuple[float, float]:
@@ -90,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
-    rows = arithmetic_rows(512, seed=0)
+    rows = arithmetic_messages(512, seed=0, terms=4)
     texts = [m["content"] for r in rows for m in r["messages"]]
     tokenizer = train_tokenizer(texts, vocab_size=320)
     dataset = Dataset.from_list(rows)
@@ -104,8 +90,38 @@ def main(argv: list[str] | None = None) -> int:
         return m
 
     config = StudentSFTConfig(
-        max_steps=args.steps, per_device_train_batch_size=args.batch_size, logging_steps=10
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        logging_steps=10,
+        save_strategy="no",
+        skip_check=True,
     )
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    def plain_trl(out: Path):
+        """`trl.SFTTrainer` as a user would write it, with the same settings."""
+        cfg = SFTConfig(
+            output_dir=str(out),
+            max_steps=args.steps,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=config.learning_rate,
+            logging_steps=10,
+            assistant_only_loss=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=False,
+        )
+        trainer = SFTTrainer(
+            model=fresh(), args=cfg, train_dataset=dataset, processing_class=tokenizer
+        )
+        trainer.remove_callback(PrinterCallback)
+        return trainer
+
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
 
     # "train_sft trainer": what train_sft runs (full-logits loss at this vocabulary size);
@@ -114,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         "train_sft trainer": config,
         "TRL fused LM head": replace(config, fused_lm_head=True),
     }
-    variants: dict[str, list[float]] = {"plain torch loop": [], **{k: [] for k in configs}}
+    variants: dict[str, list[float]] = {
+        "plain torch loop": [],
+        "plain trl.SFTTrainer": [],
+        **{k: [] for k in configs},
+    }
     cpu_variants: dict[str, list[float]] = {k: [] for k in variants}
     setup_s: list[float] = []
     batches = None
@@ -135,12 +155,18 @@ def main(argv: list[str] | None = None) -> int:
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 variants[name].append(wall / args.steps)
                 cpu_variants[name].append(cpu / args.steps)
+            trainer = plain_trl(tmp / f"trl{r}")
+            t0, c0 = time.perf_counter(), time.process_time()
+            trainer.train()
+            variants["plain trl.SFTTrainer"].append((time.perf_counter() - t0) / args.steps)
+            cpu_variants["plain trl.SFTTrainer"].append((time.process_time() - c0) / args.steps)
             wall, cpu = plain_loop(fresh(), batches, args.steps, config.learning_rate)
             variants["plain torch loop"].append(wall)
             cpu_variants["plain torch loop"].append(cpu)
 
-    plain = statistics.median(variants["plain torch loop"])
-    plain_cpu = statistics.median(cpu_variants["plain torch loop"])
+    # ratios against plain trl.SFTTrainer: what a user of `trl sft` would otherwise run
+    plain = statistics.median(variants["plain trl.SFTTrainer"])
+    plain_cpu = statistics.median(cpu_variants["plain trl.SFTTrainer"])
     print(
         f"model {n_params / 1e6:.2f}M params (hidden {STUDENT_ARCH.hidden_size}, "
         f"{STUDENT_ARCH.num_hidden_layers} layers), vocab {len(tokenizer)}, batch {args.batch_size}, "
