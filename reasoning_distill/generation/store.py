@@ -337,7 +337,7 @@ class Store:
             with contextlib.suppress(OSError):
                 self._close_fh()
             self._fh = None
-            if e.filename is None:  # a full disk names no file: say which folder filled up
+            if e.filename is None and e.errno is not None:  # a full disk names no file
                 raise OSError(e.errno, e.strerror, str(self.path)) from e
             raise
         return len(new)
@@ -374,10 +374,14 @@ class Store:
         self._seq += 1
         tmp = path.with_name(f".{path.name}.tmp")
         table = pa.Table.from_pylist([_sample_to_row(s) for s in samples], schema=_parquet_schema())
-        pq.write_table(table, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # our own half-written chunk: free the disk it holds
+            raise
         fsync_dir(self.path)
 
     def _close_fh(self) -> None:

@@ -107,10 +107,13 @@ class _Handler(BaseHTTPRequestHandler):
             srv.inflight += 1
             srv.max_inflight = max(srv.max_inflight, srv.inflight)
         try:
-            self._pass_through(method, body)
+            r = self._fetch(method, body)
         finally:
+            # Counted out before the client has its answer: a client that sends its next
+            # request at once must not find this one still counted.
             with srv.lock:
                 srv.inflight -= 1
+        self._reply(r)
 
     def _answer_flaky(self, status: int) -> None:
         self.send_response(status)
@@ -120,17 +123,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b'{"error": {"message": "rate limited"}}')
 
-    def _pass_through(self, method: str, body: bytes) -> None:
+    def _fetch(self, method: str, body: bytes):
         import httpx
 
-        srv = self.server
-        r = httpx.request(
+        return httpx.request(
             method,
-            srv.backend + self.path,
+            self.server.backend + self.path,
             content=body,
             headers={"content-type": "application/json"},
             timeout=120,
         )
+
+    def _reply(self, r) -> None:
         self.send_response(r.status_code)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(r.content)))
