@@ -19,6 +19,7 @@ def built(tmp_path, tiny_teacher, capsys):
     return tmp_path, recipe, counts
 
 
+@pytest.mark.slow
 def test_a_recipe_builds_a_dataset_through_every_stage(built):
     from datasets import load_from_disk
 
@@ -66,6 +67,7 @@ def test_a_recipe_builds_a_dataset_through_every_stage(built):
     assert {v["verifier"] for v in verdicts} == {"math+format", "code+format"}
 
 
+@pytest.mark.slow
 def test_a_rerun_does_nothing_and_a_changed_recipe_is_refused_unless_rebuild(built, capsys):
     from datasets import load_from_disk
 
