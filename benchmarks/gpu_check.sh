@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check: one H100, about 3 minutes (hard caps add up to 320 s without vLLM), no network needed.
+# GPU check: one H100/H200, about 4 minutes (hard caps add up to 500 s without vLLM), no network needed.
 #   bash benchmarks/gpu_check.sh            # logs and figures land in $OUT (default: a temp folder)
 # 1. Installs the wheels carried in .whl/ (if any) into /tmp/site with pip --no-index --no-deps
 #    and puts it first on PYTHONPATH; this repo's own source is then copied over the installed
@@ -10,10 +10,14 @@
 # 4. Where vLLM imports: our vLLM engine + job + store against plain vllm.LLM.generate (target:
 #    overhead < 5%) and vLLM's n=N fan-out (bench_vllm.json/.log). Always: the transformers engine
 #    on a ~0.2B-parameter Qwen2 with random weights built locally (bench_hf.json/.log).
-# 5. A short table at the end of summary.txt: test counts and tokens/s.
+# 5. SFT: tokens/s and MFU of our SFT stage on a Qwen2.5-1.5B-shaped student (random weights from
+#    its config) at 8k context, packed (padding-free), bf16, gradient checkpointing, Liger when
+#    installed, flash-attention when installed (else SDPA) -> bench_sft.json/.log.
+# 6. A short table at the end of summary.txt: test counts, tokens/s, SFT MFU.
 # Environment: PYTHON (interpreter), WHEELS (folder of wheels, default .whl), SITE_DIR (default
 # /tmp/site), BENCH_DEVICE / BENCH_SIZE / BENCH_HF_ARGS (default cuda / medium / 32 problems x 2
-# samples x 256 tokens; a CPU rehearsal uses cpu / tiny / a smaller load).
+# samples x 256 tokens; a CPU rehearsal uses cpu / tiny / a smaller load), BENCH_SFT_ARGS (extra
+# flags for bench_sft_gpu.py; a CPU rehearsal: --size tiny --max-length 1024 --rows 60 --median 300).
 # Python runs with -P: the repo root must not shadow the installed package (whose
 # reasoning_distill.verifiers etc. exist only in the installed layout).
 set -uo pipefail
@@ -127,6 +131,13 @@ rc=$?
 grep -v "it/s\]\|^Loading\|^Writing" "$OUT/bench_hf.log" | tail -5 | tee -a "$OUT/summary.txt"
 [ "$rc" = 0 ] || { log "transformers part failed (exit $rc); last lines of its log:"; tail -30 "$OUT/bench_hf.log" | tee -a "$OUT/summary.txt"; status=1; }
 
+log "SFT part: Qwen2.5-1.5B-shaped student, 8k packed, bf16, gradient checkpointing, Liger if installed"
+timeout 180 "$PY" -P benchmarks/bench_sft_gpu.py --device "$BENCH_DEVICE" ${BENCH_SFT_ARGS:-} \
+  --json "$OUT/bench_sft.json" >"$OUT/bench_sft.log" 2>&1
+rc=$?
+grep "^SFT " "$OUT/bench_sft.log" | tee -a "$OUT/summary.txt"
+[ "$rc" = 0 ] || { log "SFT part failed (exit $rc); last lines of its log:"; tail -30 "$OUT/bench_sft.log" | tee -a "$OUT/summary.txt"; status=1; }
+
 "$PY" -P - "$OUT" /tmp/gpu_check_junit.xml <<'EOF' 2>&1 | tee -a "$OUT/summary.txt"
 import json
 import sys
@@ -157,6 +168,11 @@ if v:
     if h:
         rows.append(("vLLM / transformers", f"{v['vllm_tokens_per_s'] / h['hf_tokens_per_s']:.1f}x "
                      "(different loads)"))
+sft = json.loads((out / "bench_sft.json").read_text()) if (out / "bench_sft.json").is_file() else {}
+if sft:
+    mfu = f"MFU {sft['mfu']:.1%}" if sft.get("mfu") is not None else "MFU n/a"
+    rows.append(("SFT 1.5B-shaped, 8k packed", f"{sft['tokens_per_s']:.0f} tok/s, {mfu} "
+                 f"({sft['attn']}, liger {sft['liger']}, {sft['peak_memory_gb'] or 0:.0f} GB peak)"))
 width = max(len(r[0]) for r in rows)
 print("-" * 60)
 for name, value in rows:

@@ -17,7 +17,8 @@ files, never the weights, and fails (exit 1, with the list) when:
   to different sizes over one tokenizer (Qwen2.5-3B has 151,936 rows, Qwen2.5-72B 152,064) are
   not a mismatch: ids are compared over the tokenizer, and the logits beyond it are padding.
 
-It renders one real sample with the trained tokens marked (rich), with counts per part.
+`check_view.py` renders one real sample with the trained tokens marked (rich), with counts
+per part.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import ConfigError
+from reasoning_distill.training.templates import (  # noqa: F401  (part of this module's API)
+    _render,
+    _template_text,
+    stop_token_id,
+    training_template,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,104 +69,6 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _template_text(template: Any) -> str | None:
-    if isinstance(template, dict):
-        return template.get("default")
-    return template
-
-
-def training_template(tokenizer, chat_template_path: str | None = None):
-    """`(template, note, problem)`: the template to train with and what was done to get it.
-
-    A template with `{% generation %}` markers is used as it is; a known one without them is
-    swapped for TRL's training variant (`trl.chat_template_utils.get_training_chat_template`);
-    an unknown one is a problem that says what to do.
-    """
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-
-    if chat_template_path:
-        path = Path(chat_template_path)
-        if path.is_file():
-            text = path.read_text()
-            if not has_generation_markers(text):
-                return (
-                    None,
-                    None,
-                    (
-                        f"chat_template_path {path} has no {{% generation %}} markers around the "
-                        f"assistant content, so no assistant mask can be built"
-                    ),
-                )
-            return text, f"training with the chat template from {path}", None
-    original = _template_text(tokenizer.chat_template)
-    if not original:
-        return (
-            None,
-            None,
-            (
-                "the tokenizer has no chat template: set chat_template_path to a .jinja file whose "
-                "assistant turns sit inside {% generation %} ... {% endgeneration %}"
-            ),
-        )
-    if has_generation_markers(original):
-        return original, None, None
-    try:
-        variant = get_training_chat_template(tokenizer)
-    except ValueError:
-        return (
-            None,
-            None,
-            (
-                "the chat template has no {% generation %} markers and TRL ships no training variant "
-                "of it, so assistant-only loss cannot mask the prompts. Fix: write a copy with "
-                "{% generation %} ... {% endgeneration %} around each assistant turn's content and "
-                "its end-of-turn token, and set chat_template_path: that.jinja (the saved student "
-                "keeps its original template), or set assistant_only_loss: false"
-            ),
-        )
-    if variant is None:
-        return original, None, None
-    return (
-        variant,
-        (
-            "the chat template has no {% generation %} markers: using TRL's training variant of it "
-            "for the loss mask (the saved student keeps its original inference template)"
-        ),
-        None,
-    )
-
-
-def _render(tokenizer, messages, template):
-    return tokenizer.apply_chat_template(
-        messages,
-        tokenize=True,
-        return_dict=True,
-        return_assistant_tokens_mask=True,
-        chat_template=template,
-    )
-
-
-def stop_token_id(tokenizer, template: str) -> int | None:
-    """The token an assistant turn ends with inside its mask, when it is a special token.
-
-    Rendered as user, assistant, user: some templates only terminate an assistant turn when a
-    message follows it. None when the masked span ends on plain content (no EOS is trained).
-    """
-    messages = [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": "bye"},
-    ]
-    out = _render(tokenizer, messages, template)
-    added = set(tokenizer.get_added_vocab().values()) | set(tokenizer.all_special_ids)
-    masked = [t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=False) if m]
-    for token in reversed(masked):
-        if tokenizer.decode([token]).strip() == "":
-            continue
-        return token if token in added else None
-    return None
 
 
 def _token_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
@@ -482,68 +391,6 @@ def check_batch(batch, tokenizer, stop_id: int | None) -> dict[str, int]:
     return {"trained_tokens": trained, "total_tokens": total}
 
 
-STYLES = {
-    "prompt": "grey50",
-    "other": "yellow",
-    "think": "cyan",
-    "answer": "green",
-    "eos": "bold magenta",
-}
-
-
-def render_sample(view: SampleView, max_tokens: int = 600):
-    """A rich `Text` of the sample: trained tokens underlined and coloured by part."""
-    from rich.text import Text
-
-    text = Text()
-    n = len(view.pieces)
-    keep = (
-        set(range(n))
-        if n <= max_tokens
-        else set(range(max_tokens * 2 // 3)) | set(range(n - max_tokens // 3, n))
-    )
-    skipped = False
-    for i, (piece, trained, kind) in enumerate(
-        zip(view.pieces, view.trained, view.kinds, strict=True)
-    ):
-        if i not in keep:
-            if not skipped:
-                text.append(f" [... {n - len(keep)} tokens ...] ", style="italic grey50")
-                skipped = True
-            continue
-        style = STYLES[kind] + (" underline" if trained else " dim")
-        if kind == "eos" and not piece.strip():
-            piece = "<EOS>"
-        text.append(piece, style=style)
-    return text
-
-
-def render_report(report: CheckReport):
-    """A rich renderable of the whole report (the sample, the counts, notes and problems)."""
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.text import Text
-
-    parts = []
-    if report.sample is not None:
-        c = report.sample.counts
-        title = (
-            f"row {report.sample.row}: {c['tokens']} tokens, {c['total_trained']} trained "
-            f"(think {c['think']}, answer {c['answer']}, EOS {c['eos']})"
-        )
-        legend = Text("underlined = trained;  ", style="italic")
-        for kind in ("prompt", "other", "think", "answer", "eos"):
-            legend.append(kind + " ", style=STYLES[kind])
-        parts.append(Panel(Group(render_sample(report.sample), legend), title=title))
-    for note in report.notes:
-        parts.append(Text("note: " + note, style="cyan"))
-    for problem in report.problems:
-        parts.append(Text("problem: " + problem, style="bold red"))
-    verdict = "ready" if report.ok else f"{len(report.problems)} problem(s): not ready"
-    parts.append(Text(verdict, style="bold green" if report.ok else "bold red"))
-    return Group(*parts)
-
-
 def preflight(
     model_name_or_path: Any,
     tokenizer,
@@ -594,6 +441,8 @@ def print_report(report: CheckReport) -> None:
     if not is_main_process():
         return
     from rich.console import Console
+
+    from reasoning_distill.training.check_view import render_report
 
     Console(stderr=False, soft_wrap=False).print(render_report(report))
 

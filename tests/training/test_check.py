@@ -9,9 +9,9 @@ from reasoning_distill.training.check import (
     check_sft,
     check_vocabularies,
     preflight,
-    render_report,
     stop_token_id,
 )
+from reasoning_distill.training.check_view import render_report
 from reasoning_distill.training.config import StudentSFTConfig
 
 
