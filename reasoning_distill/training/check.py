@@ -467,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         [SFTScriptArguments, StudentSFTConfig, ModelConfig, CheckArguments],
         argv,
         allow_unknown=True,
+        prog="rdistill train check",
     )
     check_args = rest[0]
     unknown = rest[1] if len(rest) > 1 else []

@@ -230,7 +230,12 @@ class ReverseKLConfig(StudentSFTConfig):
             raise ConfigError(f"temperature must be > 0; got {self.temperature!r}")
 
 
-def parse_config_args(dataclass_types: list, argv: list[str] | None, allow_unknown: bool = False):
+def parse_config_args(
+    dataclass_types: list,
+    argv: list[str] | None,
+    allow_unknown: bool = False,
+    prog: str | None = None,
+):
     """Parse `argv` (flags, and `--config YAML` as defaults) into `dataclass_types`.
 
     TRL's parser, with its errors made `ConfigError`s naming the recipe file: an unknown recipe
@@ -251,7 +256,7 @@ def parse_config_args(dataclass_types: list, argv: list[str] | None, allow_unkno
         if not path.is_file():
             raise ConfigError(f"--config {path}: no such recipe file")
         where = f" (recipe {path})"
-    parser = TrlParser(dataclass_types)
+    parser = TrlParser(dataclass_types, prog=prog)
     try:
         if allow_unknown:
             return parser.parse_args_and_config(

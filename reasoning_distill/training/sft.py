@@ -110,7 +110,10 @@ def load_tokenizer(tokenizer: Any, model_path: Any = None):
             raise ConfigError("pass a tokenizer when the model is given as an object")
         tokenizer = model_path
     if isinstance(tokenizer, (str, Path)):
-        return AutoTokenizer.from_pretrained(str(tokenizer))
+        try:
+            return AutoTokenizer.from_pretrained(str(tokenizer))
+        except OSError as e:  # no such folder, or a Hub id that cannot be fetched (offline)
+            raise InputError(f"cannot load the tokenizer {tokenizer}: {e}".splitlines()[0]) from e
     return tokenizer
 
 
@@ -332,7 +335,12 @@ def model_context(model_path_or_model: Any) -> int | None:
     from transformers import AutoConfig
 
     if isinstance(model_path_or_model, (str, Path)):
-        cfg = AutoConfig.from_pretrained(str(model_path_or_model))
+        try:
+            cfg = AutoConfig.from_pretrained(str(model_path_or_model))
+        except OSError as e:
+            raise InputError(
+                f"cannot load the model config of {model_path_or_model}: {e}".splitlines()[0]
+            ) from e
     else:
         cfg = model_path_or_model.config
     return getattr(cfg.get_text_config(), "max_position_embeddings", None)
@@ -372,7 +380,9 @@ def parse_args(argv: list[str] | None):
 
     from reasoning_distill.training.config import SFTScriptArguments, parse_config_args
 
-    return parse_config_args([SFTScriptArguments, StudentSFTConfig, ModelConfig], argv)
+    return parse_config_args(
+        [SFTScriptArguments, StudentSFTConfig, ModelConfig], argv, prog="rdistill train sft"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
