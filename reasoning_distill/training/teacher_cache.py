@@ -323,3 +323,69 @@ class TopKCache:
 
     def total_tokens(self) -> int:
         return sum(h["n_tokens"] for h, _ in self._headers.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m reasoning_distill.training.teacher_cache --teacher DIR | --teacher_url URL
+    --teacher_name NAME --tokenizer DIR --dataset_name DATA --output_dir CACHE [--top_k K]`:
+    build (or resume) a top-k cache, then train with `rdistill train rkl --teacher_cache CACHE`.
+    """
+    import argparse
+    import sys
+
+    from reasoning_distill.errors import ConfigError
+
+    p = argparse.ArgumentParser(prog="teacher_cache", description=main.__doc__.split("\n")[0])
+    p.add_argument("--teacher", help="teacher checkpoint folder (scored with transformers)")
+    p.add_argument("--teacher_url", help="vLLM server base URL (scored with prompt_logprobs)")
+    p.add_argument("--teacher_name", help="the served model's name (with --teacher_url)")
+    p.add_argument("--tokenizer", help="the student's tokenizer folder (default: the teacher's)")
+    p.add_argument("--dataset_name", required=True, help="save_to_disk folder or .jsonl file")
+    p.add_argument("--output_dir", required=True, help="the cache folder (created or resumed)")
+    p.add_argument("--top_k", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--max_length", type=int, default=None, help="the trainer's max_length")
+    p.add_argument("--bits", type=int, default=8, help="log-prob bits (32: exact float32)")
+    p.add_argument("--step", type=float, default=0.1, help="log-prob quantisation step, nats")
+    p.add_argument("--batch_size", type=int, default=8)
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if (args.teacher is None) == (args.teacher_url is None):
+        raise ConfigError("give exactly one of --teacher and --teacher_url")
+    if args.teacher_url and not args.teacher_name:
+        raise ConfigError("--teacher_url needs --teacher_name")
+    if not (args.tokenizer or args.teacher):
+        raise ConfigError("--teacher_url needs --tokenizer (the student's tokenizer folder)")
+    codec = topk_codec.Codec(args.bits, args.step)  # validates before any model loads
+    from reasoning_distill.training.sft import load_causal_lm, load_tokenizer, load_train_dataset
+
+    tokenizer = load_tokenizer(args.tokenizer or args.teacher)
+    dataset = load_train_dataset(args.dataset_name)
+    if args.teacher:
+        from reasoning_distill.training.teacher_topk import HFTeacher
+
+        teacher = HFTeacher(load_causal_lm(args.teacher), args.top_k, args.temperature)
+        name = args.teacher
+    else:
+        from reasoning_distill.training.served_teacher import ServedTeacher
+
+        teacher = ServedTeacher(args.teacher_url, args.teacher_name, args.top_k, args.temperature)
+        name = f"{args.teacher_url} {args.teacher_name}"
+    summary = build_topk_cache(
+        teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec
+    )
+    print(
+        json.dumps(
+            {
+                "cache": str(summary.folder),
+                "sequences": summary.sequences,
+                "tokens": summary.tokens,
+                "skipped": summary.skipped,
+                "bytes_per_token": round(summary.bytes_per_token, 1),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -172,3 +172,24 @@ def test_lookup_is_by_content_not_row_number(
     got_sorted = np.sort(topk.ids[pos], axis=1)
     assert (got_sorted == np.sort(want.indices[pos].numpy(), axis=1)).all()
     assert cache.lookup(ids[:-1]) is None
+
+
+def test_cache_command_line_builds_and_resumes(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path, capsys
+):
+    import json
+
+    from reasoning_distill.training.teacher_cache import main
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:5]))
+    argv = ["--teacher", str(sharp_teacher_dir), "--tokenizer", str(tiny_model_dir),
+            "--dataset_name", str(data), "--output_dir", str(tmp_path / "c"), "--top_k", "4"]  # fmt: skip
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["sequences"] == 5 and first["bytes_per_token"] > 0
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["sequences"] == 0 and again["skipped"] == 5
+    with pytest.raises(ConfigError, match="exactly one"):
+        main(["--dataset_name", str(data), "--output_dir", str(tmp_path / "d")])
