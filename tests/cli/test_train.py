@@ -77,6 +77,26 @@ def test_check_exit_codes(tiny_model_dir, train_rows, tmp_path, capsys):
     assert not (tmp_path / "o" / "final").exists()
 
 
+def test_check_of_a_kl_recipe_compares_the_vocabularies(
+    tiny_model_dir, sharp_teacher_dir, other_vocab_model_dir, train_rows, tmp_path, capsys
+):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:16]))
+    recipe = _recipe(
+        tmp_path / "kl.yaml",
+        model_name_or_path=str(tiny_model_dir),
+        dataset_name=str(data),
+        teacher_model_name_or_path=str(sharp_teacher_dir),
+        alpha=0.5,  # a KL-stage key: tolerated (and named) by the check
+    )
+    assert main(["train", "check", "--config", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    assert "share one vocabulary" in out and "alpha" in out
+    other = ["--teacher_model_name_or_path", str(other_vocab_model_dir)]
+    assert main(["train", "check", "--config", str(recipe), *other]) == 1
+    assert "token by token" in capsys.readouterr().out
+
+
 def test_bad_recipe_key_and_missing_recipe_are_one_line_errors(tiny_model_dir, tmp_path, capsys):
     recipe = _recipe(tmp_path / "bad.yaml", max_stepz=3, model_name_or_path=str(tiny_model_dir))
     assert main(["train", "sft", "--config", str(recipe)]) == 2

@@ -148,8 +148,17 @@ def test_padding_free_batch_gives_the_padded_batch_loss(tiny_model_dir, train_da
     torch.testing.assert_close(summed_ce(dict(free)), summed_ce(dict(padded)), rtol=1e-5, atol=1e-4)
 
 
-def test_packing_and_padding_free_train(tiny_model_dir, train_dataset, tmp_path):
-    cfg = _cfg(max_steps=6, packing=True, padding_free=True, max_length=256)
+def test_packing_and_padding_free_train_with_gradient_checkpointing(
+    tiny_model_dir, train_dataset, tmp_path
+):
+    cfg = _cfg(
+        max_steps=6,
+        packing=True,
+        padding_free=True,
+        max_length=256,
+        gradient_checkpointing=True,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+    )
     result = train_sft(tiny_model_dir, None, train_dataset, tmp_path, cfg)
     assert result.steps == 6 and result.last_loss < result.first_loss
     assert result.metrics["tokens_per_second"][-1] > 0
