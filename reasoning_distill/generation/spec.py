@@ -35,6 +35,7 @@ from reasoning_distill.records import Problem
 # every sample key in memory (about 150 bytes each), so 10 million keys is about 1.5 GB.
 MAX_SAMPLES = 10_000_000
 FORMATS = ("jsonl", "parquet")
+_PROBE = ".rdistill-probe-"  # the writability probe's file, removed at once
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _ours(name: str) -> bool:
     # What a store writes: its manifest, shards, locks and temporaries.
     return (
         name == MANIFEST
-        or name.startswith((FOLDER_LOCK, ".samples-", f".{MANIFEST}."))
+        or name.startswith((FOLDER_LOCK, ".samples-", f".{MANIFEST}.", _PROBE))
         or SHARD_RE.match(name) is not None
     )
 
@@ -170,7 +171,7 @@ def check_out_dir(out_dir: str | Path) -> None:
     if not base.is_dir():
         raise OutputError(f"{path}: {base} is a file, so no folder can be made under it")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".rdistill-probe-", dir=base)
+        fd, probe = tempfile.mkstemp(prefix=_PROBE, dir=base)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
