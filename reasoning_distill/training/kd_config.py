@@ -117,6 +117,12 @@ class DistillConfig(StudentSFTConfig):
             raise ValueError(f"top_k must be >= 1; got {self.top_k!r}")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError(f"chunk_size must be None or >= 1; got {self.chunk_size!r}")
+        if self.packing or self.padding_free:
+            raise ValueError(
+                "packing and padding_free must be off for distillation: the teacher is looked "
+                "up (cache) or scored (server) per sequence, and on-policy prompts are read per "
+                "row, which packed rows do not keep apart"
+            )
         sources = [
             name
             for name in ("teacher", "teacher_cache", "teacher_url")

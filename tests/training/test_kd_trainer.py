@@ -36,6 +36,7 @@ def _cfg(**kw) -> DistillConfig:
         ({"teacher": "a", "teacher_cache": "b"}, "one teacher source"),
         ({"teacher_cache": "b", "mode": "on_policy"}, "top-k cache only holds"),
         ({"teacher_url": "http://127.0.0.1:1/v1"}, "teacher_name"),
+        ({"packing": True}, "packing and padding_free"),
     ],
 )
 def test_config_refuses_bad_values_naming_the_field(bad, match):
