@@ -63,36 +63,48 @@ def benchmark_texts(name: str, data_dir: str | Path | None = None) -> list[tuple
 
 
 class Index:
-    """Benchmark problems, ready to match texts against (build with `build_index`)."""
+    """Benchmark problems, ready to match texts against (build with `build_index`).
+
+    Only the smallest N has posting lists (stock phrases removed); larger N-grams of a
+    benchmark problem are computed when a text first shares a smallest-N n-gram with it.
+    """
 
     def __init__(
         self, items: dict[str, Sequence[tuple[str, str]]], sizes: Sequence[int], stock_df: int
     ) -> None:
         self.docs: list[tuple[str, str]] = []  # (benchmark, problem id) per global doc number
+        self.words: list[list[str]] = []
         self.exact: dict[str, list[int]] = defaultdict(list)
         self.norm: dict[str, list[int]] = defaultdict(list)
         self.sizes = sorted(set(sizes))
-        self.grams: dict[int, dict[str, list[int]]] = {n: defaultdict(list) for n in self.sizes}
-        self.totals: dict[int, list[int]] = {n: [] for n in self.sizes}
+        self.grams: dict[str, list[int]] = defaultdict(list)  # smallest N only
+        self.totals: list[int] = []
+        self._larger: dict[tuple[int, int], set[str]] = {}
         for name, rows in items.items():
             start = len(self.docs)
-            toks = []
             for pid, text in rows:
                 doc = len(self.docs)
                 self.docs.append((name, pid))
                 self.exact[text.strip()].append(doc)
                 w = words(text)
-                toks.append(w)
+                self.words.append(w)
                 self.norm[" ".join(w)].append(doc)
-            for n in self.sizes:
-                per_doc = [set(ngrams(w, n)) for w in toks]
-                # stock phrases: common across this benchmark's own problems
-                df = Counter(g for grams in per_doc for g in grams)
-                for i, grams in enumerate(per_doc):
-                    kept = [g for g in grams if df[g] < stock_df]
-                    self.totals[n].append(len(kept))
-                    for g in kept:
-                        self.grams[n][g].append(start + i)
+            if not self.sizes:
+                continue
+            per_doc = [set(ngrams(w, self.sizes[0])) for w in self.words[start:]]
+            # stock phrases: common across this benchmark's own problems
+            df = Counter(g for grams in per_doc for g in grams)
+            for i, grams in enumerate(per_doc):
+                kept = [g for g in grams if df[g] < stock_df]
+                self.totals.append(len(kept))
+                for g in kept:
+                    self.grams[g].append(start + i)
+
+    def larger(self, doc: int, n: int) -> set[str]:
+        key = (doc, n)
+        if key not in self._larger:
+            self._larger[key] = set(ngrams(self.words[doc], n))
+        return self._larger[key]
 
 
 def build_index(
@@ -139,7 +151,7 @@ def match_texts(
             best[(t, doc)] = (kind, cov)
 
     sizes = index.sizes
-    first = index.grams[sizes[0]] if sizes else {}
+    first = index.grams
     for t, text in enumerate(texts):
         for doc in index.exact.get(text.strip(), ()):
             offer(t, doc, "exact", 1.0)
@@ -149,19 +161,25 @@ def match_texts(
         if not sizes or len(w) < sizes[0]:
             continue
         small = ngrams(w, sizes[0])
-        if not any(g in first for g in small):
+        if first.keys().isdisjoint(small):
             continue
-        for n in sizes:
-            grams = set(small) if n == sizes[0] else set(ngrams(w, n))
-            table, totals = index.grams[n], index.totals[n]
-            counts: Counter = Counter()
-            for g in grams:
-                for doc in table.get(g, ()):
-                    counts[doc] += 1
-            for doc, c in counts.items():
-                cov = c / totals[doc]
-                if cov >= min_coverage:
-                    offer(t, doc, f"ngram-{n}", cov)
+        counts: Counter = Counter()
+        for g in set(small):
+            for doc in first.get(g, ()):
+                counts[doc] += 1
+        for doc, c in counts.items():
+            if index.totals[doc] and c / index.totals[doc] >= min_coverage:
+                offer(t, doc, f"ngram-{sizes[0]}", c / index.totals[doc])
+        for n in sizes[1:]:
+            if len(w) < n:
+                break
+            grams = set(ngrams(w, n))
+            for doc in counts:
+                theirs = index.larger(doc, n)
+                if theirs:
+                    cov = len(grams & theirs) / len(theirs)
+                    if cov >= min_coverage:
+                        offer(t, doc, f"ngram-{n}", cov)
     hits = [
         ContaminationHit(t, *index.docs[doc], kind, round(cov, 4))
         for (t, doc), (kind, cov) in best.items()

@@ -23,10 +23,15 @@ def _strip_zeros(m: re.Match) -> str:
 
 def normalise(text: str) -> str:
     """Case-folded text with LaTeX spacing, thousands separators and decimal zeros removed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _LATEX_SPACING.sub(" ", text)
-    text = _THOUSANDS.sub("", text)
-    return _TRAILING_ZEROS.sub(_strip_zeros, text)
+    # each step only where it can change something: this runs on every training problem
+    text = text.casefold() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    if "\\" in text:
+        text = _LATEX_SPACING.sub(" ", text)
+    if "," in text:
+        text = _THOUSANDS.sub("", text)
+    if "." in text:
+        text = _TRAILING_ZEROS.sub(_strip_zeros, text)
+    return text
 
 
 def words(text: str) -> list[str]:
