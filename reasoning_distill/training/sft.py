@@ -202,7 +202,7 @@ def _resume_point(run_dir: Path, config: StudentSFTConfig) -> str | None:
     last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
     if config.resume:
         if last is None:
-            logger.warning("resume: no checkpoint-N in %s, starting from the beginning", run_dir)
+            logger.info("resume: no checkpoint-N in %s, starting from the beginning", run_dir)
         else:
             logger.info("resuming from %s", last)
         return last
