@@ -477,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("check needs model_name_or_path and dataset_name (flags or recipe keys)")
     with quiet_progress(True):
         tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
-        dataset = load_train_dataset(script.dataset_name)
+        dataset = load_train_dataset(
+            script.dataset_name, script.dataset_config, script.dataset_train_split
+        )
         config = with_model_context(config, model_args.model_name_or_path)
         report = preflight(
             model_args.model_name_or_path,

@@ -37,9 +37,15 @@ class SFTScriptArguments:
     dataset_name: str | None = field(
         default=None,
         metadata={
-            "help": "The training data: a save_to_disk folder (a 'train' split if it has splits) "
-            "or a .jsonl file, with a 'messages' column (or TRL's text / prompt-completion)."
+            "help": "The training data: a save_to_disk folder, a .jsonl file or a Hub dataset id, "
+            "with a 'messages' column (or TRL's text / prompt-completion)."
         },
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "The configuration of a Hub dataset (its subset)."}
+    )
+    dataset_train_split: str = field(
+        default="train", metadata={"help": "The split to train on (folders with splits, Hub)."}
     )
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Tokenizer folder (default: the model's own)."}

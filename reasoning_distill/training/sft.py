@@ -37,8 +37,9 @@ from reasoning_distill.training.reporting import prepare_report_to
 logger = logging.getLogger(__name__)
 
 
-def load_train_dataset(source: Any):
-    """A `datasets.Dataset` from a Dataset, a `save_to_disk` folder, or a JSONL file.
+def load_train_dataset(source: Any, config_name: str | None = None, split: str = "train"):
+    """A `datasets.Dataset` from a Dataset, a `save_to_disk` folder, a JSONL file or a Hub id
+    (`owner/name`, with `config_name` and `split`).
 
     Loaded into memory: TRL's tokenisation `map` would otherwise write cache files into the
     dataset's own folder (someone else's artifact).
@@ -53,11 +54,11 @@ def load_train_dataset(source: Any):
     if path.is_dir():
         ds = load_from_disk(str(path), keep_in_memory=True)
         if isinstance(ds, DatasetDict):
-            if "train" not in ds:
+            if split not in ds:
                 raise InputError(
-                    f"dataset folder {path} holds splits {list(ds)}; expected a 'train' split"
+                    f"dataset folder {path} holds splits {list(ds)}; expected a '{split}' split"
                 )
-            ds = ds["train"]
+            ds = ds[split]
         return ds
     if path.suffix in (".jsonl", ".json") and path.is_file():
         rows = []
@@ -72,7 +73,25 @@ def load_train_dataset(source: Any):
         if not rows:
             raise InputError(f"{path} holds no rows")
         return Dataset.from_list(rows)
-    raise InputError(f"no dataset at {path} (expected a save_to_disk folder or a .jsonl file)")
+    if not path.exists() and _looks_like_hub_id(str(source)):
+        return _load_hub_dataset(str(source), config_name, split)
+    raise InputError(
+        f"no dataset at {path} (expected a save_to_disk folder, a .jsonl file or a Hub id)"
+    )
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+def _load_hub_dataset(name: str, config_name: str | None, split: str):
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(name, config_name, split=split)
+    except Exception as e:  # offline, no such dataset, no such split: say which, once
+        raise InputError(f"cannot load the dataset {name} ({split} split) from the Hub: {e}") from e
 
 
 def load_causal_lm(model_path_or_model: Any, model_args=None):
@@ -394,10 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     script, config, model_args = parse_args(sys.argv[1:] if argv is None else argv)
     if not model_args.model_name_or_path:
         raise ConfigError("set model_name_or_path (a flag or a recipe key)")
+    with quiet_progress(bool(config.disable_tqdm)):
+        dataset = load_train_dataset(
+            script.dataset_name, script.dataset_config, script.dataset_train_split
+        )
     if not config.skip_check:
         with quiet_progress(True):
             tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
-            dataset = load_train_dataset(script.dataset_name)
             config = with_model_context(config, model_args.model_name_or_path)
             report = preflight(model_args.model_name_or_path, tokenizer, dataset, config)
         print_report(report)
@@ -407,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train_sft(
         model_args.model_name_or_path,
         script.tokenizer_name_or_path,
-        script.dataset_name,
+        dataset,
         config.output_dir,
         config,
         model_args=model_args,

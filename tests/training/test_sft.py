@@ -222,6 +222,14 @@ def test_load_train_dataset_sources(train_rows, tmp_path):
         load_train_dataset(tmp_path / "nt")
     with pytest.raises(InputError, match="no dataset"):
         load_train_dataset(tmp_path / "missing")
+    assert len(load_train_dataset(tmp_path / "nt", split="test")) == 2
+
+
+def test_hub_dataset_id_that_cannot_be_fetched_is_named(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="no-such-owner/no-such-dataset"):
+        load_train_dataset("no-such-owner/no-such-dataset")
 
 
 def test_unwritable_output_dir_is_named(tiny_model_dir, train_dataset, tmp_path):
