@@ -134,13 +134,14 @@ _VERB = {"+": "adds {}", "-": "subtracts {}"}
 def _code(rng: random.Random) -> Trace:
     """f(x) = [x * k] op1 a op2 b, whose code needs the two constants folded into one.
 
-    The reasoning folds them with one step of the same arithmetic as the math tasks
-    (a+b when the two signs agree, a-b with a >= b when they differ), and the code keeps the
-    first sign: `x + 3 - 5` is not drawn, so every constant and intermediate stays >= 0. The
-    fold is what the chain of thought buys: without it the constant must be guessed.
+    The reasoning writes the expression the prompt describes, folds its two constants with
+    one step of the math tasks' arithmetic, and writes the folded expression. Only
+    `+a+b`, `+a-b` (a >= b) and `-a-b` are drawn: every constant stays >= 0 and the folded
+    expression keeps the first sign, so the one thing to work out is the fold itself, the
+    step the chain of thought is for (without it the constant must be guessed).
     """
-    scale = rng.randint(2, 9) if rng.random() < 0.5 else None
-    op1, op2 = rng.choice("+-"), rng.choice("+-")
+    scale = rng.choice([None, *range(2, 13)])
+    op1, op2 = rng.choice(["++", "+-", "--"])
     while True:
         a, b = rng.randint(1, MAX_OPERAND), rng.randint(1, MAX_OPERAND)
         if op1 == op2 or a >= b:
@@ -150,8 +151,9 @@ def _code(rng: random.Random) -> Trace:
     words = [f"multiplies by {scale}"] if scale else []
     words += [_VERB[op1].format(a), _VERB[op2].format(b)]
     prompt = f"Write a Python function {FUNC_NAME}(x) that {', then '.join(words)}."
-    expr = f"x * {scale} {op1} {c}" if scale else f"x {op1} {c}"
-    reasoning = f"{a}{fold}{b}={c}\n{expr}"
+    head = f"x * {scale}" if scale else "x"
+    expr = f"{head} {op1} {c}"
+    reasoning = f"{head} {op1} {a} {op2} {b}\n{a}{fold}{b}={c}\n{expr}"
     code = f"def {FUNC_NAME}(x):\n    return {expr}"
     tests = []
     for x in rng.sample(range(-5, 21), 3):

@@ -70,16 +70,21 @@ def test_code_tasks_name_one_function_everywhere():
 def test_code_reasoning_folds_the_constants():
     traces = make_traces("code", "heldout", 150, seed=4)
     for t in traces:
-        fold, expr = t.reasoning.split("\n")
+        literal, fold, expr = t.reasoning.split("\n")
         lhs, rhs = fold.split("=")
         assert eval(lhs) == int(rhs) >= 0  # noqa: S307 - a true step, never negative
         assert _program(t).endswith(f"return {expr}") and expr.endswith(f" {rhs}")
+        # The first line is the prompt's function as written, the last the same one folded.
+        for x in (-3, 0, 7):
+            assert eval(literal, {"x": x}) == eval(expr, {"x": x})  # noqa: S307
         # The tests tell the folded constant from its neighbours: a guess off by one fails.
         for wrong in (int(rhs) - 1, int(rhs) + 1):
             bad = _program(t)[: -len(rhs)] + str(wrong)
             assert not _passes(bad, t.problem.gold["code"]), (t.problem.prompt, bad)
     # Both folds (signs that agree add, signs that differ subtract) and both shapes occur.
-    assert {"+", "-"} <= {t.reasoning.split("=")[0].strip("0123456789") for t in traces}
+    assert {"+", "-"} <= {
+        t.reasoning.split("\n")[1].split("=")[0].strip("0123456789") for t in traces
+    }
     assert any("multiplies by" in t.problem.prompt for t in traces)
     assert any("multiplies by" not in t.problem.prompt for t in traces)
 
