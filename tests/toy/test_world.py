@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from reasoning_distill.toy.models import Arch
+from reasoning_distill.toy.tasks import TASKS_VERSION
 from reasoning_distill.toy.world import TeacherRecipe, check_teacher, get_teacher
 
 TINY = replace(
@@ -60,6 +61,12 @@ def test_teacher_loads_with_transformers(built):
 
 def test_another_recipe_gets_another_key():
     assert replace(TINY, steps=9).key() != TINY.key()
+
+
+def test_changed_tasks_get_another_teacher():
+    # A teacher cached before the task generator changed must not be reused for new tasks.
+    assert TeacherRecipe().tasks_version == TASKS_VERSION
+    assert replace(TINY, tasks_version=TASKS_VERSION - 1).key() != TINY.key()
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path, caplog):
