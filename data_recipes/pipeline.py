@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -454,22 +455,31 @@ def run_recipe(
         _remove_from(work, first_changed)
     hashes = _stage_hashes(recipe)
     progress = ensure(progress)
-    stats: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    stats: dict[str, Any] = {"timings_s": timings}
+    t0 = time.perf_counter()
     problems, info = _problems_stage(recipe, root, work, progress)
     _mark_done(work, "problems", hashes["problems"])
+    timings["problems"] = round(time.perf_counter() - t0, 3)
     if not problems:
         raise ConfigError("no problems left after dedupe and decontamination: nothing to generate")
     stats["problems"] = info
     if until == "problems":
         return RecipeRun(work, out, plan={}, stats=stats)
+    t0 = time.perf_counter()
     stats["generate"] = _generate_stage(recipe, problems, work, root, progress, engine_factory)
     _mark_done(work, "generate", hashes["generate"])
+    timings["generate"] = round(time.perf_counter() - t0, 3)
     if until == "generate":
         return RecipeRun(work, out, plan={}, stats=stats)
+    t0 = time.perf_counter()
     stats["verify"] = _verify_stage(recipe, work, progress, workers)
     _mark_done(work, "verify", hashes["verify"])
+    timings["verify"] = round(time.perf_counter() - t0, 3)
     if until == "verify":
         return RecipeRun(work, out, plan={}, stats=stats)
+    t0 = time.perf_counter()
     stats["write"] = _dataset_stage(recipe, work, out, info, recipe_text)
     _mark_done(work, "write", hashes["write"])
+    timings["write"] = round(time.perf_counter() - t0, 3)
     return RecipeRun(work, out, plan={}, stats=stats, done=True)
