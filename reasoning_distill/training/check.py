@@ -355,12 +355,14 @@ def check_vocabularies(
     return problems, notes
 
 
-def check_batch(batch, tokenizer, stop_id: int | None) -> dict[str, int]:
+def check_batch(
+    batch, tokenizer, stop_id: int | None, max_length: int | None = None
+) -> dict[str, int]:
     """On a collated batch: labels train some but not all tokens, and each row's EOS.
 
     An assistant mask can fail silently: all -100 (nothing learned), nothing masked (prompts
-    learned as well), or the end-of-turn token left out (the student never stops). Raises
-    `ConfigError` naming the row.
+    learned as well), or the end-of-turn token left out (the student never stops; rows cut at
+    `max_length` are not asked for it). Raises `ConfigError` naming the row.
     """
     labels = batch["labels"]
     attention = batch.get("attention_mask")
@@ -380,12 +382,15 @@ def check_batch(batch, tokenizer, stop_id: int | None) -> dict[str, int]:
             f"trained: the mask masks nothing (prompts would be learned too)"
         )
     if stop_id is not None:
+        lengths = real.sum(dim=1)
         for i in range(labels.shape[0]):
+            if max_length is not None and int(lengths[i]) >= max_length:
+                continue  # truncated: its end is cut off (the pre-flight counts those)
             if not bool((labels[i] == stop_id).any()):
                 raise ConfigError(
                     f"row {i} of the first batch does not train the end-of-turn token "
-                    f"{tokenizer.convert_ids_to_tokens(stop_id)!r} (truncated by max_length, or "
-                    f"outside the template's {{% generation %}} block)"
+                    f"{tokenizer.convert_ids_to_tokens(stop_id)!r}: it is outside the "
+                    f"template's {{% generation %}} block"
                 )
     logger.info("assistant mask: %d of %d tokens trained in the first batch", trained, total)
     return {"trained_tokens": trained, "total_tokens": total}

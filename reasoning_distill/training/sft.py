@@ -163,8 +163,16 @@ def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
     batch = trainer.data_collator([ds[i] for i in range(min(n, len(ds)))])
     tok = trainer.processing_class
     template = trainer.chat_template or tok.chat_template
-    stop = stop_token_id(tok, template) if template and not trainer.args.packing else None
-    return check_batch(batch, tok, stop)
+    if not template or trainer.args.packing:  # packed rows: the pre-flight checked the rows
+        return check_batch(batch, tok, None)
+    stop = stop_token_id(tok, template)
+    if stop is None:
+        raise ConfigError(
+            "no EOS is trained: the chat template's assistant mask ends on plain content, so "
+            "the student would never learn to stop. Put the end-of-turn token inside "
+            "{% endgeneration %}"
+        )
+    return check_batch(batch, tok, stop, trainer.args.max_length)
 
 
 @contextlib.contextmanager

@@ -192,3 +192,20 @@ def test_loss_is_the_same_with_or_without_gradient_accumulation(tiny_model_dir, 
         a, b = _weights(runs[1].checkpoint), _weights(runs[accum].checkpoint)
         for name in a:
             torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_real_batch_check_needs_the_eos_but_not_in_rows_cut_by_max_length(
+    tiny_model_dir, train_dataset, tmp_path
+):
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.training.sft import load_tokenizer
+
+    tok = load_tokenizer(None, tiny_model_dir)
+    tok.chat_template = tok.chat_template.replace(
+        "{{ '<|im_end|>' }}{% endgeneration %}", "{% endgeneration %}{{ '<|im_end|>' }}"
+    )
+    with pytest.raises(ConfigError, match="no EOS is trained"):  # even with the check skipped
+        train_sft(tiny_model_dir, tok, train_dataset, tmp_path / "a", _cfg(skip_check=True))
+    # rows longer than max_length lose their EOS: tolerated when the recipe says so
+    cfg = _cfg(max_steps=1, max_length=40, max_truncated_share=1.0)
+    assert train_sft(tiny_model_dir, None, train_dataset, tmp_path / "b", cfg).steps == 1
