@@ -93,6 +93,8 @@ def _gold(src: Source, kind: str, row: dict, where: str) -> Any:
             raise InputError(
                 f"{where}: field {name!r} is not a tests object or JSON ({e})"
             ) from None
+    if f.tests_format == "apps":
+        gold = _apps_tests(gold, where, name)
     from reasoning_distill.verifiers.code import _check_tests
 
     why = _check_tests(gold)
