@@ -86,50 +86,92 @@ def make_engine(cfg: DemoConfig, model: Path):
     return HFEngine(model, batch_size=128, data_parallel=workers)
 
 
-def generate_traces(cfg: DemoConfig, teacher: Path, problems: list[Problem], out: Path, progress):
-    from reasoning_distill.generation.engine import SamplingParams
-    from reasoning_distill.generation.job import run_generation
+def demo_recipe(cfg: DemoConfig) -> Any:
+    """The shipped toy recipe (`toy_math_code.yaml`) with the demo's sizes and sampling."""
+    from reasoning_distill.data_recipes.recipe import RECIPES_DIR, Recipe, load_recipe
 
-    params = SamplingParams(
+    data = load_recipe(RECIPES_DIR / "toy_math_code.yaml").model_dump(mode="json")
+    sizes = {"math": cfg.train_math, "code": cfg.train_code}
+    for src in data["sources"]:
+        src["toy"].update(n=sizes[src["toy"]["kind"]], seed=cfg.seed, split="train")
+    data["teacher"]["engine"] = cfg.engine
+    data["teacher"]["sampling"].update(
         n=cfg.gen_n,
         temperature=cfg.gen_temperature,
         top_p=cfg.gen_top_p,
         max_tokens=cfg.max_tokens,
         seed=cfg.seed,
     )
-    engine = make_engine(cfg, teacher)
-    try:
-        return run_generation(problems, engine, params, out / "generations", progress=progress)
-    finally:
-        engine.close()
+    data["output"]["dir"] = "datasets/verified"
+    return Recipe.model_validate(data)
+
+
+def _run(cfg: DemoConfig, teacher: Path, out: Path, progress, until: str):
+    """The toy recipe through `data_recipes.pipeline.run_recipe` (the path `rdistill build`
+    takes), with the demo's own engine for the teacher copied into the run folder."""
+    from reasoning_distill.data_recipes.pipeline import run_recipe
+
+    return run_recipe(
+        demo_recipe(cfg),
+        root=out,
+        out=out / "datasets" / "verified",
+        work=out / "build",
+        progress=progress,
+        workers=cfg.workers,
+        engine_factory=lambda: make_engine(cfg, teacher),
+        until=until,
+        # prepare_out already refused other settings unless --force: then redo what changed
+        rebuild=True,
+    )
+
+
+class _Summary(dict):
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self)
+
+
+def generate_traces(cfg: DemoConfig, teacher: Path, problems: list[Problem], out: Path, progress):
+    """Teacher samples for the train problems, in the recipe's store (`out/build/generations`).
+
+    `problems` are the ones `make_problems` wrote; the recipe draws the same ones."""
+    from reasoning_distill.generation.store import Store
+    from reasoning_distill.generation.summary import summarize_store
+
+    run = _run(cfg, teacher, out, progress, "generate")
+    want = {p.id for p in problems}
+    if {p["id"] for p in _recipe_problems(out)} != want:
+        raise DemoStageError(
+            f"the toy recipe drew other problems than {out / 'problems' / 'train.jsonl'}: "
+            "the toy tasks changed; rerun with a new --out"
+        )
+    gen = run.work / "generations"
+    return _Summary(summarize_store(Store(gen), {p.id: p for p in problems}, cfg.gen_n))
+
+
+def _recipe_problems(out: Path) -> list[dict]:
+    path = out / "build" / "problems.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def verify_traces(cfg: DemoConfig, out: Path, progress) -> tuple[list[Sample], list[Any], dict]:
-    """Verdicts for every generated trace, saved beside them with the yield by reason."""
-    from reasoning_distill.generation.store import load_samples
-    from reasoning_distill.verification import verify_samples, yield_by_reason
+    """Keyed verdicts for every trace (`out/build/generations/verdicts.jsonl`, the format of
+    `rdistill verify --samples`), and the yield by reason in `out/verification/summary.json`."""
+    from reasoning_distill.data_recipes.verdicts import read_verdicts
+    from reasoning_distill.verification import read_store, yield_by_reason
 
-    samples = sorted(load_samples(out / "generations"), key=lambda s: s.key)
-    verdicts = verify_samples(samples, workers=cfg.workers, progress=progress)
+    run = _run(cfg, Path(out) / "teacher", out, progress, "verify")
+    gen = run.work / "generations"
+    samples = read_store(gen)
+    records = read_verdicts(gen)
+    verdicts = [records[s.key].verdict() for s in samples]
     folder = out / "verification"
     folder.mkdir(exist_ok=True)
-    write_jsonl(
-        folder / "verdicts.jsonl",
-        [
-            {
-                "problem_id": s.problem_id,
-                "sample_index": s.sample_index,
-                "kind": s.kind,
-                **v.to_dict(),
-            }
-            for s, v in zip(samples, verdicts, strict=True)
-        ],
-    )
     summary = {"all": yield_by_reason(verdicts)}
     for kind in ("math", "code"):
         summary[kind] = yield_by_reason(
             [v for s, v in zip(samples, verdicts, strict=True) if s.kind == kind]
         )
+    summary["verdicts_file"] = str(gen / "verdicts.jsonl")
     write_json(folder / "summary.json", summary)
     return samples, verdicts, summary
 
@@ -137,57 +179,34 @@ def verify_traces(cfg: DemoConfig, out: Path, progress) -> tuple[list[Sample], l
 def build_datasets(
     cfg: DemoConfig, samples: list[Sample], verdicts: list[Any], out: Path
 ) -> dict[str, Path]:
-    """The three SFT datasets: unverified (all traces), verified, answer_only (no reasoning)."""
-    from reasoning_distill.data_recipes.messages import (
-        assistant_text,
-        to_messages_row,
-        write_dataset,
-    )
+    """The three SFT datasets, all by `data_recipes.dataset.build_dataset` from one store:
+    verified (the recipe's own output), unverified (every trace: `keep: all`) and
+    answer_only (the verified traces with the reasoning removed)."""
+    from reasoning_distill.data_recipes.dataset import build_dataset
+    from reasoning_distill.data_recipes.select import SelectPolicy
 
-    def row(s: Sample, v: Any, with_reasoning: bool) -> dict[str, Any]:
-        content = s.completion if with_reasoning else assistant_text("", s.answer)
-        meta = {
-            "problem_id": s.problem_id,
-            "sample_index": s.sample_index,
-            "kind": s.kind,
-            "verdict": v.reason,
-        }
-        return to_messages_row(s.messages[-1]["content"], content, meta)
-
-    pairs = list(zip(samples, verdicts, strict=True))
-    kept = [(s, v) for s, v in pairs if v.correct]
-    rows = {
-        "unverified": [row(s, v, True) for s, v in pairs],
-        "verified": [row(s, v, True) for s, v in kept],
-        "answer_only": [row(s, v, False) for s, v in kept],
-    }
-    descriptions = {
-        "unverified": "Every teacher trace, right or wrong.",
-        "verified": "Teacher traces that passed verification (format, then answer or tests).",
-        "answer_only": "The verified traces' final answers with the reasoning removed.",
-    }
-    if not kept:
+    if not any(v.correct for v in verdicts):
         raise DemoStageError(
-            f"none of the {len(pairs)} teacher traces passed verification (see "
+            f"none of the {len(verdicts)} teacher traces passed verification (see "
             f"{out / 'verification' / 'summary.json'}): the teacher is too weak to distil; "
             "train it longer (more teacher steps) or sample more traces"
         )
-    paths = {}
-    for name, data in rows.items():
-        card = {
-            "title": f"toy distillation: {name}",
-            "description": descriptions[name],
-            "teacher": str(out / "teacher"),
-            "sampling": {
-                "n": cfg.gen_n,
-                "temperature": cfg.gen_temperature,
-                "top_p": cfg.gen_top_p,
-                "max_tokens": cfg.max_tokens,
-            },
-            "generated": len(pairs),
-            "rows": len(data),
-        }
-        paths[name] = write_dataset(data, out / "datasets" / name, card)
+    run = _run(cfg, Path(out) / "teacher", out, None, "write")
+    gen = run.work / "generations"
+    paths = {"verified": run.out}
+    descriptions = {
+        "unverified": "Every teacher trace, right or wrong.",
+        "answer_only": "The verified traces' final answers with the reasoning removed.",
+    }
+    for name, policy, answer_only in (
+        ("unverified", SelectPolicy(keep="all"), False),
+        ("answer_only", SelectPolicy(keep="verified"), True),
+    ):
+        card = {"title": f"toy distillation: {name}", "description": descriptions[name]}
+        result = build_dataset(
+            gen, out / "datasets" / name, policy, answer_only=answer_only, card=card
+        )
+        paths[name] = result.path
     return paths
 
 
