@@ -32,8 +32,20 @@ DATASET_MARKER = "rdistill_dataset.json"
 
 
 def check_output_dir(out_dir: str | Path) -> None:
-    """Refuse (`OutputError`) an `out_dir` we may not replace; call before any work."""
+    """Refuse (`OutputError`) an `out_dir` we may not replace or cannot create; call it
+    before any work, so a wrong `--out` fails at once, not after hours of generation."""
+    import os
+
+    from reasoning_distill.errors import OutputError
+
     check_replaceable(out_dir, DATASET_MARKER)
+    parent = Path(out_dir).absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{out_dir}: {parent} is a file, so no folder can be made under it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{out_dir}: {parent} is not writable; choose another --out")
 
 
 def assistant_text(reasoning: str | None, answer: str) -> str:

@@ -71,6 +71,12 @@ def test_out_naming_a_file_is_refused(tmp_path, rows_file, capsys):
     assert target.read_text() == "keep me"
 
 
+def test_out_under_a_file_is_refused_before_reading(tmp_path, rows_file, capsys):
+    (tmp_path / "f").write_text("x")
+    code, err = _build(capsys, "--input", str(rows_file), "--out", str(tmp_path / "f" / "ds"))
+    assert code == 2 and "is a file" in err and len(err.splitlines()) == 1
+
+
 def test_our_own_dataset_is_replaced_and_stale_temporaries_are_cleaned(tmp_path, rows_file, capsys):
     from datasets import load_from_disk
 

@@ -128,6 +128,11 @@ def test_bad_paths(tmp_path, capsys):
     assert code == 2 and "--out must differ" in err
     code, err = _verify(capsys, "math", "--input", str(src), "--out", str(tmp_path))
     assert code == 2 and "is a folder" in err
+    (tmp_path / "f").write_text("x")
+    code, err = _verify(
+        capsys, "math", "--input", str(src), "--out", str(tmp_path / "f" / "o.jsonl")
+    )
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     code, err = _verify(capsys, "--samples", str(tmp_path / "nostore"))
     assert code == 2 and "no such folder" in err
     code, err = _verify(capsys, "--samples", str(tmp_path))
