@@ -349,13 +349,21 @@ def parse_recipe(text: str, where: str = "<recipe>") -> Recipe:
         ) from None
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe file (a path, or the name of a shipped recipe)."""
+def find_recipe(path: str | Path) -> Path:
+    """The recipe file `path` names: a path, or a shipped recipe's name (`gsm8k_r1`)."""
     p = Path(path)
-    if not p.exists() and (RECIPES_DIR / p.name).exists() and p.parent == Path("."):
-        p = RECIPES_DIR / p.name
+    if not p.exists() and p.parent == Path("."):
+        for cand in (RECIPES_DIR / p.name, RECIPES_DIR / f"{p.name}.yaml"):
+            if cand.is_file():
+                return cand
     if not p.is_file():
         raise ConfigError(f"{path}: no such recipe file (shipped: {shipped_recipes_text()})")
+    return p
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file (a path, or the name of a shipped recipe)."""
+    p = find_recipe(path)
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:

@@ -108,12 +108,13 @@ def _main_recipe(args: argparse.Namespace) -> int:
 
     from reasoning_distill.cli.rich_progress import RichProgress
     from reasoning_distill.data_recipes.pipeline import run_recipe
-    from reasoning_distill.data_recipes.recipe import load_recipe
+    from reasoning_distill.data_recipes.recipe import find_recipe, load_recipe
     from reasoning_distill.errors import ConfigError
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    recipe = load_recipe(args.recipe)
+    path = find_recipe(args.recipe)
+    recipe = load_recipe(path)
     root = args.root or Path.cwd()
     run = run_recipe(
         recipe,
@@ -124,14 +125,12 @@ def _main_recipe(args: argparse.Namespace) -> int:
         rebuild=args.rebuild,
         progress=None if args.dry_run else RichProgress(),
         workers=args.workers,
-        recipe_text=Path(args.recipe).read_text(encoding="utf-8")
-        if Path(args.recipe).is_file()
-        else None,
+        recipe_text=path.read_text(encoding="utf-8"),
     )
     console = Console()
     if args.dry_run:
         console.print(f"[bold]plan for {recipe.name}[/bold] (nothing was run)")
-        console.print(json.dumps(run.plan, indent=2, default=str), markup=False)
+        print(json.dumps(run.plan, indent=2, default=str))  # plain: JSON a tool can read
         return 0
     w = run.stats["write"]
     console.print(
