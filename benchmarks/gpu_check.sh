@@ -171,7 +171,7 @@ if v:
 sft = json.loads((out / "bench_sft.json").read_text()) if (out / "bench_sft.json").is_file() else {}
 if sft:
     mfu = f"MFU {sft['mfu']:.1%}" if sft.get("mfu") is not None else "MFU n/a"
-    rows.append(("SFT 1.5B-shaped, 8k packed", f"{sft['tokens_per_s']:.0f} tok/s, {mfu} "
+    rows.append((f"SFT {sft['model']}, {sft['max_length']} packed", f"{sft['tokens_per_s']:.0f} tok/s, {mfu} "
                  f"({sft['attn']}, liger {sft['liger']}, {sft['peak_memory_gb'] or 0:.0f} GB peak)"))
 width = max(len(r[0]) for r in rows)
 print("-" * 60)
