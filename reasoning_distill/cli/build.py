@@ -3,6 +3,7 @@
   rdistill build data_recipes/recipes/gsm8k_r1.yaml --dry-run          # the plan, no model
   rdistill build data_recipes/recipes/gsm8k_r1.yaml [--out DIR]        # every stage, resumable
   rdistill build RECIPE.yaml --rebuild                                 # redo changed stages
+  rdistill build --samples runs/gen --out data/v --k 2 --choose shortest  # a verified store
   rdistill build --input verified.jsonl --out data/verified            # verified rows only
   rdistill build --input verified.jsonl --out data/all --keep all      # every row
   rdistill build --input verified.jsonl --out data/ans --answer-only   # no reasoning
@@ -27,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("recipe", nargs="?", type=Path, help="a recipe YAML (or a shipped one's name)")
     p.add_argument("--input", type=Path, help="JSONL from `rdistill verify` (instead of a recipe)")
+    p.add_argument(
+        "--samples", type=Path, help="a generation store verified by `rdistill verify --samples`"
+    )
     p.add_argument("--out", type=Path, help="dataset folder (recipe: default output.dir)")
     p.add_argument("--work", type=Path, help="recipe: work folder (default: OUT.work)")
     p.add_argument("--root", type=Path, default=None, help="recipe: base of relative paths")
@@ -36,6 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", choices=["verified", "all"], default="verified")
     p.add_argument("--answer-only", action="store_true", help="drop the reasoning")
     p.add_argument("--verdict-field", default="verdict")
+    sel = p.add_argument_group("--samples: selection (a recipe's `select` section)")
+    sel.add_argument("--k", type=int, default=None, help="at most k traces per problem")
+    sel.add_argument("--choose", choices=["shortest", "random", "all"], default="all")
+    sel.add_argument("--seed", type=int, default=0, help="for --choose random")
+    sel.add_argument("--max-tokens", type=int, default=None, help="drop longer traces")
+    sel.add_argument("--min-pass-rate", type=float, default=0.0)
+    sel.add_argument("--max-pass-rate", type=float, default=1.0)
     p.add_argument("--title", default=None, help="dataset card title")
 
 
@@ -92,10 +103,16 @@ def read_rows(path: Path, verdict_field: str, keep: str) -> tuple[list[dict], in
 def main(args: argparse.Namespace) -> int:
     from reasoning_distill.errors import ConfigError
 
-    if (args.recipe is None) == (args.input is None):
-        raise ConfigError("give a recipe file, or --input FILE (rows from `rdistill verify`)")
+    given = [x for x in (args.recipe, args.input, args.samples) if x is not None]
+    if len(given) != 1:
+        raise ConfigError(
+            "give one of: a recipe file, --samples DIR (a verified generation store) or "
+            "--input FILE (rows from `rdistill verify`)"
+        )
     if args.recipe is not None:
         return _main_recipe(args)
+    if args.samples is not None:
+        return _main_samples(args)
     if args.out is None:
         raise ConfigError("--input needs --out (the dataset folder to write)")
     return _main_input(args)
@@ -136,6 +153,35 @@ def _main_recipe(args: argparse.Namespace) -> int:
     console.print(
         f"{recipe.name}: {w['rows']} rows from {w['samples']} samples of {w['problems']} "
         f"problems -> {run.out}"
+    )
+    return 0
+
+
+def _main_samples(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from reasoning_distill.data_recipes.dataset import build_dataset
+    from reasoning_distill.data_recipes.select import SelectPolicy
+    from reasoning_distill.errors import ConfigError
+
+    if args.out is None:
+        raise ConfigError("--samples needs --out (the dataset folder to write)")
+    if args.k is not None and args.k < 1:
+        raise ConfigError(f"--k must be at least 1, got {args.k}")
+    policy = SelectPolicy(
+        keep=args.keep,
+        k=args.k,
+        choose=args.choose,
+        seed=args.seed,
+        min_pass_rate=args.min_pass_rate,
+        max_pass_rate=args.max_pass_rate,
+        max_tokens=args.max_tokens,
+    )
+    card = {"title": args.title} if args.title else None
+    result = build_dataset(args.samples, args.out, policy, answer_only=args.answer_only, card=card)
+    Console().print(
+        f"kept {result.rows} of {result.stats['samples']} samples -> {args.out}"
+        f" (rejected: {result.stats['rejected'] or 'none'})"
     )
     return 0
 

@@ -66,3 +66,29 @@ def test_build_names_the_bad_line(tmp_path):
     src.write_text(json.dumps(row) + "\n")
     proc = _rdistill("build", "--input", str(src), "--out", str(tmp_path / "ds"))
     assert proc.returncode != 0 and "verdict" in proc.stderr
+
+
+def test_build_from_a_verified_store(tmp_path, capsys):
+    from _verify_rows import make_store, mixed_samples
+    from datasets import load_from_disk
+
+    from reasoning_distill.cli.main import main
+
+    store = make_store(tmp_path / "gen", mixed_samples())
+    out = tmp_path / "ds"
+    assert main(["build", "--samples", str(store), "--out", str(out)]) == 2
+    assert "rdistill verify" in capsys.readouterr().err  # no verdicts yet
+    assert main(["verify", "--samples", str(store)]) == 0
+    assert main(["build", "--samples", str(store), "--out", str(out)]) == 0
+    ds = load_from_disk(str(out))
+    assert sorted(zip(ds["problem_id"], ds["sample_index"], strict=True)) == [("c1", 0), ("m1", 0)]
+    assert [m["role"] for m in ds.filter(lambda r: r["kind"] == "math")[0]["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+    ]
+    assert (
+        main(["build", "--samples", str(store), "--out", str(out), "--keep", "all", "--k", "1"])
+        == 0
+    )
+    assert len(load_from_disk(str(out))) == 2
