@@ -11,7 +11,7 @@ them). Each replica can get its own environment (`CUDA_VISIBLE_DEVICES` for its 
 before `factory` runs. Replicas ignore Ctrl-C: the parent decides when they stop. A caller
 that stops reading `run` early stops the jobs in flight (the replica closes its `work`
 generator, so vLLM aborts its requests) and the replicas stay usable; one that does not stop
-within `stop_grace_s` is killed and the whole set is closed.
+within `stop_grace_s` (2 s after Ctrl-C) is killed and the whole set is closed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ import logging
 import os
 import pickle
 import signal
+import sys
+import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -85,6 +88,26 @@ def _replica_main(
                 shutdown(state)
         with contextlib.suppress(OSError):
             conn.send(("closed", None))
+    # The state is shut down: skip the interpreter's teardown of torch and friends, which
+    # takes seconds and would hold up the parent's exit for nothing. multiprocessing's own
+    # exit step still runs (it releases the semaphores that torch's imports created).
+    from multiprocessing import util
+
+    with contextlib.suppress(Exception):
+        util._exit_function()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def _kill(procs: list[Any]) -> None:
+    """End replicas nobody closed (a second Ctrl-C during `close`, say): multiprocessing would
+    otherwise wait for them at interpreter exit, forever, since they wait for work."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=1)
 
 
 def _portable(e: BaseException) -> BaseException:
@@ -142,6 +165,7 @@ class Replicas:
                 proc.start()
                 child.close()
                 self._workers.append((proc, parent))
+            self._finalizer = weakref.finalize(self, _kill, [p for p, _ in self._workers])
             for rank in range(n):
                 status, detail = self._recv(rank)
                 if status != "ready":
@@ -197,6 +221,7 @@ class Replicas:
                 self._workers[rank][1].send((work, nxt[1]))
                 busy[rank] = nxt[0]
 
+        grace = self.stop_grace_s
         try:
             feed()
             while busy:
@@ -222,19 +247,22 @@ class Replicas:
                             raise payload
                         raise ReplicaError(f"{self.name} {rank} failed: {payload}")
                 feed()
+        except KeyboardInterrupt:
+            grace = min(grace, 2.0)  # the user is waiting, and work in flight is lost anyway
+            raise
         finally:
             if busy:
-                self._stop(busy)
+                self._stop(busy, grace)
 
-    def _stop(self, busy: dict[int, int]) -> None:
-        """End the jobs in flight; close everything if a replica does not stop in time."""
+    def _stop(self, busy: dict[int, int], grace: float) -> None:
+        """End the jobs in flight; close everything if a replica does not stop in `grace` s."""
         for r in busy:
             with contextlib.suppress(OSError):
                 self._workers[r][1].send(_STOP)
         try:
             for r in busy:
                 while True:
-                    status, _ = self._recv(r, timeout=self.stop_grace_s)
+                    status, _ = self._recv(r, timeout=grace)
                     if status != "part":
                         break
         except (ReplicaError, TimeoutError) as e:
@@ -254,8 +282,9 @@ class Replicas:
                 while timeout_s > 0 and proc.is_alive() and conn.poll(timeout_s):
                     if conn.recv()[0] == "closed":
                         break
+        deadline = time.monotonic() + (3 if timeout_s > 0 else 0.5)
         for proc, conn in self._workers:
-            proc.join(timeout=3)
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.kill()
                 proc.join()

@@ -279,13 +279,19 @@ def keys(out: Path) -> list[tuple[str, int]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+@pytest.mark.parametrize(
+    ("sig", "replicas"),
+    [(signal.SIGINT, 1), (signal.SIGKILL, 1), (signal.SIGINT, 2)],
+    ids=["ctrl-c", "kill", "ctrl-c with 2 replicas"],
+)
 def test_interrupted_or_killed_run_keeps_what_finished_and_the_rerun_completes(
-    tiny_model_dir, tmp_path, sig
+    tiny_model_dir, tmp_path, sig, replicas
 ):
     inp = write_problems(tmp_path / "p.jsonl", 60)
     out = tmp_path / "out"
-    argv = generate_argv(tiny_model_dir, inp, out, "--chunk-size", "1")
+    argv = generate_argv(
+        tiny_model_dir, inp, out, "--chunk-size", "1", "--data-parallel", str(replicas)
+    )
     proc = rdistill(argv)
     try:
         wait_for_samples(out, proc, at_least=4)
@@ -297,8 +303,11 @@ def test_interrupted_or_killed_run_keeps_what_finished_and_the_rerun_completes(
         assert "another generation job is writing to this folder" in one_error_line(err2)
         assert time.perf_counter() - t0 < 60
         kept_before = stored_lines(out)
+        t_signal = time.perf_counter()
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
+        # Promptly: replicas mid-batch get 2 s, then they are killed.
+        assert time.perf_counter() - t_signal < 20
     finally:
         if proc.poll() is None:
             proc.kill()
