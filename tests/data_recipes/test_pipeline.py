@@ -116,3 +116,18 @@ def test_out_naming_a_folder_of_other_files_is_refused_before_any_work(
     assert "not written by this command" in capsys.readouterr().err
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
     assert not (tmp_path / "mine.work").exists()
+
+
+@pytest.mark.slow
+def test_a_verify_change_rebuilds_from_verify_and_keeps_the_generations(built):
+    from reasoning_distill.data_recipes.pipeline import run_recipe
+    from reasoning_distill.data_recipes.recipe import load_recipe
+
+    root, recipe_path, _ = built
+    shards = sorted((root / "out" / "ds.work" / "generations").glob("samples-*"))
+    before = {p: p.read_bytes() for p in shards}
+    write_recipe(root, _model(root), **{"code: {timeout_s: 3}": "code: {timeout_s: 2}"})
+    run = run_recipe(load_recipe(recipe_path), root=root, rebuild=True)
+    assert run.stats["generate"]["generated_now"] == 0  # the teacher was not asked again
+    assert run.stats["verify"]["verified_now"] == run.stats["write"]["samples"]
+    assert {p: p.read_bytes() for p in shards} == before
