@@ -106,7 +106,8 @@ def save_final(trainer, tokenizer, run_dir: Path) -> Path:
 
     Called on every rank: `Trainer.save_model` gathers sharded (ZeRO-3, FSDP) weights and
     writes on the main process only. A LoRA run saves its adapter to `run_dir/adapter` and the
-    merged full model to `final/`, so every later stage (eval, vLLM) loads a plain model.
+    merged full model to `final/`, so every later stage (eval, vLLM) loads a plain model (under
+    ZeRO-3 or FSDP, where no rank holds the whole base model, `final/` is the adapter).
     """
     main = trainer.accelerator.is_main_process
     final = run_dir / FINAL_DIR
@@ -115,7 +116,20 @@ def save_final(trainer, tokenizer, run_dir: Path) -> Path:
         shutil.rmtree(tmp)
     trainer.accelerator.wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
-    if _is_peft(model):
+    sharded = bool(getattr(trainer, "is_deepspeed_enabled", False)) or bool(
+        getattr(trainer, "is_fsdp_enabled", False)
+    )
+    if _is_peft(model) and sharded:
+        # Sharded base weights cannot be merged on one rank: final/ holds the adapter.
+        trainer.save_model(str(tmp))
+        if main:
+            tokenizer.save_pretrained(str(tmp))
+            logger.warning(
+                "LoRA under ZeRO-3/FSDP: %s holds the adapter only; merge it into the base "
+                "model on one process (peft's merge_and_unload) before evaluating",
+                final,
+            )
+    elif _is_peft(model):
         adapter_tmp = run_dir / (ADAPTER_DIR + ".tmp")
         trainer.save_model(str(adapter_tmp))
         if main:
