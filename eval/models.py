@@ -56,6 +56,25 @@ def check_model(model: str, engine: str = "hf") -> None:
     _hub_revision(model)
 
 
+def check_context_length(model: str, max_model_len: int | None) -> None:
+    """Refuse a --max-model-len beyond what a local model's config supports (vLLM refuses it
+    only after minutes of start-up, and with a validation traceback)."""
+    if max_model_len is None or not _looks_local(model):
+        return
+    import json
+
+    try:
+        config = json.loads((Path(model).expanduser() / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return
+    limit = config.get("max_position_embeddings")
+    if isinstance(limit, int | float) and max_model_len > limit:
+        raise ConfigError(
+            f"--max-model-len {max_model_len} is more than model {model!r} supports "
+            f"(max_position_embeddings {int(limit)} in its config.json); lower it"
+        )
+
+
 def _hub_revision(repo_id: str, revision: str | None = None) -> str:
     """The commit a hub model id resolves to; `InputError` when it cannot be reached."""
     from huggingface_hub import try_to_load_from_cache

@@ -128,7 +128,7 @@ def check_arguments(args: argparse.Namespace):
     from reasoning_distill.errors import ConfigError
     from reasoning_distill.eval.benchmarks import get_benchmark, load_benchmark
     from reasoning_distill.eval.evaluate import EVAL_MARKER, EvalProtocol
-    from reasoning_distill.eval.models import check_model
+    from reasoning_distill.eval.models import check_context_length, check_model
     from reasoning_distill.eval.paths import check_out_dir
     from reasoning_distill.generation.spec import check_problems
 
@@ -185,6 +185,8 @@ def check_arguments(args: argparse.Namespace):
         benchmarks[name] = (b, problems, budget, origin)
     for path in models.values():
         check_model(path, args.engine)
+        if args.engine == "vllm":
+            check_context_length(path, args.max_model_len)
     return models, benchmarks, protocol
 
 

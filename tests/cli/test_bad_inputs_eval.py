@@ -99,6 +99,7 @@ CASES = [
     ("max tokens 0", lambda t, p: p.update(rest=["--max-tokens", "0"]), "--max-tokens must be >= 1"),
     ("limit 0", lambda t, p: p.update(benchmark=["--benchmark", "toy_math", "--limit", "0"]), "--limit must be >= 1"),
     ("date window on undated", lambda t, p: p.update(rest=["--date-window", "2024-01-01:"]), "does not date its problems"),
+    ("context beyond the model", lambda t, p: p.update(rest=["--engine", "vllm", "--max-model-len", "100000"]), "max_position_embeddings"),
     ("absurd n", lambda t, p: p.update(rest=["--n", "1000000000"]), "lower --n"),
     ("negative tensor parallel", lambda t, p: p.update(rest=["--tensor-parallel", "0"]), "--tensor-parallel must be"),
     ("top-p 0", lambda t, p: p.update(rest=["--top-p", "0"]), "top_p"),

@@ -107,3 +107,34 @@ def test_eval_two_models_on_gsm8k(tmp_path):
     gap = json.loads((out / "gap" / "gap.json").read_text())
     assert gap["mismatches"] == {} and "gsm8k" in gap["benchmarks"]
     assert env["warnings"] == []  # gsm8k has no common-protocol n to warn about
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_eval_through_vllm_records_its_engine_options(toy_models, tmp_path):
+    """The shared engine flags reach vLLM, and the manifest names what changes numbers."""
+    import os
+
+    from reasoning_distill.toy.models import Arch, init_model
+    from reasoning_distill.training.sft import load_tokenizer
+
+    teacher, _ = toy_models
+    # vLLM's CPU attention needs a head size it has kernels for (32 here, as in its tests).
+    tokenizer = load_tokenizer(str(teacher))
+    model = tmp_path / "m"
+    init_model(tokenizer, Arch(64, 2, 2, 1, 128, 512), seed=2).save_pretrained(str(model))
+    tokenizer.save_pretrained(str(model))
+    out = tmp_path / "eval"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "reasoning_distill.cli.main", "eval", "--model", f"t={model}",
+         "--benchmark", "toy_math", "--limit", "3", "--n", "2", "--engine", "vllm",
+         "--dtype", "float32", "--max-model-len", "512", "--enforce-eager", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((out / "t" / "results.json").read_text())["manifest"]
+    assert m["engine"]["name"] == "vllm" and m["engine"]["version"].startswith("vllm ")
+    opts = m["engine"]["options"]
+    assert opts["dtype"] == "float32" and opts["max_model_len"] == 512
+    assert opts["enforce_eager"] is True and "tensor_parallel_size" in opts
