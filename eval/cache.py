@@ -35,7 +35,13 @@ def prompt_key(problem: Problem, system: str | None = None) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
-def generation_folder(root: Path, model_digest: str, engine: str, sampling: dict[str, Any]) -> Path:
-    """The store folder for one model identity, engine and sampling settings."""
-    key = json.dumps([model_digest, engine, sampling], sort_keys=True).encode()
+def generation_folder(
+    root: Path, model_digest: str, engine: str, model: str, sampling: dict[str, Any]
+) -> Path:
+    """The store folder for one model identity, engine, model path and sampling settings.
+
+    The path is part of the key because the sample store's own manifest names it: the same
+    weights under another path get a new folder instead of a refused one.
+    """
+    key = json.dumps([model_digest, engine, model, sampling], sort_keys=True).encode()
     return root / hashlib.sha256(key).hexdigest()[:16]

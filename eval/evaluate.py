@@ -229,7 +229,7 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
     from reasoning_distill.generation.store import load_samples
 
     params = protocol.sampling(run.max_tokens)
-    folder = generation_folder(root, identity_key, engine.name, params.to_dict())
+    folder = generation_folder(root, identity_key, engine.name, str(engine.model), params.to_dict())
     keys = [prompt_key(p, protocol.system) for p in run.problems]
     keyed: dict[str, Problem] = {}
     for key, p in zip(keys, run.problems, strict=True):

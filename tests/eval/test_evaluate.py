@@ -126,3 +126,19 @@ def test_other_sampling_does_not_reuse_samples(engine, tmp_path):
     other = Counting(engine)
     evaluate_model(other, _benchmarks(2), EvalProtocol(n=2, max_tokens=6, seed=4), tmp_path / "m")
     assert other.samples == 4
+
+
+def test_a_moved_model_folder_is_evaluated_not_refused(engine, tiny, tmp_path):
+    import shutil
+
+    from reasoning_distill.generation.hf_engine import HFEngine
+
+    evaluate_model(Counting(engine), _benchmarks(2), PROTOCOL, tmp_path / "m")
+    moved = shutil.copytree(tiny, tmp_path / "moved")
+    other = HFEngine(str(moved), batch_size=16)
+    try:
+        evaluate_model(Counting(other), _benchmarks(2), PROTOCOL, tmp_path / "m")
+    finally:
+        other.close()
+    env = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert env["model"]["path"] == str(moved)
