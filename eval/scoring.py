@@ -10,7 +10,8 @@ by math-verify equivalence (so `1/2` and `0.5` count together); the largest grou
 correct when its first member was judged correct. A tie between groups is broken in favour of
 the group whose first answer came earliest, and the number of problems decided by a tie is
 reported with the value. Samples without an answer do not vote; a problem where none voted
-counts as wrong.
+counts as wrong. maj@k is reported for math benchmarks only: programs have no answer to vote
+on (two different programs can both pass).
 """
 
 from __future__ import annotations
