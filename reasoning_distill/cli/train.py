@@ -3,7 +3,7 @@
     rdistill train check --config RECIPE.yaml
     rdistill train sft --config RECIPE.yaml [--field value ...]
     rdistill train rkl --config RECIPE.yaml [--field value ...]
-    accelerate launch --config_file configs/accelerate/multi_gpu.yaml \\
+    accelerate launch --config_file reasoning_distill/training/accelerate/multi_gpu.yaml \\
         -m reasoning_distill.cli.main train sft --config RECIPE.yaml
 
 Each stage parses its own options with TRL's parser: every field of its config dataclasses
@@ -32,6 +32,7 @@ FALLBACKS = {"rkl": "reasoning_distill.cli.train:legacy_rkl_main"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("stage", choices=sorted(STAGES), help="sft, rkl or check")
     parser.add_argument(
         "stage_args",
