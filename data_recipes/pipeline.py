@@ -101,7 +101,12 @@ def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
     """
     if work.exists() and not work.is_dir():
         raise OutputError(f"{work}: exists and is not a folder; choose another --out")
-    if work.is_dir() and any(work.iterdir()) and not (work / STAGES_FILE).exists():
+    ours = (STAGES_FILE, ".build.lock")
+    if (
+        work.is_dir()
+        and any(e.name not in ours for e in work.iterdir())
+        and not (work / STAGES_FILE).exists()
+    ):
         raise OutputError(
             f"{work}: folder exists and was not written by rdistill build (no {STAGES_FILE}); "
             "it is left untouched: choose another --out or --work"
@@ -448,6 +453,37 @@ def run_recipe(
     if dry_run:
         return RecipeRun(work, out, plan(recipe, root, out, work))
     work.mkdir(parents=True, exist_ok=True)
+    lock = _lock_work(work)
+    try:
+        first_changed = check_work_dir(work, recipe, rebuild)  # again, now that it is ours
+        return _run_stages(
+            recipe, root, out, work, first_changed, rebuild, progress, workers, recipe_text,
+            engine_factory, until,
+        )  # fmt: skip
+    finally:
+        lock.close()
+
+
+def _lock_work(work: Path) -> Any:
+    """One build per work folder: a second is refused at once, not when the stores collide."""
+    import fcntl
+
+    fh = open(work / ".build.lock", "a")  # noqa: SIM115 - held for the whole build
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise OutputError(
+            f"{work}: another rdistill build is running on this folder; wait for it to finish"
+        ) from None
+    return fh
+
+
+def _run_stages(
+    recipe: Recipe, root: Path, out: Path, work: Path, first_changed: str | None,
+    rebuild: bool, progress: Progress | None, workers: int | None, recipe_text: str | None,
+    engine_factory: Callable[[], Any] | None, until: str,
+) -> RecipeRun:  # fmt: skip
     if not (work / STAGES_FILE).exists():
         atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": {}})
     if first_changed is not None:

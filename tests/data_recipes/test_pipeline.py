@@ -131,3 +131,18 @@ def test_a_verify_change_rebuilds_from_verify_and_keeps_the_generations(built):
     assert run.stats["generate"]["generated_now"] == 0  # the teacher was not asked again
     assert run.stats["verify"]["verified_now"] == run.stats["write"]["samples"]
     assert {p: p.read_bytes() for p in shards} == before
+
+
+def test_a_second_build_on_the_same_folder_is_refused_at_once(tmp_path, tiny_teacher, capsys):
+    from reasoning_distill.data_recipes.pipeline import _lock_work
+
+    write_sources(tmp_path)
+    recipe = write_recipe(tmp_path, tiny_teacher)
+    work = tmp_path / "out" / "ds.work"
+    work.mkdir(parents=True)
+    held = _lock_work(work)  # what a running build holds
+    try:
+        assert main(["build", str(recipe), "--root", str(tmp_path)]) == 2
+        assert "another rdistill build is running" in capsys.readouterr().err
+    finally:
+        held.close()
