@@ -239,3 +239,14 @@ def test_a_torn_verdict_line_is_cut_and_redone(tmp_path, capsys):
     got = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(got) == 4 and len({(r["problem_id"], r["sample_index"]) for r in got}) == 4
     assert os.path.getsize(path) > 0
+
+
+def test_a_second_verify_on_one_store_is_refused(tmp_path, capsys):
+    from reasoning_distill.data_recipes.verdicts import VerdictStore
+    from reasoning_distill.verification import VerifyOptions
+
+    store = make_store(tmp_path / "gen", mixed_samples())
+    with VerdictStore.open(store, VerifyOptions().config()):  # a run in progress
+        code, err = _verify(capsys, "--samples", str(store))
+    assert code == 2 and "another process is writing verdicts" in err
+    assert _verify(capsys, "--samples", str(store))[0] == 0
