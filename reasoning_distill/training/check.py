@@ -238,8 +238,12 @@ def check_sft(
     messages = dataset[row]["messages"]
     view, think_kept = inspect_sample(tokenizer, messages, template, stop_id, row)
     report.sample = view
+    # An empty think block (an answer-only dataset) has no reasoning to keep or to train.
     has_think = any(
-        THINK_CLOSE in (m.get("content") or "") for m in messages if m.get("role") == "assistant"
+        THINK_CLOSE in (c := m.get("content") or "")
+        and c.partition(THINK_CLOSE)[0].replace(THINK_OPEN, "").strip()
+        for m in messages
+        if m.get("role") == "assistant"
     )
     if has_think and not think_kept:
         problems.append(

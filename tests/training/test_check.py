@@ -49,6 +49,21 @@ def test_toy_template_is_ready_and_counts_every_part(tiny_model_dir, train_datas
     assert "What is" not in trained
 
 
+def test_answer_only_rows_with_an_empty_think_block_are_ready(tiny_model_dir):
+    """The demo's answer_only arm: `<think>\n\n</think>` then the answer, nothing to keep."""
+    from datasets import Dataset
+
+    row = [
+        {"role": "user", "content": "What is 2+3?"},
+        {"role": "assistant", "content": "<think>\n\n</think>\n\n\\boxed{5}"},
+    ]
+    report = preflight(
+        tiny_model_dir, _tok(tiny_model_dir), Dataset.from_list([{"messages": row}]), _cfg()
+    )
+    assert report.ok, report.problems
+    assert report.sample.counts["think"] == 0 and report.sample.counts["answer"] > 0
+
+
 def test_known_template_without_markers_is_swapped_for_trls_variant(
     qwen_template_model_dir, train_dataset
 ):
