@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.data_recipes.recipe import Recipe, chat_template_path, resolve_path
+from reasoning_distill.data_recipes.recipe import Recipe, resolve_path
 
 from reasoning_distill.atomic import atomic_write_json, atomic_write_text
 from reasoning_distill.errors import ConfigError, OutputError
@@ -209,61 +209,12 @@ def _problems_stage(
     return problems, info
 
 
-def make_teacher_engine(recipe: Recipe, root: Path) -> Any:
-    """The teacher engine a recipe names, through the generation factory."""
-    import argparse
-
-    from reasoning_distill.cli.engine_options import engine_opts
-    from reasoning_distill.generation.factory import make_engine
-
-    t = recipe.teacher
-    ns = argparse.Namespace(engine=t.engine, **t.options.model_dump())
-    engine = make_engine(t.engine, teacher_model(recipe, root), **engine_opts(ns))
-    template = chat_template_path(recipe.prompt, root)
-    if template is not None:
-        tok = getattr(engine, "tokenizer", None)
-        if tok is None:
-            engine.close()
-            raise ConfigError(
-                f"prompt.chat_template: engine {t.engine!r} applies the server's own template; "
-                "drop chat_template or use the hf / vllm engine"
-            )
-        tok.chat_template = template.read_text(encoding="utf-8")
-    return engine
-
-
-def teacher_model(recipe: Recipe, root: Path) -> str:
-    """The model to load: `toy:` is the miniature world's cached teacher; relative local
-    paths resolve against the recipe's root; anything else is a hub id or server name."""
-    model = recipe.teacher.model
-    if model.startswith("toy:"):
-        from reasoning_distill.toy.world import get_teacher
-
-        return str(get_teacher().path)
-    local = resolve_path(model, root)
-    return str(local) if local.exists() or model.startswith((".", "/", "~")) else model
-
-
-def sampling_params(recipe: Recipe) -> Any:
-    from reasoning_distill.generation.engine import SamplingParams
-
-    s = recipe.teacher.sampling
-    return SamplingParams(
-        n=s.n,
-        temperature=s.temperature,
-        top_p=s.top_p,
-        top_k=s.top_k,
-        min_p=s.min_p,
-        max_tokens=s.max_tokens,
-        stop=tuple(s.stop),
-        seed=s.seed,
-    )
-
-
 def _generate_stage(
     recipe: Recipe, problems: list[Problem], work: Path, root: Path, progress: Progress,
     engine_factory: Callable[[], Any] | None,
 ) -> dict[str, Any]:  # fmt: skip
+    from reasoning_distill.data_recipes.teacher import make_teacher_engine, sampling_params
+
     from reasoning_distill.generation.job import run_generation
     from reasoning_distill.generation.store import MANIFEST, Store
 
@@ -272,6 +223,7 @@ def _generate_stage(
     want = {(p.id, i) for p in problems for i in range(params.n)}
     if (gen / MANIFEST).exists() and want <= Store(gen).done_keys():
         return {"samples": len(want), "generated_now": 0}
+
     engine = engine_factory() if engine_factory else make_teacher_engine(recipe, root)
     try:
         summary = run_generation(
