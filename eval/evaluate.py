@@ -161,8 +161,9 @@ def benchmark_manifest(run: BenchmarkRun) -> dict[str, Any]:
 
 
 def effective_engine_options(engine: Any, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The options the engine ran with: its constructor's defaults, overridden by `given`
-    (so a run that left dtype at its default and one that named it agree)."""
+    """The options the engine ran with: its constructor's defaults, overridden by `given`, and
+    by the engine's own attribute of that name where it keeps one (so a run that left dtype
+    at its default and one that named it agree, and an engine built by hand is described)."""
     import inspect
 
     opts: dict[str, Any] = {}
@@ -176,6 +177,11 @@ def effective_engine_options(engine: Any, given: Mapping[str, Any]) -> dict[str,
         if isinstance(p.default, str | int | float | bool) or p.default is None:
             opts[key] = p.default
     opts.update(given)
+    for key in list(opts):
+        # What the engine holds beats what it was told: callers may build engines directly.
+        value = getattr(engine, key, opts[key])
+        if isinstance(value, str | int | float | bool) or value is None:
+            opts[key] = value
     return opts
 
 

@@ -67,6 +67,7 @@ def test_results_envelope_and_manifest(engine, tiny, tmp_path):
     assert (
         m["engine"]["options"]["dtype"] == "float32" and m["engine"]["options"]["device"] == "cpu"
     )
+    assert m["engine"]["options"]["batch_size"] == 16  # as built, not the constructor default
     assert m["sampling"] == {
         "n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": -1, "min_p": 0.0, "stop": [],
         "seed": 3,
