@@ -19,9 +19,15 @@ def make_teacher_engine(recipe: Recipe, root: Path) -> Any:
     from reasoning_distill.generation.factory import make_engine
 
     t = recipe.teacher
+    template = chat_template_path(recipe.prompt, root)
+    if template is not None and (t.options.data_parallel or 1) > 1:
+        # replicas are processes that load the model folder's own tokenizer and template
+        raise ConfigError(
+            "prompt.chat_template cannot reach data-parallel replicas (teacher.options."
+            "data_parallel > 1): use tensor_parallel, or put the template in the model folder"
+        )
     ns = argparse.Namespace(engine=t.engine, **t.options.model_dump())
     engine = make_engine(t.engine, teacher_model(recipe, root), **engine_opts(ns))
-    template = chat_template_path(recipe.prompt, root)
     if template is not None:
         tok = getattr(engine, "tokenizer", None)
         if tok is None:

@@ -92,3 +92,12 @@ def test_yaml_syntax_errors_and_missing_files(tmp_path):
         load_recipe(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="a recipe is a YAML mapping"):
         parse_recipe("- 1\n- 2\n", "r.yaml")
+
+
+def test_a_chat_template_with_data_parallel_replicas_is_refused_before_loading(tmp_path):
+    from reasoning_distill.data_recipes.teacher import make_teacher_engine
+
+    text = GOOD.replace("  sampling: {n: 2}", "  sampling: {n: 2}\n  options: {data_parallel: 2}")
+    text = text.replace("name: t\n", "name: t\nprompt: {chat_template: qwen2_think.jinja}\n")
+    with pytest.raises(ConfigError, match="cannot reach data-parallel replicas"):
+        make_teacher_engine(parse_recipe(text, "r.yaml"), tmp_path)
