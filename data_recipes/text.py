@@ -3,6 +3,7 @@
 Two problems are "the same text" when they differ only in case, whitespace, punctuation,
 LaTeX spacing (`\\,`, `\\quad`, `\\left(`), dollar signs, thousands separators (`1,000`)
 or trailing decimal zeros (`3.50`): `words()` maps all of those to one word sequence.
+Arithmetic operators are words of their own: "7-5+8" and "7+5-8" are different problems.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import unicodedata
 _LATEX_SPACING = re.compile(r"\\(?:[,;:! ]|quad|qquad|left|right|displaystyle|big|Big)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TRAILING_ZEROS = re.compile(r"(?<=\d)\.(\d*?)0+(?!\d)")
-_WORD = re.compile(r"[^\W_]+")
+_WORD = re.compile(r"[^\W_]+|[-+*/=<>^]")
 
 
 def _strip_zeros(m: re.Match) -> str:
@@ -35,7 +36,7 @@ def normalise(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The normalised word sequence of `text` (letters and digits only)."""
+    """The normalised word sequence of `text`: runs of letters and digits, and operators."""
     return _WORD.findall(normalise(text))
 
 

@@ -38,3 +38,11 @@ def test_many_distinct_texts_stay():
     ]
     texts = [t + " " + " ".join(str(i * k) for k in range(8)) for i, t in enumerate(texts)]
     assert len(dedupe(texts).keep) == 2000
+
+
+def test_problems_that_differ_only_in_operators_are_distinct():
+    # The toy world's sums: dropping the signs merged 232 of 3,000 distinct problems.
+    texts = ["Compute 7-5+8.", "Compute 7+5-8.", "Compute 7 - 5 + 8 ."]
+    result = dedupe(texts, near=False)
+    assert result.keep == [0, 1]
+    assert result.dropped == {2: (0, "exact")}
