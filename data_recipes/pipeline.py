@@ -248,6 +248,7 @@ def verify_options(recipe: Recipe, source: str) -> Any:
         check_format=v.format.enabled,
         require_think=v.format.require_think,
         include_think=v.math.include_think,
+        unboxed=v.math.unboxed,
         math_timeout_s=v.math.timeout_s,
         code_timeout_s=v.code.timeout_s,
     )

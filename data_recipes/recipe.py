@@ -82,6 +82,7 @@ class FormatOptions(_Strict):
 class MathOptions(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
     include_think: bool = False
+    unboxed: Literal["markers", "math_verify"] = "markers"  # answers without a box
 
 
 class CodeOptions(_Strict):

@@ -36,10 +36,19 @@ class VerifyOptions:
     check_format: bool = True
     require_think: bool = True
     include_think: bool = False
+    # "markers": a box, else the answer markers (####, "The answer is"); "math_verify" also
+    # asks math-verify's LaTeX and expression extraction when there is no box
+    unboxed: str = "markers"
     math_timeout_s: float = 10.0
     code_timeout_s: float = 6.0
 
     def __post_init__(self) -> None:
+        from reasoning_distill.verifiers.math_extract import UNBOXED_MODES
+
+        if self.unboxed not in UNBOXED_MODES:
+            raise ConfigError(
+                f"unboxed must be one of {', '.join(UNBOXED_MODES)}, got {self.unboxed!r}"
+            )
         for name in ("math_timeout_s", "code_timeout_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -162,6 +171,7 @@ def iter_verdicts(
                 workers=workers,
                 timeout_s=options.math_timeout_s,
                 include_think=options.include_think,
+                unboxed=options.unboxed,
             )
             for it, v in zip(chunk, out, strict=True):
                 yield it, finish(it, v)

@@ -58,6 +58,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-think", action="store_true", help="format: no think block required")
     p.add_argument("--include-think", action="store_true", help="read answers inside think too")
+    p.add_argument(
+        "--unboxed",
+        choices=("markers", "math_verify"),
+        default="markers",
+        help="math answers without a box: only answer markers (####, 'The answer is'; the "
+        "default), or also math-verify's LaTeX and expression extraction",
+    )
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPUs)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per item / test case")
     p.add_argument(
@@ -83,6 +90,7 @@ def _options(args: argparse.Namespace, check_format: bool, kind: str | None = No
         check_format=check_format,
         require_think=not args.no_think,
         include_think=args.include_think,
+        unboxed=args.unboxed,
         **kw,
     )
 

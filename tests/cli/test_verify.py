@@ -97,3 +97,19 @@ def test_a_mixed_store_is_verified_per_sample_kind(tmp_path, capsys, fmt):
     assert main(["verify", "--samples", str(store)]) == 0
     assert "0 samples verified now, 4 already" in capsys.readouterr().out
     assert len((store / "verdicts.jsonl").read_text().splitlines()) == 4
+
+
+def test_unboxed_answers_are_read_only_when_asked(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    completion = "<think>x</think> Adding them gives $10,455$ in total."
+    _write(src, [{"completion": completion, "gold": "10455", "finish_reason": "stop"}])
+    assert main(["verify", "math", "--input", str(src), "--out", str(out)]) == 0
+    (default,) = _read(out)
+    assert default["verdict"]["reason"] == "no_answer"  # boxed-only, R1's protocol
+    assert (
+        main(["verify", "math", "--input", str(src), "--out", str(out), "--unboxed", "math_verify"])
+        == 0
+    )
+    (opted,) = _read(out)
+    assert opted["verdict"]["correct"] is True
+    assert opted["verdict"]["details"]["method"] == "math_verify_latex"
