@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from reasoning_distill.eval.metrics import difference, recovery, score
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 Results = Mapping[str, Mapping[str, Mapping[str, Sequence[bool]]]]
 _RESERVED = ("benchmarks", "verification", "protocol", "comparisons", "teacher")
@@ -291,5 +291,5 @@ def write_report(
         "md": _atomic_write(out_dir / "report.md", lambda f: f.write(md)),
         "json": _atomic_write(out_dir / "report.json", lambda f: f.write(text + "\n")),
     }
-    log.info("wrote teacher-gap report to %s", out_dir)
+    logger.info("wrote teacher-gap report to %s", out_dir)
     return paths

@@ -20,7 +20,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Below this many problems, or with fewer than this many "successes" / "failures" in
 # problem units, the CLT interval is unreliable and the Wilson-type interval is used instead.

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def plot_gap(report: dict[str, Any], path: Path, title: str = "Teacher gap") -> Path:
@@ -63,7 +63,7 @@ def plot_gap(report: dict[str, Any], path: Path, title: str = "Teacher gap") -> 
             raise
     finally:
         plt.close(fig)
-    log.debug("wrote %s", path)
+    logger.debug("wrote %s", path)
     return path
 
 
