@@ -44,12 +44,15 @@ def test_wandb_offline_run_is_written(tiny_model_dir, train_dataset, tmp_path, m
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+
+    # wandb reads its environment once per process: an earlier test's run (the gap report's)
+    # would otherwise send this one to that test's folder
+    wandb.teardown()
     config = StudentSFTConfig(
         max_steps=3, per_device_train_batch_size=8, logging_steps=1, report_to=["wandb"]
     )
     train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", config)
-    import wandb
-
     wandb.finish()  # flush the run file, as the end of a training process does
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, list(tmp_path.rglob("*"))[:20]
