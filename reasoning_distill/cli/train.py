@@ -27,8 +27,6 @@ STAGES = {
     "rkl": "reasoning_distill.training.rkl:main",
     "check": "reasoning_distill.training.check:main",
 }
-# Until the reverse-KL module has its own entry point, the stage runs through this one.
-FALLBACKS = {"rkl": "reasoning_distill.cli.train:legacy_rkl_main"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,47 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def entry_point(stage: str):
     """The stage's `main(argv) -> int`."""
     module, _, name = STAGES[stage].partition(":")
-    fn = getattr(importlib.import_module(module), name, None)
-    if fn is None and stage in FALLBACKS:
-        module, _, name = FALLBACKS[stage].partition(":")
-        fn = getattr(importlib.import_module(module), name)
-    return fn
+    return getattr(importlib.import_module(module), name)
 
 
 def main(args: argparse.Namespace) -> int:
     return int(entry_point(args.stage)(list(args.stage_args)) or 0)
-
-
-def legacy_rkl_main(argv: list[str]) -> int:
-    """`train rkl` over `ReverseKLConfig` + `train_reverse_kl` (student, teacher, dataset)."""
-    import json
-    from dataclasses import dataclass, field
-
-    from reasoning_distill.errors import ConfigError
-    from reasoning_distill.training.config import ReverseKLConfig, parse_config_args
-    from reasoning_distill.training.rkl import train_reverse_kl
-
-    @dataclass
-    class RKLScriptArguments:
-        model_name_or_path: str | None = field(
-            default=None, metadata={"help": "The student to start from (an SFT checkpoint)."}
-        )
-        teacher_model_name_or_path: str | None = field(
-            default=None, metadata={"help": "The teacher (same tokenizer)."}
-        )
-        dataset_name: str | None = field(
-            default=None, metadata={"help": "A save_to_disk folder or a .jsonl file."}
-        )
-
-    script, config = parse_config_args([RKLScriptArguments, ReverseKLConfig], argv)
-    if not (script.model_name_or_path and script.teacher_model_name_or_path):
-        raise ConfigError("rkl needs model_name_or_path and teacher_model_name_or_path")
-    result = train_reverse_kl(
-        script.model_name_or_path,
-        script.teacher_model_name_or_path,
-        script.dataset_name,
-        config.output_dir,
-        config,
-    )
-    print(json.dumps({"checkpoint": str(result.checkpoint), "steps": result.steps}))
-    return 0
