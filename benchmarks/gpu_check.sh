@@ -125,7 +125,7 @@ fi
 
 log "transformers part ($BENCH_HF_ARGS, $BENCH_SIZE model on $BENCH_DEVICE)"
 # shellcheck disable=SC2086  # BENCH_HF_ARGS is a list of flags
-timeout 100 "$PY" -P benchmarks/bench_generation.py --engines hf --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
+timeout 80 "$PY" -P benchmarks/bench_generation.py --engines hf --size "$BENCH_SIZE" --device "$BENCH_DEVICE" \
   $BENCH_HF_ARGS --json "$OUT/bench_hf.json" >"$OUT/bench_hf.log" 2>&1
 rc=$?
 grep -v "it/s\]\|^Loading\|^Writing" "$OUT/bench_hf.log" | tail -5 | tee -a "$OUT/summary.txt"
@@ -137,6 +137,13 @@ timeout 180 "$PY" -P benchmarks/bench_sft_gpu.py --device "$BENCH_DEVICE" ${BENC
 rc=$?
 grep "^SFT " "$OUT/bench_sft.log" | tee -a "$OUT/summary.txt"
 [ "$rc" = 0 ] || { log "SFT part failed (exit $rc); last lines of its log:"; tail -30 "$OUT/bench_sft.log" | tee -a "$OUT/summary.txt"; status=1; }
+
+log "KD part: reverse KL at 4k and 16k, 1.5B-student / 7B-teacher shapes, peak memory ours vs TRL's chunked loss"
+timeout 120 "$PY" -P benchmarks/bench_kd_gpu.py --lengths 4096,16384 --chunk-size 1024 \
+  >"$OUT/bench_kd.log" 2>&1
+rc=$?
+tee -a "$OUT/summary.txt" <"$OUT/bench_kd.log"
+[ "$rc" = 0 ] || { log "KD part failed (exit $rc)"; status=1; }
 
 "$PY" -P - "$OUT" /tmp/gpu_check_junit.xml <<'EOF' 2>&1 | tee -a "$OUT/summary.txt"
 import json
