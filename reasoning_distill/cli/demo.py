@@ -51,18 +51,14 @@ def main(args: argparse.Namespace) -> int:
 
     from reasoning_distill.cli.rich_progress import RichProgress
     from reasoning_distill.demo import DemoConfig, run_demo
-    from reasoning_distill.demo.stages import DemoStageError
 
     hf_logging.disable_progress_bar()  # our own bars only
     datasets.disable_progress_bars()
     cfg = DemoConfig.quick() if args.quick else DemoConfig()
     cfg = replace(cfg, engine=args.engine, workers=max(1, args.workers))
     console = Console()
-    try:
-        run_demo(cfg, args.out, progress=RichProgress(), cache_dir=args.cache_dir, force=args.force)
-    except DemoStageError as e:
-        console.print(f"[red]error:[/red] {e}")
-        return 2
+    # a DemoStageError is a UserError: cli/main.py prints it as one line, exit 2
+    run_demo(cfg, args.out, progress=RichProgress(), cache_dir=args.cache_dir, force=args.force)
     console.print(Markdown((args.out / "report.md").read_text()))
     console.print(f"\nartifacts in {args.out.resolve()}")
     return 0

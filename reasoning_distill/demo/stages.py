@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.demo.config import DemoConfig
+from reasoning_distill.errors import UserError
 from reasoning_distill.records import Problem, Sample
 
 logger = logging.getLogger(__name__)
 
 
-class DemoStageError(RuntimeError):
+class DemoStageError(UserError, RuntimeError):
     """A stage that cannot produce its artifact; the message says what to change."""
 
 

@@ -250,6 +250,7 @@ def parse_config_args(
     """
     from pathlib import Path
 
+    import yaml
     from trl import TrlParser
 
     argv = list(argv or [])
@@ -273,3 +274,7 @@ def parse_config_args(
         raise ConfigError(f"{e}{where}") from e
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{e}{where}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            f"--config {argv[argv.index('--config') + 1]}: not valid YAML ({e})"
+        ) from e

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reasoning_distill.errors import ConfigError
 from reasoning_distill.training.config import StudentSFTConfig
 from reasoning_distill.training.losses import DIVERGENCES
 
@@ -92,33 +93,33 @@ class DistillConfig(StudentSFTConfig):
     def _validate(self) -> None:
         super()._validate()
         if self.divergence not in DIVERGENCES:
-            raise ValueError(
+            raise ConfigError(
                 f"divergence must be one of {', '.join(DIVERGENCES)}; got {self.divergence!r}"
             )
         if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0; got {self.temperature!r}")
+            raise ConfigError(f"temperature must be > 0; got {self.temperature!r}")
         if not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"beta must be in [0, 1]; got {self.beta!r}")
+            raise ConfigError(f"beta must be in [0, 1]; got {self.beta!r}")
         if not 0.0 <= self.skew < 1.0:
-            raise ValueError(f"skew must be in [0, 1); got {self.skew!r}")
+            raise ConfigError(f"skew must be in [0, 1); got {self.skew!r}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1]; got {self.alpha!r}")
+            raise ConfigError(f"alpha must be in [0, 1]; got {self.alpha!r}")
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         if not 0.0 <= self.lmbda <= 1.0:
-            raise ValueError(f"lmbda must be in [0, 1]; got {self.lmbda!r}")
+            raise ConfigError(f"lmbda must be in [0, 1]; got {self.lmbda!r}")
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1; got {self.max_new_tokens!r}")
+            raise ConfigError(f"max_new_tokens must be >= 1; got {self.max_new_tokens!r}")
         if not self.generation_temperature > 0:
-            raise ValueError(
+            raise ConfigError(
                 f"generation_temperature must be > 0; got {self.generation_temperature!r}"
             )
         if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1; got {self.top_k!r}")
+            raise ConfigError(f"top_k must be >= 1; got {self.top_k!r}")
         if self.chunk_size is not None and self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be None or >= 1; got {self.chunk_size!r}")
+            raise ConfigError(f"chunk_size must be None or >= 1; got {self.chunk_size!r}")
         if self.packing or self.padding_free:
-            raise ValueError(
+            raise ConfigError(
                 "packing and padding_free must be off for distillation: the teacher is looked "
                 "up (cache) or scored (server) per sequence, and on-policy prompts are read per "
                 "row, which packed rows do not keep apart"
@@ -129,20 +130,20 @@ class DistillConfig(StudentSFTConfig):
             if getattr(self, name) is not None
         ]
         if len(sources) > 1:
-            raise ValueError(
+            raise ConfigError(
                 f"give one teacher source, not {' and '.join(sources)}: teacher (a checkpoint), "
                 f"teacher_cache (a top-k cache folder) or teacher_url (a vLLM server)"
             )
         if self.teacher_cache is not None and self.mode != "off_policy":
-            raise ValueError(
+            raise ConfigError(
                 f"mode={self.mode!r} needs a teacher that scores the student's own samples: a "
                 f"top-k cache only holds the dataset's traces. Use teacher or teacher_url, or "
                 f"mode='off_policy'"
             )
         if self.teacher_url is not None and not self.teacher_name:
-            raise ValueError("teacher_url needs teacher_name (the server's model name)")
+            raise ConfigError("teacher_url needs teacher_name (the server's model name)")
         if self.teacher_url is not None and self.temperature != 1.0:
-            raise ValueError(
+            raise ConfigError(
                 f"a served teacher returns temperature-1 log-probs; temperature must be 1.0 "
                 f"with teacher_url, got {self.temperature!r}"
             )

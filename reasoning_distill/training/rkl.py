@@ -272,15 +272,17 @@ def train_distill(
     column. The result's `metrics` hold the divergence (under its name), `ce` (the dataset
     tokens' cross-entropy, logged on off-policy steps) and `on_policy` (1 for sampled steps).
     """
+    from reasoning_distill.errors import ConfigError, InputError
+
     if not isinstance(config, DistillConfig):
         raise TypeError(f"train_distill needs a DistillConfig, got {type(config).__name__}")
     teacher_path = config.teacher
     if teacher_path is None and config.teacher_cache is None and config.teacher_url is None:
-        raise ValueError("no teacher: set one of teacher, teacher_cache or teacher_url")
+        raise ConfigError("no teacher: set one of teacher, teacher_cache or teacher_url")
     for name in ("teacher", "teacher_cache"):
         where = getattr(config, name)
         if where is not None and not Path(where).exists():
-            raise FileNotFoundError(f"{name} {where}: no such folder")
+            raise InputError(f"{name} {where}: no such folder")
     run_dir = prepare_run_dir(output_dir)
     with quiet_progress(bool(config.disable_tqdm)):
         tokenizer = load_tokenizer(None, student_path)

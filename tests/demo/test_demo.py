@@ -127,4 +127,5 @@ def test_cli_reports_unwritable_out(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "cannot write to --out" in proc.stdout
+    assert "rdistill demo: error: cannot write to --out" in proc.stderr  # one line, on stderr
+    assert "Traceback" not in proc.stderr
