@@ -75,7 +75,9 @@ def test_artifacts_and_training(quick_run):
         if arm != "verified_rkl":
             steps.add(res["steps"])
     assert steps == {DemoConfig.quick().sft_steps}
-    assert (out / "generations").is_dir() and (out / "verification" / "verdicts.jsonl").exists()
+    # the shipped toy recipe's work folder: the generation store with its keyed verdicts
+    store = out / "build" / "generations"
+    assert (store / "manifest.json").is_file() and (store / "verdicts.jsonl").is_file()
 
 
 @pytest.mark.slow
