@@ -72,10 +72,14 @@ def _read_stages(work: Path) -> dict[str, str]:
     return json.loads(path.read_text(encoding="utf-8")).get("stages", {})
 
 
+def _write_stages(work: Path, stages: dict[str, str]) -> None:
+    atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": stages})
+
+
 def _mark_done(work: Path, stage: str, digest: str) -> None:
     stages = _read_stages(work)
     stages[stage] = digest
-    atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": stages})
+    _write_stages(work, stages)
 
 
 def _remove_from(work: Path, first: str) -> None:
@@ -91,7 +95,7 @@ def _remove_from(work: Path, first: str) -> None:
         for name in ("verdicts.jsonl", "verdicts.manifest.json"):
             (gen / name).unlink(missing_ok=True)
     stages = {k: v for k, v in _read_stages(work).items() if k not in later}
-    atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": stages})
+    _write_stages(work, stages)
 
 
 def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
@@ -438,7 +442,7 @@ def _run_stages(
     engine_factory: Callable[[], Any] | None, until: str,
 ) -> RecipeRun:  # fmt: skip
     if not (work / STAGES_FILE).exists():
-        atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": {}})
+        _write_stages(work, {})
     if first_changed is not None:
         logger.warning("recipe changed: rebuilding from stage %s", first_changed)
         _remove_from(work, first_changed)
