@@ -89,8 +89,8 @@ def _remove_from(work: Path, first: str) -> None:
     if "problems" in later:
         for name in ("problems.jsonl", "problems.json"):
             (work / name).unlink(missing_ok=True)
-    if "generate" in later and gen.exists():
-        shutil.rmtree(gen)
+    if "generate" in later and (gen / "manifest.json").is_file():
+        shutil.rmtree(gen)  # a generation store: ours, by its manifest
     elif "verify" in later:
         for name in ("verdicts.jsonl", "verdicts.manifest.json"):
             (gen / name).unlink(missing_ok=True)
