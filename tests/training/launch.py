@@ -49,3 +49,43 @@ def run_entry(module: str, args: list[str], processes: int, port: int, timeout: 
             f"{' '.join(cmd)} exited {out.returncode}\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
         )
     return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_and_two_ranks(module: str, recipe: Path, tmp_path: Path) -> tuple[dict, dict]:
+    """Train `module` from `recipe` in one process at batch 8 and as two ranks at batch 4 each
+    (the same global batch); the two `train_log.json`s, in `tmp_path/p1` and `tmp_path/p2`."""
+    import json
+
+    runs = {}
+    for procs, per_device in ((1, 8), (2, 4)):
+        out_dir = tmp_path / f"p{procs}"
+        run_entry(
+            module,
+            ["--config", str(recipe), "--output_dir", str(out_dir),
+             "--per_device_train_batch_size", str(per_device)],
+            processes=procs,
+            port=_free_port(),
+        )  # fmt: skip
+        runs[procs] = json.loads((out_dir / "train_log.json").read_text())
+    return runs[1], runs[2]
+
+
+def assert_same_final_weights(tmp_path: Path) -> None:
+    """The one-process and two-rank runs of `one_and_two_ranks` end with equal weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    a, b = (
+        dict(AutoModelForCausalLM.from_pretrained(tmp_path / p / "final").named_parameters())
+        for p in ("p1", "p2")
+    )
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)

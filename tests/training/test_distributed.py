@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
-import torch
-from launch import run_entry
+from launch import assert_same_final_weights, one_and_two_ranks
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _weights(path) -> dict[str, torch.Tensor]:
-    from transformers import AutoModelForCausalLM
-
-    return dict(AutoModelForCausalLM.from_pretrained(path).named_parameters())
 
 
 def test_two_rank_sft_matches_one_process_with_the_same_global_batch(tiny_model_dir, tmp_path):
@@ -48,23 +34,10 @@ def test_two_rank_sft_matches_one_process_with_the_same_global_batch(tiny_model_
             }
         )
     )
-    runs = {}
-    for procs, per_device in ((1, 8), (2, 4)):
-        out_dir = tmp_path / f"p{procs}"
-        run_entry(
-            "reasoning_distill.training.sft",
-            ["--config", str(recipe), "--output_dir", str(out_dir),
-             "--per_device_train_batch_size", str(per_device)],
-            processes=procs,
-            port=_free_port(),
-        )  # fmt: skip
-        runs[procs] = json.loads((out_dir / "train_log.json").read_text())
-    one, two = runs[1], runs[2]
+    one, two = one_and_two_ranks("reasoning_distill.training.sft", recipe, tmp_path)
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert one["steps"] == two["steps"] == 4
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-5)
     # the real-token count covers both ranks
     assert two["metrics"]["num_tokens"] == pytest.approx(one["metrics"]["num_tokens"])
-    a, b = _weights(tmp_path / "p1" / "final"), _weights(tmp_path / "p2" / "final")
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+    assert_same_final_weights(tmp_path)
