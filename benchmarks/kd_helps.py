@@ -1,23 +1,29 @@
-"""Does the white-box stage help? The demo's reverse-KL arm, off- and on-policy, against the
-verified SFT arm trained for the same number of extra optimiser steps, on the toy world.
+"""Does the white-box stage help? The demo's reverse-KL arm, off- and on-policy, against SFT
+on the same verified traces with the same training compute, over several seeds.
 
-    nice -n 10 .venv/bin/python benchmarks/kd_helps.py --out runs/kd_helps [--seeds 3]
+    rdistill demo --out runs/demo                        # the base (its verified student)
+    nice -n 10 .venv/bin/python benchmarks/kd_helps.py --demo runs/demo [--seeds 4]
 
-Design (one run, everything from the demo's own stages):
-1. the toy teacher (cached), its samples for the train prompts, verified; the verified dataset;
-2. one student trained by SFT on the verified traces for `--sft-steps` steps (the base);
-3. from that base, for each seed, three continuations of `--kd-steps` optimiser steps at the
-   demo's reverse-KL learning rate: `sft_more` (SFT on the same verified traces: the verified
-   arm with the same total step count), `rkl_off` (reverse KL to the teacher on the verified
-   traces, teacher-forced: the demo's verified_rkl arm) and `rkl_on` (reverse KL on the
-   student's own samples, scored by the teacher);
-4. every model evaluated under the demo's protocol on the held-out toy_math problems; paired
-   per-problem differences (reasoning_distill.eval.metrics.difference) per seed and pooled
-   over seeds (each problem's pass rate averaged over the seeds' samples).
+Design (everything from the finished demo run in --demo, so it is the demo's own arm):
+1. the base is the demo's `verified` student (SFT on the verified traces); the teacher, the
+   verified dataset, the batch size, the reverse-KL steps and learning rate are the demo's;
+2. for each seed (the continuation's data order and sampling), four continuations of the base:
+   `rkl_off` (the demo's verified_rkl arm: reverse KL to the teacher on the verified traces,
+   teacher-forced), `rkl_on` (reverse KL on the student's own samples, scored by the teacher),
+   and for each a SFT continuation on the same verified traces at the same learning rate with
+   the same training FLOPs (`sft_eq_off`, `sft_eq_on`: more steps, since an SFT step skips the
+   teacher's forward and the sampling; see reasoning_distill.training.compute_budget);
+3. every model evaluated under the demo's protocol on a held-out set larger than the demo's
+   (its first problems are the demo's own), toy_math and toy_code;
+4. the answer per mode and benchmark: the paired per-problem difference (each problem's pass
+   rate pooled over the seeds' samples), with its 95% interval, and the per-seed differences
+   beside it (a seed that disagrees in sign is flagged). "helps" / "hurts" when the interval
+   excludes 0; "no effect larger than MARGIN" when it lies inside +/- --margin (a tight null);
+   otherwise "not decided" (a null with wide intervals is not an answer).
 
-Equal steps are not equal FLOPs: a reverse-KL step also runs the teacher forward (and an
-on-policy step samples max_tokens tokens first), so the KL arms get more compute than
-sft_more, never less. Writes OUT/kd_helps.json and prints a table.
+Writes DEMO/kd_helps/kd_helps.json (after every model, so a stopped run keeps its numbers;
+a rerun resumes: trained arms and cached generations are reused) and adds the answer to the
+demo's report.md / report.json.
 """
 
 from __future__ import annotations
@@ -25,139 +31,118 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
-from dataclasses import replace
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-ARMS = ("sft_more", "rkl_off", "rkl_on")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODES = {"off": "off_policy", "on": "on_policy"}
+BENCHMARKS = ("toy_math", "toy_code")
 
 
 def _parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--train-math", type=int, default=1500)
-    p.add_argument("--heldout-math", type=int, default=300)
-    p.add_argument("--sft-steps", type=int, default=600)
-    p.add_argument("--kd-steps", type=int, default=100)
-    p.add_argument("--eval-n", type=int, default=4)
-    p.add_argument("--quick", action="store_true", help="a plumbing check with the quick teacher")
-    p.add_argument("--teacher-dir", type=Path, default=None, help="a toy teacher folder to use")
+    p.add_argument("--demo", required=True, type=Path, help="a finished `rdistill demo` folder")
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--heldout-math", type=int, default=600)
+    p.add_argument("--heldout-code", type=int, default=150)
+    p.add_argument("--margin", type=float, default=0.02, help="what 'no effect' must rule out")
+    p.add_argument("--workers", type=int, default=2, help="arms trained at once (1 thread each)")
     return p.parse_args()
 
 
-def _demo_config(args):
+def _demo_config(demo: Path):
+    from dataclasses import fields
+
     from reasoning_distill.demo.config import DemoConfig
+    from reasoning_distill.toy.models import Arch
+    from reasoning_distill.toy.world import TeacherRecipe
 
-    base = DemoConfig.quick() if args.quick else DemoConfig()
-    return replace(
-        base,
-        name="kd_helps",
-        train_math=args.train_math,
-        train_code=20,
-        heldout_math=args.heldout_math,
-        heldout_code=10,
-        gen_n=2,
-        sft_steps=args.sft_steps,
-        rkl_steps=args.kd_steps,
-        eval_n=args.eval_n,
-    )
+    run, report = demo / "run.json", demo / "report.json"
+    if not run.exists() or not report.exists():
+        raise SystemExit(f"kd_helps: {demo} is not a finished demo run (no run.json/report.json)")
+    saved = json.loads(run.read_text())["config"]
+    known = {f.name for f in fields(DemoConfig)}
+    values = {k: v for k, v in saved.items() if k in known}
+    values["teacher"] = TeacherRecipe(**values["teacher"])
+    values["student_arch"] = Arch(**values["student_arch"])
+    return DemoConfig(**values)
 
 
-def _data(cfg, out: Path, teacher_dir: Path | None):
-    """The demo's teacher, held-out problems and verified dataset (the toy recipe through
-    `run_recipe`, as `rdistill build` and the demo run it)."""
-    from reasoning_distill.data_recipes.pipeline import run_recipe
+def _jobs(cfg, demo: Path, out: Path, seeds: int) -> dict[str, dict]:
+    from reasoning_distill.training.compute_budget import matched_sft_steps
 
-    from reasoning_distill.demo.stages import copy_teacher, demo_recipe, make_engine, make_problems
-    from reasoning_distill.toy.world import get_teacher
-
-    teacher = copy_teacher(teacher_dir or get_teacher(cfg.teacher).path, out)
-    problems = make_problems(cfg, out)
-    run = run_recipe(
-        demo_recipe(cfg),
-        root=out,
-        out=out / "datasets" / "verified",
-        work=out / "build",
-        workers=cfg.workers,
-        engine_factory=lambda: make_engine(cfg, teacher),
-    )
-    stats = getattr(run, "stats", None)
-    return teacher, problems, {"verified": out / "datasets" / "verified"}, stats
-
-
-def _init_student(cfg, teacher: Path, out: Path) -> Path:
-    from reasoning_distill.toy.models import init_model
-    from reasoning_distill.training.sft import load_tokenizer
-
-    path = out / "students" / "init"
-    if not (path / "config.json").exists():
-        tok = load_tokenizer(str(teacher))
-        init_model(tok, cfg.student_arch, seed=cfg.seed).save_pretrained(str(path))
-        tok.save_pretrained(str(path))
-    return path
+    base, teacher = demo / "students" / "verified" / "final", demo / "teacher"
+    jobs = {}
+    for seed in range(seeds):
+        for short, mode in MODES.items():
+            common = {
+                "init": str(base), "teacher": str(teacher),
+                "dataset": str(demo / "datasets" / "verified"), "lr": cfg.rkl_lr,
+                "batch_size": cfg.sft_batch_size, "seed": cfg.seed + 1 + seed,
+            }  # fmt: skip
+            for arm, kind, steps in (
+                (f"rkl_{short}", "rkl", cfg.rkl_steps),
+                (f"sft_eq_{short}", "sft", matched_sft_steps(cfg.rkl_steps, mode, base, teacher)),
+            ):
+                name = f"{arm}_s{seed}"
+                jobs[name] = {
+                    **common, "arm": name, "kind": kind, "steps": steps, "mode": mode,
+                    "max_new_tokens": cfg.max_tokens, "out": str(out / "students" / name),
+                    "step_file": str(out / "students" / f".{name}.step"),
+                }  # fmt: skip
+    return jobs
 
 
-def _train(
-    kind: str, start: Path, data: Path, out: Path, steps: int, lr: float, seed: int, cfg, teacher
-):
-    from reasoning_distill.training.config import StudentSFTConfig
-    from reasoning_distill.training.kd_config import DistillConfig
-    from reasoning_distill.training.rkl import train_distill
-    from reasoning_distill.training.sft import train_sft
+def _train_all(jobs: dict[str, dict], workers: int) -> dict[str, dict]:
+    """Every arm, `workers` at a time in spawned single-threaded processes; resumable."""
+    import multiprocessing as mp
 
-    done = out / "final" / "config.json"
-    if done.exists():
-        return out / "final", json.loads((out / "kd_helps_arm.json").read_text())
-    common = dict(
-        max_steps=steps,
-        learning_rate=lr,
-        per_device_train_batch_size=cfg.sft_batch_size,
-        seed=seed,
-        logging_steps=10,
-        torch_num_threads=2,
-    )
-    t0 = time.perf_counter()
-    if kind == "sft":
-        result = train_sft(start, None, data, out, StudentSFTConfig(**common))
-    else:
-        mode = "on_policy" if kind == "rkl_on" else "off_policy"
-        config = DistillConfig(
-            **common, teacher=str(teacher), mode=mode, max_new_tokens=cfg.max_tokens
-        )
-        result = train_distill(start, data, out, config)
-    info = {"seconds": time.perf_counter() - t0, "first_loss": result.first_loss,
-            "last_loss": result.last_loss}  # fmt: skip
-    (out / "kd_helps_arm.json").write_text(json.dumps(info))
-    return result.checkpoint, info
+    from reasoning_distill.atomic import atomic_write_json
+    from reasoning_distill.demo.stages import train_arm
+
+    results, todo = {}, []
+    for name, job in jobs.items():
+        done = Path(job["out"]) / "demo_result.json"
+        if done.exists():
+            results[name] = json.loads(done.read_text())
+        else:
+            todo.append(name)
+    # the slow on-policy arms first, so the pool does not end on one of them alone
+    todo.sort(key=lambda n: (not n.startswith("rkl_on"), n))
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(train_arm, jobs[n]): n for n in todo}
+        for fut in as_completed(futures):
+            name = futures[fut]
+            results[name] = fut.result()
+            atomic_write_json(Path(jobs[name]["out"]) / "demo_result.json", results[name])
+            print(f"trained {name}: {results[name]['train_runtime_s']:.0f} s", flush=True)
+    return results
 
 
-def _evaluate(cfg, name: str, model: Path, problems, out: Path) -> dict[str, list[bool]]:
+def _evaluate(cfg, name: str, model: Path, problems: dict, out: Path) -> dict:
     from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
 
     from reasoning_distill.demo.stages import make_engine
 
     protocol = EvalProtocol(
-        n=cfg.eval_n,
-        temperature=cfg.eval_temperature,
-        top_p=cfg.eval_top_p,
-        max_tokens=cfg.max_tokens,
-        seed=cfg.eval_seed,
-        engine=cfg.engine,
-    )
+        n=cfg.eval_n, temperature=cfg.eval_temperature, top_p=cfg.eval_top_p,
+        max_tokens=cfg.max_tokens, seed=cfg.eval_seed, engine=cfg.engine,
+    )  # fmt: skip
     engine = make_engine(cfg, model)
     try:
-        per = evaluate_model(
-            engine, {"toy_math": problems}, protocol, out / "eval" / name, workers=cfg.workers,
-            name=name,
-        )  # fmt: skip
+        return evaluate_model(
+            engine, problems, protocol, out / "eval" / name, workers=cfg.workers, name=name
+        )
     finally:
         engine.close()
-    return per["toy_math"]
 
 
 def _pooled(per_seed: list[dict[str, list[bool]]]) -> dict[str, list[bool]]:
-    """One problem's samples over all seeds, so pass@1 is its mean over seeds and samples."""
+    """One problem's samples over all seeds, so its pass rate is the mean over seeds."""
     pooled: dict[str, list[bool]] = {}
     for per in per_seed:
         for pid, verdicts in per.items():
@@ -165,97 +150,122 @@ def _pooled(per_seed: list[dict[str, list[bool]]]) -> dict[str, list[bool]]:
     return pooled
 
 
-def _report(results: dict, timing: dict, cfg, args, verify_summary, elapsed: float) -> dict:
-    """pass@1 of every model evaluated so far, and the paired differences of complete seeds."""
+def _verdict(lo: float, hi: float, margin: float) -> str:
+    if lo > 0:
+        return "helps"
+    if hi < 0:
+        return "hurts"
+    if -margin <= lo and hi <= margin:
+        return f"no effect larger than {margin:.2f}"
+    return "not decided (interval too wide)"
+
+
+def _answer(results: dict, seeds: int, margin: float) -> dict:
+    """Per mode and benchmark: pooled paired difference, per-seed differences, the verdict."""
     from reasoning_distill.eval.metrics import difference, score
 
-    report: dict = {
-        "config": {
-            "train_math": cfg.train_math, "heldout_math": cfg.heldout_math,
-            "sft_steps": cfg.sft_steps, "kd_steps": cfg.rkl_steps, "kd_lr": cfg.rkl_lr,
-            "eval_n": cfg.eval_n, "seeds": args.seeds, "quick_teacher": args.quick,
-        },
-        "build": verify_summary,
-        "train": timing,
-        "pass@1": {},
-        "differences": {},
-        "elapsed_s": elapsed,
-    }  # fmt: skip
-    for name, per in results.items():
-        s = score(per)
-        report["pass@1"][name] = {"value": s.pass_at_k, "ci95": list(s.ci95)}
-    diffs = report["differences"]
-    for versus in ("rkl_off", "rkl_on"):
-        seeds = [
-            s for s in range(args.seeds)
-            if f"{versus}_s{s}" in results and f"sft_more_s{s}" in results
-        ]  # fmt: skip
-        for seed in seeds:
-            d = difference(results[f"{versus}_s{seed}"], results[f"sft_more_s{seed}"])
-            diffs[f"{versus}_s{seed} - sft_more_s{seed}"] = {
-                "diff": d.diff, "ci95": list(d.ci95), "separated": d.separated,
+    answer: dict = {"pass@1": {}, "differences": {}}
+    for bench in BENCHMARKS:
+        answer["pass@1"][bench] = {}
+        if "base" in results:
+            s = score(results["base"][bench])
+            answer["pass@1"][bench]["base"] = {"value": s.pass_at_k, "ci95": list(s.ci95)}
+        for short in MODES:
+            for arm in (f"rkl_{short}", f"sft_eq_{short}"):
+                per = [results[f"{arm}_s{s}"][bench] for s in range(seeds)
+                       if f"{arm}_s{s}" in results]  # fmt: skip
+                if per:
+                    s = score(_pooled(per))
+                    answer["pass@1"][bench][arm] = {
+                        "value": s.pass_at_k, "ci95": list(s.ci95), "seeds": len(per),
+                    }  # fmt: skip
+            done = [s for s in range(seeds)
+                    if f"rkl_{short}_s{s}" in results and f"sft_eq_{short}_s{s}" in results]  # fmt: skip
+            if not done:
+                continue
+            a = [results[f"rkl_{short}_s{s}"][bench] for s in done]
+            b = [results[f"sft_eq_{short}_s{s}"][bench] for s in done]
+            d = difference(_pooled(a), _pooled(b))
+            per_seed = [difference(x, y).diff for x, y in zip(a, b, strict=True)]
+            verdict = _verdict(d.ci95[0], d.ci95[1], margin)
+            sign = 1 if d.diff > 0 else -1
+            answer["differences"][f"{bench} {MODES[short]}: rkl - sft_eq"] = {
+                "diff": d.diff, "ci95": list(d.ci95), "n_problems": d.n_problems,
+                "seeds": len(done), "per_seed": per_seed,
+                "seeds_disagree": d.separated and any(x * sign < 0 for x in per_seed),
+                "answer": verdict if len(done) == seeds else f"partial ({len(done)} seeds)",
             }  # fmt: skip
-        if len(seeds) > 1:
-            d = difference(
-                _pooled([results[f"{versus}_s{s}"] for s in seeds]),
-                _pooled([results[f"sft_more_s{s}"] for s in seeds]),
-            )
-            diffs[f"{versus} - sft_more (pooled {len(seeds)} seeds)"] = {
-                "diff": d.diff, "ci95": list(d.ci95), "separated": d.separated,
-                "n_problems": d.n_problems,
-            }  # fmt: skip
-    more = [results[k] for k in results if k.startswith("sft_more_s")]
-    if more:
-        d = difference(_pooled(more), results["base"])
-        diffs["sft_more - base"] = {"diff": d.diff, "ci95": list(d.ci95)}
-    return report
+    return answer
 
 
-def _print(report: dict, path: Path) -> None:
-    print(f"{'model':<22} pass@1  95% interval")
-    for name, v in report["pass@1"].items():
-        print(f"{name:<22} {v['value']:.3f}  [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]")
-    print(f"\n{'paired difference':<40} diff    95% interval")
-    for name, v in report["differences"].items():
-        print(f"{name:<40} {v['diff']:+.3f}  [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]")
-    print(f"\n{report['elapsed_s']:.0f} s; written {path}", flush=True)
+def _markdown(report: dict) -> str:
+    lines = [
+        "| benchmark, mode | rkl - sft (same FLOPs) | 95% CI | per seed | answer |",
+        "|---|---|---|---|---|",
+    ]
+    for key, d in report["answer"]["differences"].items():
+        seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
+        flag = " (seeds disagree)" if d["seeds_disagree"] else ""
+        lines.append(
+            f"| {key.split(':')[0]} | {d['diff']:+.3f} | [{d['ci95'][0]:+.3f}, "
+            f"{d['ci95'][1]:+.3f}] | {seeds} | {d['answer']}{flag} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.WARNING)
-    cfg = _demo_config(args)
-    out = args.out
+    from reasoning_distill.atomic import atomic_write_json
+    from reasoning_distill.demo.white_box import add_to_demo_report
+    from reasoning_distill.toy.tasks import make_traces
+
+    cfg = _demo_config(args.demo)
+    out = args.demo / "kd_helps"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    teacher, problems, datasets, verify_summary = _data(cfg, out, args.teacher_dir)
-    print(
-        f"data ready ({time.perf_counter() - t0:.0f} s): {verify_summary.get('math')}", flush=True
-    )
-    verified = datasets["verified"]
-    init = _init_student(cfg, teacher, out)
-    base, base_info = _train(
-        "sft", init, verified, out / "students" / "base", cfg.sft_steps, cfg.sft_lr, cfg.seed,
-        cfg, teacher,
-    )  # fmt: skip
-    heldout = problems["toy_math"]
-    results: dict[str, dict] = {"base": _evaluate(cfg, "base", base, heldout, out)}
-    timing = {"base": base_info}
+    jobs = _jobs(cfg, args.demo, out, args.seeds)
+    train = _train_all(jobs, args.workers)
+    print(f"trained {len(train)} arms in {time.perf_counter() - t0:.0f} s", flush=True)
+    problems = {
+        "toy_math": [
+            t.problem for t in make_traces("math", "heldout", args.heldout_math, cfg.seed)
+        ],
+        "toy_code": [
+            t.problem for t in make_traces("code", "heldout", args.heldout_code, cfg.seed)
+        ],
+    }
+    models = {"base": args.demo / "students" / "verified" / "final"}
+    models.update({name: Path(r["checkpoint"]) for name, r in train.items()})
+    results: dict[str, dict] = {}
     path = out / "kd_helps.json"
-    for seed in range(args.seeds):
-        for arm in ARMS:
-            name = f"{arm}_s{seed}"
-            kind = "sft" if arm == "sft_more" else arm
-            ckpt, info = _train(
-                kind, base, verified, out / "students" / name, cfg.rkl_steps, cfg.rkl_lr,
-                seed + 1, cfg, teacher,
-            )  # fmt: skip
-            timing[name] = info
-            results[name] = _evaluate(cfg, name, ckpt, heldout, out)
-            # written after every model, so a stopped run still leaves its numbers
-            report = _report(results, timing, cfg, args, verify_summary, time.perf_counter() - t0)
-            path.write_text(json.dumps(report, indent=2))
-            _print(report, path)
+    for name, model in models.items():
+        results[name] = _evaluate(cfg, name, model, problems, out)
+        report = {
+            "command": " ".join(["benchmarks/kd_helps.py", *sys.argv[1:]]),
+            "demo_config_key": cfg.key(),
+            "settings": {
+                "seeds": args.seeds,
+                "margin": args.margin,
+                "rkl_steps": cfg.rkl_steps,
+                "lr": cfg.rkl_lr,
+                "batch_size": cfg.sft_batch_size,
+                "heldout": {k: len(v) for k, v in problems.items()},
+                "eval_n": cfg.eval_n,
+            },  # fmt: skip
+            "train": {
+                name: {k: r[k] for k in ("steps", "train_runtime_s", "first_loss", "last_loss")}
+                for name, r in train.items()
+            },  # fmt: skip
+            "answer": _answer(results, args.seeds, args.margin),
+            "evaluated": sorted(results),
+            "elapsed_s": round(time.perf_counter() - t0, 1),
+        }
+        atomic_write_json(path, report)
+        print(f"evaluated {name} ({len(results)}/{len(models)})", flush=True)
+    print(_markdown(report))
+    add_to_demo_report(args.demo)
+    print(f"{report['elapsed_s']:.0f} s; written {path} and {args.demo / 'report.md'}")
     return 0
 
 

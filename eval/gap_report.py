@@ -231,6 +231,8 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
                     rows.append([bench, key, f"{c['diff']:+.3f}", _fmt_ci(c["ci95"]), verdict])
         lines += _table(["benchmark", "a vs b", "diff", "95% CI", "beyond the interval"], rows)
         lines.append("")
+    for extra in (report.get("sections") or {}).values():  # e.g. the demo's white-box answer
+        lines += [f"## {extra['title']}", "", extra["markdown"].rstrip("\n"), ""]
     lines += ["## Verification yield", ""] + _verification_md(report.get("verification") or {})
     lines += ["## Protocol", ""]
     proto = report.get("protocol") or {}

@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field, replace
 from reasoning_distill.toy.models import STUDENT_ARCH, Arch
 from reasoning_distill.toy.world import TeacherRecipe
 
-ARMS = ("answer_only", "unverified", "verified", "verified_rkl")
+# verified_rkl: verified, then the reverse-KL stage; verified_sft_eq: verified, then SFT for the
+# same training FLOPs (its control: does the white-box stage beat spending the compute on SFT?)
+ARMS = ("answer_only", "unverified", "verified", "verified_rkl", "verified_sft_eq")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from reasoning_distill.demo.stages import (
     verify_traces,
     write_json,
 )
+from reasoning_distill.demo.white_box import load_multi_seed
+from reasoning_distill.demo.white_box import section as white_box_section
 from reasoning_distill.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def prepare_out(out: Path, cfg: DemoConfig, force: bool = False) -> Path:
 def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, progress) -> dict:
     """Four arms from one initialisation, two processes at a time (one torch thread each)."""
     from reasoning_distill.toy.models import init_model
+    from reasoning_distill.training.compute_budget import matched_sft_steps
     from reasoning_distill.training.sft import load_tokenizer
 
     students = out / "students"
@@ -99,13 +102,13 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
         arm: job(arm, "sft", init, arm, cfg.sft_steps, cfg.sft_lr)
         for arm in ("verified", "unverified", "answer_only")
     }
+    verified = students / "verified" / "final"
     jobs["verified_rkl"] = job(
-        "verified_rkl",
-        "rkl",
-        students / "verified" / "final",
-        "verified",
-        cfg.rkl_steps,
-        cfg.rkl_lr,
+        "verified_rkl", "rkl", verified, "verified", cfg.rkl_steps, cfg.rkl_lr
+    )
+    eq_steps = matched_sft_steps(cfg.rkl_steps, "off_policy", init, teacher)
+    jobs["verified_sft_eq"] = job(
+        "verified_sft_eq", "sft", verified, "verified", eq_steps, cfg.rkl_lr
     )
     results: dict[str, dict] = {}
     for arm in ARMS:
@@ -114,9 +117,8 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
             results[arm] = json.loads(done.read_text())
     # The three SFT arms train at once, one single-threaded process each (on 2 cores this
     # beats two-at-a-time waves, which leave a core idle behind the slowest arm); verified_rkl
-    # starts from the verified checkpoint afterwards, with all the threads.
-    jobs["verified_rkl"]["threads"] = cfg.workers
-    waves = [["verified", "unverified", "answer_only"], ["verified_rkl"]]
+    # and its equal-compute SFT control start from the verified checkpoint afterwards.
+    waves = [["verified", "unverified", "answer_only"], ["verified_rkl", "verified_sft_eq"]]
     with ProcessPoolExecutor(3, mp_context=_spawn()) as pool:
         for wave in waves:
             todo = [a for a in wave if a not in results]
@@ -225,7 +227,8 @@ def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: boo
             "name": "SFT arms get the same number of optimiser steps",
             "met": len(set(sft_steps.values())) == 1,
             "detail": f"{sft_steps}; verified_rkl adds {train['verified_rkl']['steps']} "
-            "reverse-KL steps on top of the verified checkpoint",
+            "reverse-KL steps on top of the verified checkpoint, verified_sft_eq "
+            f"{train['verified_sft_eq']['steps']} SFT steps of the same training FLOPs",
         }
     )
     limit = 3 if quick else 15
@@ -311,8 +314,12 @@ def run_demo(
             ("verified", "answer_only"),
             ("verified", "unverified"),
             ("verified_rkl", "verified"),
+            ("verified_rkl", "verified_sft_eq"),
         ],
     )
+    report["title"] = cfg.report_title
+    multi_seed = load_multi_seed(out, cfg.key())
+    report["sections"] = {"white_box": white_box_section(report, multi_seed)}
     cold = not resumed and teacher_info.meta.get("built_now", False)
     report["targets"] = _targets(report, train, time.perf_counter() - t0, cold, cfg.name == "quick")
     write_report(report, out, title=cfg.report_title)

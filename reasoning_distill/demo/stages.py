@@ -223,7 +223,7 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
     hf_logging.disable_progress_bar()
     from reasoning_distill.training.callbacks import StepFileCallback
     from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
-    from reasoning_distill.training.rkl import train_reverse_kl
+    from reasoning_distill.training.rkl import from_reverse_kl_config, train_reverse_kl
     from reasoning_distill.training.sft import train_sft
 
     common = dict(
@@ -239,6 +239,11 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
         result = train_sft(job["init"], None, job["dataset"], job["out"], config, callbacks)
     else:
         config = ReverseKLConfig(max_steps=job["steps"], learning_rate=job["lr"], **common)
+        if job.get("mode", "off_policy") != "off_policy":
+            # the same stage on the student's own samples (scored by the teacher)
+            config = from_reverse_kl_config(
+                config, mode=job["mode"], max_new_tokens=job["max_new_tokens"]
+            )
         result = train_reverse_kl(
             job["init"], job["teacher"], job["dataset"], job["out"], config, callbacks
         )

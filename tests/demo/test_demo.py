@@ -51,6 +51,7 @@ def test_report_structure(quick_run):
     assert report["protocol"]["n"] == DemoConfig.quick().eval_n
     md = (out / "report.md").read_text()
     assert md.count("verified_rkl") >= 2
+    assert "## Does the white-box stage help?" in md and "verified_sft_eq" in md
     # Its models are too small to rank the arms, and the report says so first.
     assert md.startswith(f"# {DemoConfig.quick().report_title}\n") and "plumbing" in md[:80]
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -72,9 +73,15 @@ def test_artifacts_and_training(quick_run):
     for arm in ARMS:
         res = json.loads((out / "students" / arm / "demo_result.json").read_text())
         assert res["last_loss"] < res["first_loss"], arm  # training lowered the loss
-        if arm != "verified_rkl":
+        if arm not in ("verified_rkl", "verified_sft_eq"):
             steps.add(res["steps"])
     assert steps == {DemoConfig.quick().sft_steps}
+    # the reverse-KL arm's control: SFT from the same checkpoint with the same training FLOPs
+    rkl, eq = (
+        json.loads((out / "students" / arm / "demo_result.json").read_text())
+        for arm in ("verified_rkl", "verified_sft_eq")
+    )
+    assert eq["steps"] > rkl["steps"] == DemoConfig.quick().rkl_steps
     # the shipped toy recipe's work folder: the generation store with its keyed verdicts
     store = out / "build" / "generations"
     assert (store / "manifest.json").is_file() and (store / "verdicts.jsonl").is_file()

@@ -1,0 +1,92 @@
+"""The demo report's answer to "does the white-box stage help?".
+
+Two sources, both paired per-problem differences under the demo's protocol:
+- the demo's own arms: `verified_rkl` (the reverse-KL stage on top of `verified`) against
+  `verified_sft_eq` (SFT on top of `verified` for the same training FLOPs), one seed;
+- when `benchmarks/kd_helps.py --demo OUT` has run on this demo folder, its multi-seed answer
+  in off-policy and on-policy modes (OUT/kd_helps/kd_helps.json), which the report quotes as
+  written. A rerun of the demo keeps it, as long as the demo's settings are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+HOW = "python benchmarks/kd_helps.py --demo OUT"
+ARM, CONTROL = "verified_rkl", "verified_sft_eq"
+
+
+def load_multi_seed(out: Path, config_key: str) -> dict[str, Any] | None:
+    """kd_helps' answer for this demo run, or None (absent, unreadable or another run's)."""
+    path = Path(out) / "kd_helps" / "kd_helps.json"
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        logger.warning("ignoring %s: %s", path, e)
+        return None
+    if saved.get("demo_config_key") != config_key:
+        logger.warning("ignoring %s: it was measured on a demo run with other settings", path)
+        return None
+    return saved
+
+
+def _fmt(d: dict[str, Any]) -> str:
+    return f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+
+
+def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[str, str]:
+    """The report section (title and markdown) from the demo's comparisons and kd_helps."""
+    lines = []
+    key = f"{ARM} vs {CONTROL}"
+    rows = [
+        f"| {bench} | {_fmt(pairs[key])} | {'yes' if pairs[key]['separated'] else 'no'} |"
+        for bench, pairs in report.get("comparisons", {}).items()
+        if key in pairs and "diff" in pairs[key]
+    ]
+    if rows:
+        lines += [
+            f"This run, one seed: `{ARM}` minus `{CONTROL}` (SFT from the same checkpoint with "
+            "the same training FLOPs), paired over problems:",
+            "",
+            "| benchmark | diff [95% CI] | beyond the interval |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    if multi_seed is None:
+        lines.append(
+            f"The multi-seed answer, off- and on-policy, has not been measured on this run: "
+            f"`{HOW}` measures it and adds it here."
+        )
+    else:
+        s = multi_seed["settings"]
+        lines += [
+            f"`{multi_seed['command']}`: {s['seeds']} seeds, {s['rkl_steps']} reverse-KL steps "
+            f"against SFT of the same FLOPs, held-out {s['heldout']} x {s['eval_n']} samples:",
+            "",
+            "| benchmark, mode | diff [95% CI] | per seed | answer |",
+            "|---|---|---|---|",
+        ]
+        for name, d in multi_seed["answer"]["differences"].items():
+            seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
+            flag = " (seeds disagree)" if d.get("seeds_disagree") else ""
+            lines.append(f"| {name.split(':')[0]} | {_fmt(d)} | {seeds} | {d['answer']}{flag} |")
+    return {"title": "Does the white-box stage help?", "markdown": "\n".join(lines) + "\n"}
+
+
+def add_to_demo_report(out: Path) -> Path:
+    """Re-render OUT's report with kd_helps' answer (after `benchmarks/kd_helps.py`)."""
+    from reasoning_distill.eval.gap_report import write_report
+
+    out = Path(out)
+    report = json.loads((out / "report.json").read_text())
+    key = json.loads((out / "run.json").read_text())["config_key"]
+    report.setdefault("sections", {})["white_box"] = section(report, load_multi_seed(out, key))
+    return write_report(report, out, title=report.get("title", "Teacher-gap report"))["md"]
