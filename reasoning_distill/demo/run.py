@@ -194,6 +194,11 @@ def _evaluate(cfg: DemoConfig, out: Path, models: dict[str, Path], benchmarks, p
     return {"results": results, "protocol": protocol.to_dict()}
 
 
+def _ci(interval) -> str:
+    """An interval as the report's tables print it (three decimals)."""
+    return "n/a" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: bool) -> list[dict]:
     """The issue's targets, each with the measured figures (never hidden when missed)."""
     math = report["benchmarks"]["toy_math"]
@@ -203,7 +208,7 @@ def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: boo
         {
             "name": "verified recovers >= 90% of the teacher's pass@1 on toy_math",
             "met": rec is not None and rec >= 0.9,
-            "detail": f"recovery {rec:.3f}, interval {math['verified'].get('recovery_ci95')}"
+            "detail": f"recovery {rec:.3f}, interval {_ci(math['verified'].get('recovery_ci95'))}"
             if rec is not None
             else "teacher pass@1 is 0",
         },
@@ -216,9 +221,9 @@ def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: boo
             {
                 "name": f"verified beats {other} on toy_math beyond the intervals",
                 "met": apart,
-                "detail": f"{ours['pass@1']:.3f} {ours['ci95']} vs {theirs['pass@1']:.3f} "
-                f"{theirs['ci95']}; paired difference {c.get('diff', float('nan')):+.3f} "
-                f"{c.get('ci95')}",
+                "detail": f"{ours['pass@1']:.3f} {_ci(ours['ci95'])} vs {theirs['pass@1']:.3f} "
+                f"{_ci(theirs['ci95'])}; paired difference {c.get('diff', float('nan')):+.3f} "
+                f"{_ci(c.get('ci95'))}",
             }
         )
     sft_steps = {arm: train[arm]["steps"] for arm in ("answer_only", "unverified", "verified")}
