@@ -28,7 +28,7 @@ V, H = 151_936, 256
 NEED_GB = {"ours": 2.0, "trl_chunked": 7.5, "naive": lambda t: 1.2 + 5.8 * t / 1024}
 
 
-def _case(kind: str, t: int, vocab: int) -> dict:
+def _case(kind: str, t: int, vocab: int, chunk_rows: int | None = None) -> dict:
     import torch
 
     torch.manual_seed(0)
@@ -42,7 +42,9 @@ def _case(kind: str, t: int, vocab: int) -> dict:
         from reasoning_distill.training.chunked_loss import chunked_distillation_loss
 
         def run():
-            return chunked_distillation_loss(hs, ws, ht, wt, labels, "reverse_kl")
+            return chunked_distillation_loss(
+                hs, ws, ht, wt, labels, "reverse_kl", chunk_size=chunk_rows
+            )
     elif kind == "trl_chunked":
         from trl.trainer.distillation_trainer import _chunked_divergence_loss
 
@@ -78,11 +80,12 @@ def main() -> int:
     p.add_argument("--naive-max", type=int, default=2048)
     p.add_argument("--vocab", type=int, default=V, help="a smaller one for a smoke run only")
     p.add_argument("--kinds", default="ours,trl_chunked,naive")
+    p.add_argument("--chunk-rows", type=int, default=None, help="ours: rows per chunk")
     p.add_argument("--child", nargs=2, metavar=("KIND", "T"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         kind, t = args.child[0], int(args.child[1])
-        print(json.dumps(_case(kind, t, args.vocab)))
+        print(json.dumps(_case(kind, t, args.vocab, args.chunk_rows)))
         return 0
     lengths = [int(x) for x in args.lengths.split(",")]
     kinds = args.kinds.split(",")
@@ -97,6 +100,8 @@ def main() -> int:
                 print(f"skip {kind} at {t}: {free:.1f} GB free, needs about {need:.1f} GB")
                 continue
             cmd = [sys.executable, __file__, "--vocab", str(args.vocab), "--child", kind, str(t)]
+            if args.chunk_rows:
+                cmd += ["--chunk-rows", str(args.chunk_rows)]
             env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if out.returncode != 0:
