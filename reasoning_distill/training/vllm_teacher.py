@@ -1,0 +1,193 @@
+"""A teacher scored by vLLM's offline engine (`vllm.LLM`) through `prompt_logprobs`.
+
+The same numbers as a served teacher (`served_teacher`) without a server: each sequence goes
+into `LLM.generate` as token ids with `max_tokens=1` and `prompt_logprobs=k`, and the
+answer's per-position top-k becomes a `TopK` (the mass outside the k tokens is the tail).
+For a large teacher on GPUs this is much faster than the transformers teacher (`HFTeacher`):
+vLLM batches by tokens, pages its KV cache and runs tensor parallel.
+
+What the engine returns, and how it is read (`served_teacher.topk_from_entries`, shared):
+- `prompt_logprobs[t]` is the distribution that predicted prompt token t (None for t = 0); our
+  row t predicts token t + 1, so row t is entry t + 1.
+- each entry holds the top-k tokens plus the prompt's own token when that one ranks lower:
+  the k best by log-prob are kept.
+- the log-probs are the model's raw (temperature 1) log-softmax: in vLLM 0.32 prompt tokens
+  skip the sampling processors (temperature, penalties), whatever `logprobs_mode` says. So
+  this teacher is used at temperature 1 only, and a k above the vocabulary is clamped to it
+  (every token, no tail), as `HFTeacher` does.
+
+The engine starts on the first `score` call, not in the constructor: resuming a finished
+cache costs no engine start. `close()` stops the engine's process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from reasoning_distill.errors import ConfigError, InputError
+from reasoning_distill.training.served_teacher import MissingLogprobs, topk_from_entries
+from reasoning_distill.training.teacher_topk import TopK
+
+logger = logging.getLogger(__name__)
+
+
+def _entry_pairs(prompt_logprobs: Any) -> list:
+    """Per position None or `(token, logprob)` pairs, from a `RequestOutput.prompt_logprobs`
+    (vLLM's flat form, read without building a `Logprob` object per token, or a list of dicts).
+    """
+    if hasattr(prompt_logprobs, "start_indices"):  # vllm.logprobs.FlatLogprobs
+        toks, lps = prompt_logprobs.token_ids, prompt_logprobs.logprobs
+        # The flat form lists the top-k, then the prompt's own token, which is then listed
+        # twice when it is among the top-k: one pair per token.
+        return [
+            dict(zip(toks[a:b], lps[a:b], strict=True)).items() if b > a else None
+            for a, b in zip(prompt_logprobs.start_indices, prompt_logprobs.end_indices, strict=True)
+        ]
+    return [
+        None if not e else [(tok, lp.logprob) for tok, lp in e.items()] for e in prompt_logprobs
+    ]
+
+
+class VLLMTeacher:
+    """`TopKTeacher` over `vllm.LLM` (see the module docstring).
+
+    Args:
+        model: a local model folder (or a hub id, when the machine can reach the Hub).
+        k: log-probs per position; the engine is started with `max_logprobs=k` unless
+            `max_logprobs` is given (it must then be >= k; -1: the whole vocabulary).
+        temperature: must be 1.0 (prompt log-probs are the raw distribution).
+        batch_tokens: prompt tokens per `LLM.generate` call; every token brings k + 1
+            log-probs back into Python, so this bounds the driver's memory (about 100 bytes
+            per log-prob), not the engine's batching (vLLM schedules within each call).
+        dtype, max_model_len, gpu_memory_utilization, enforce_eager, tensor_parallel_size,
+            trust_remote_code: as in `vllm.LLM` and `generation.vllm_engine.VLLMEngine` (on a
+            CPU build the KV cache size comes from `VLLM_CPU_KVCACHE_SPACE`, in GiB); further
+            keyword arguments go to `vllm.LLM` unchanged.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        k: int,
+        temperature: float = 1.0,
+        max_logprobs: int | None = None,
+        batch_tokens: int = 16384,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        enforce_eager: bool = False,
+        tensor_parallel_size: int = 1,
+        trust_remote_code: bool = False,
+        **llm_kwargs: Any,
+    ) -> None:
+        if k < 1:
+            raise ConfigError(f"k must be >= 1 for a vLLM teacher; got {k}")
+        if temperature != 1.0:
+            raise ConfigError(
+                f"vLLM's prompt log-probs are the raw (temperature 1) distribution; temperature "
+                f"must be 1.0 for a vLLM teacher, got {temperature} (the transformers teacher "
+                f"applies other temperatures)"
+            )
+        if max_logprobs is not None and max_logprobs != -1 and max_logprobs < k:
+            raise ConfigError(
+                f"k = {k} is above the engine's max_logprobs = {max_logprobs}: raise "
+                f"max_logprobs to at least {k} (or -1 for the whole vocabulary) or lower k"
+            )
+        if batch_tokens < 1:
+            raise ConfigError(f"batch_tokens must be >= 1; got {batch_tokens}")
+        if max_model_len is not None and max_model_len < 2:
+            raise ConfigError(f"max_model_len must be >= 2; got {max_model_len}")
+        self.model = str(model)
+        self.k, self.temperature, self.batch_tokens = k, temperature, batch_tokens
+        self.llm_kwargs: dict[str, Any] = dict(
+            max_logprobs=k if max_logprobs is None else max_logprobs,
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enforce_eager=enforce_eager,
+            tensor_parallel_size=tensor_parallel_size,
+            trust_remote_code=trust_remote_code,
+            **llm_kwargs,
+        )
+        if max_model_len is not None:
+            self.llm_kwargs["max_model_len"] = max_model_len
+        self._llm: Any = None
+
+    # ---- the engine ------------------------------------------------------------------------
+    @property
+    def llm(self) -> Any:
+        """The `vllm.LLM`, started on first use."""
+        if self._llm is None:
+            from reasoning_distill.generation.vllm_engine import _make_llm
+
+            logger.info("starting vLLM for the teacher %s (%s)", self.model, self.llm_kwargs)
+            self._llm = _make_llm(self.model, self.llm_kwargs)
+        return self._llm
+
+    def close(self) -> None:
+        """Stop the engine's process (a later `score` starts a new one)."""
+        if self._llm is not None:
+            from reasoning_distill.generation.vllm_engine import _shutdown_llm
+
+            _shutdown_llm(self._llm)
+            self._llm = None
+
+    def __enter__(self) -> VLLMTeacher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- scoring ---------------------------------------------------------------------------
+    def _batches(self, seqs: list[list[int]]) -> Iterator[range]:
+        start, tokens = 0, 0
+        for i, s in enumerate(seqs):
+            if i > start and tokens + len(s) > self.batch_tokens:
+                yield range(start, i)
+                start, tokens = i, 0
+            tokens += len(s)
+        if start < len(seqs):
+            yield range(start, len(seqs))
+
+    def score(self, sequences: Sequence[Sequence[int]]) -> list[TopK]:
+        import vllm
+        from vllm.inputs import TokensPrompt
+
+        seqs = [list(map(int, s)) for s in sequences]
+        if any(len(s) == 0 for s in seqs):
+            raise InputError("a vLLM teacher cannot score an empty token sequence")
+        config = self.llm.llm_engine.model_config
+        limit = config.max_model_len
+        for i, s in enumerate(seqs):
+            if len(s) >= limit:  # vLLM also needs room for the one generated token
+                raise InputError(
+                    f"sequence {i} has {len(s)} tokens; the vLLM teacher's max_model_len is "
+                    f"{limit}: raise max_model_len above {len(s)} or truncate (max_length)"
+                )
+        vocab = config.get_vocab_size()
+        k = min(self.k, vocab)  # as HFTeacher: at most every token
+        params = vllm.SamplingParams(
+            max_tokens=1,
+            temperature=0.0,  # the one generated token is thrown away: greedy, no RNG
+            prompt_logprobs=k,
+            detokenize=False,  # k + 1 strings per position would cost more than the scores
+            flat_logprobs=True,
+        )
+        out: list[TopK] = []
+        for batch in self._batches(seqs):
+            answers = self.llm.generate(
+                [TokensPrompt(prompt_token_ids=seqs[i]) for i in batch], params, use_tqdm=False
+            )
+            for i, answer in zip(batch, answers, strict=True):
+                try:
+                    topk = topk_from_entries(_entry_pairs(answer.prompt_logprobs), len(seqs[i]), k)
+                except MissingLogprobs as e:
+                    raise RuntimeError(
+                        f"vLLM returned {e} for sequence {i} ({len(seqs[i])} tokens)"
+                    ) from None
+                if k == vocab:  # every token is listed: no tail (not float32 rounding's)
+                    topk.tail[:] = float("-inf")
+                out.append(topk)
+        return out
