@@ -123,24 +123,6 @@ def _train_all(jobs: dict[str, dict], workers: int) -> dict[str, dict]:
     return results
 
 
-def _evaluate(cfg, name: str, model: Path, problems: dict, out: Path) -> dict:
-    from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
-
-    from reasoning_distill.demo.stages import make_engine
-
-    protocol = EvalProtocol(
-        n=cfg.eval_n, temperature=cfg.eval_temperature, top_p=cfg.eval_top_p,
-        max_tokens=cfg.max_tokens, seed=cfg.eval_seed, engine=cfg.engine,
-    )  # fmt: skip
-    engine = make_engine(cfg, model)
-    try:
-        return evaluate_model(
-            engine, problems, protocol, out / "eval" / name, workers=cfg.workers, name=name
-        )
-    finally:
-        engine.close()
-
-
 def _pooled(per_seed: list[dict[str, list[bool]]]) -> dict[str, list[bool]]:
     """One problem's samples over all seeds, so its pass rate is the mean over seeds."""
     pooled: dict[str, list[bool]] = {}
@@ -217,6 +199,7 @@ def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.WARNING)
     from reasoning_distill.atomic import atomic_write_json
+    from reasoning_distill.demo.run import evaluate
     from reasoning_distill.demo.white_box import add_to_demo_report
     from reasoning_distill.toy.tasks import make_traces
 
@@ -240,7 +223,8 @@ def main() -> int:
     results: dict[str, dict] = {}
     path = out / "kd_helps.json"
     for name, model in models.items():
-        results[name] = _evaluate(cfg, name, model, problems, out)
+        evaluated = evaluate(cfg, out, {name: model}, problems)["results"]
+        results[name] = {bench: per[name] for bench, per in evaluated.items()}
         report = {
             "command": " ".join(["benchmarks/kd_helps.py", *sys.argv[1:]]),
             "demo_config_key": cfg.key(),

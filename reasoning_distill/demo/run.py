@@ -164,7 +164,11 @@ def _spawn():
     return mp.get_context("spawn")
 
 
-def _evaluate(cfg: DemoConfig, out: Path, models: dict[str, Path], benchmarks, progress) -> dict:
+def evaluate(
+    cfg: DemoConfig, out: Path, models: dict[str, Path], benchmarks, progress=None
+) -> dict:
+    """Each model under the demo's protocol (results under out/eval/NAME, cached by content):
+    {"results": {benchmark: {model: {problem: [bool]}}}, "protocol": the protocol's dict}."""
     from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
 
     protocol = EvalProtocol(
@@ -294,7 +298,7 @@ def run_demo(
     t = time.perf_counter()
     models = {"teacher": teacher, **{arm: Path(train[arm]["checkpoint"]) for arm in ARMS}}
     benchmarks = {"toy_math": problems["toy_math"], "toy_code": problems["toy_code"]}
-    evaluation = _evaluate(cfg, out, models, benchmarks, progress)
+    evaluation = evaluate(cfg, out, models, benchmarks, progress)
     write_json(out / "eval" / "results.json", evaluation["results"])
     lap("evaluate", t)
 
