@@ -3,8 +3,8 @@
 The same numbers as a served teacher (`served_teacher`) without a server: each sequence goes
 into `LLM.generate` as token ids with `max_tokens=1` and `prompt_logprobs=k`, and the
 answer's per-position top-k becomes a `TopK` (the mass outside the k tokens is the tail).
-For a large teacher on GPUs this is much faster than the transformers teacher (`HFTeacher`):
-vLLM batches by tokens, pages its KV cache and runs tensor parallel.
+What vLLM brings for a large teacher on GPUs: batches packed by tokens (no padding), a paged
+KV cache and tensor parallelism. On a CPU and a tiny model it is no faster than `HFTeacher`.
 
 What the engine returns, and how it is read (`served_teacher.topk_from_entries`, shared):
 - `prompt_logprobs[t]` is the distribution that predicted prompt token t (None for t = 0); our
@@ -12,9 +12,10 @@ What the engine returns, and how it is read (`served_teacher.topk_from_entries`,
 - each entry holds the top-k tokens plus the prompt's own token when that one ranks lower:
   the k best by log-prob are kept.
 - the log-probs are the model's raw (temperature 1) log-softmax: in vLLM 0.32 prompt tokens
-  skip the sampling processors (temperature, penalties), whatever `logprobs_mode` says. So
-  this teacher is used at temperature 1 only, and a k above the vocabulary is clamped to it
-  (every token, no tail), as `HFTeacher` does.
+  skip the sampling processors (temperature, penalties), so the raw and the processed
+  log-prob modes give the same numbers. This teacher is therefore used at temperature 1 only.
+- a k above the vocabulary is clamped to it (every token, no tail), as `HFTeacher` does; a k
+  above the engine's `max_logprobs` is refused before the engine starts.
 
 The engine starts on the first `score` call, not in the constructor: resuming a finished
 cache costs no engine start. `close()` stops the engine's process.
@@ -59,9 +60,10 @@ class VLLMTeacher:
         k: log-probs per position; the engine is started with `max_logprobs=k` unless
             `max_logprobs` is given (it must then be >= k; -1: the whole vocabulary).
         temperature: must be 1.0 (prompt log-probs are the raw distribution).
-        batch_tokens: prompt tokens per `LLM.generate` call; every token brings k + 1
-            log-probs back into Python, so this bounds the driver's memory (about 100 bytes
-            per log-prob), not the engine's batching (vLLM schedules within each call).
+        batch_tokens: prompt tokens per `LLM.generate` call (one sequence at least). Every
+            token brings k + 1 log-probs back as Python objects, about 100 bytes each in vLLM's
+            flat lists, so this bounds the driver's memory (about 230 MB at the default and
+            k = 128); vLLM schedules its own steps within each call.
         dtype, max_model_len, gpu_memory_utilization, enforce_eager, tensor_parallel_size,
             trust_remote_code: as in `vllm.LLM` and `generation.vllm_engine.VLLMEngine` (on a
             CPU build the KV cache size comes from `VLLM_CPU_KVCACHE_SPACE`, in GiB); further
@@ -96,6 +98,11 @@ class VLLMTeacher:
                 f"k = {k} is above the engine's max_logprobs = {max_logprobs}: raise "
                 f"max_logprobs to at least {k} (or -1 for the whole vocabulary) or lower k"
             )
+        if str(llm_kwargs.get("logprobs_mode", "raw_logprobs")).endswith("logits"):
+            raise ConfigError(
+                f"logprobs_mode {llm_kwargs['logprobs_mode']!r} returns logits; a vLLM teacher "
+                f"needs log-probs (raw_logprobs)"
+            )
         if batch_tokens < 1:
             raise ConfigError(f"batch_tokens must be >= 1; got {batch_tokens}")
         if max_model_len is not None and max_model_len < 2:
@@ -123,7 +130,13 @@ class VLLMTeacher:
             from reasoning_distill.generation.vllm_engine import _make_llm
 
             logger.info("starting vLLM for the teacher %s (%s)", self.model, self.llm_kwargs)
-            self._llm = _make_llm(self.model, self.llm_kwargs)
+            try:
+                self._llm = _make_llm(self.model, self.llm_kwargs)
+            except ValueError as e:  # vLLM's config checks (pydantic's errors are ValueErrors)
+                reason = " ".join(str(e).split())
+                raise ConfigError(
+                    f"vLLM refused the teacher {self.model} with {self.llm_kwargs}: {reason}"
+                ) from e
         return self._llm
 
     def close(self) -> None:
@@ -156,16 +169,22 @@ class VLLMTeacher:
         from vllm.inputs import TokensPrompt
 
         seqs = [list(map(int, s)) for s in sequences]
+        if not seqs:
+            return []
         if any(len(s) == 0 for s in seqs):
             raise InputError("a vLLM teacher cannot score an empty token sequence")
+        longest = max((len(s) for s in seqs), default=0)
+        # A given max_model_len is checked before the engine starts; the model's own after.
+        limit = (
+            self.llm_kwargs.get("max_model_len") or self.llm.llm_engine.model_config.max_model_len
+        )
+        if longest >= limit:  # vLLM also needs room for the one generated token
+            raise InputError(
+                f"a sequence of {longest} tokens is too long for the vLLM teacher's "
+                f"max_model_len {limit}: raise max_model_len above {longest}, or truncate the "
+                f"sequences as the trainer does (max_length)"
+            )
         config = self.llm.llm_engine.model_config
-        limit = config.max_model_len
-        for i, s in enumerate(seqs):
-            if len(s) >= limit:  # vLLM also needs room for the one generated token
-                raise InputError(
-                    f"sequence {i} has {len(s)} tokens; the vLLM teacher's max_model_len is "
-                    f"{limit}: raise max_model_len above {len(s)} or truncate (max_length)"
-                )
         vocab = config.get_vocab_size()
         k = min(self.k, vocab)  # as HFTeacher: at most every token
         params = vllm.SamplingParams(

@@ -159,6 +159,8 @@ def test_settings_the_vllm_teacher_refuses_before_loading(teacher_dir, tmp_path)
         VLLMTeacher(teacher_dir, k=4, temperature=2.0)
     with pytest.raises(ConfigError, match="k must be >= 1"):
         VLLMTeacher(teacher_dir, k=0)
+    with pytest.raises(ConfigError, match="returns logits"):
+        VLLMTeacher(teacher_dir, k=4, logprobs_mode="raw_logits")
     teacher = VLLMTeacher(teacher_dir, k=16, max_logprobs=-1)  # -1: up to the vocabulary
     assert teacher.llm_kwargs["max_logprobs"] == -1 and teacher._llm is None  # nothing started
 
@@ -215,3 +217,17 @@ def test_both_forms_of_vllm_prompt_logprobs_read_the_same():
         assert topk.ids.tolist() == [[5, 7], [2, 9]]
         assert np.allclose(np.exp(topk.tail), [1 - np.exp(-0.1) - np.exp(-3.0),
                                                1 - np.exp(-0.5) - np.exp(-1.5)], atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.vllm
+def test_lengths_and_engine_settings_vllm_refuses_fail_clearly(teacher_dir):
+    """Both before any engine process starts: a sequence longer than the max_model_len asked
+    for, and a max_model_len above the model's context (vLLM's own check, as a ConfigError)."""
+    from reasoning_distill.training.vllm_teacher import VLLMTeacher
+
+    short = VLLMTeacher(teacher_dir, k=4, dtype="float32", max_model_len=16)
+    with pytest.raises(InputError, match="a sequence of 16 tokens .* max_model_len 16"):
+        short.score([list(range(8)), list(range(16))])
+    assert short._llm is None and short.score([]) == []
+    with pytest.raises(ConfigError, match="vLLM refused the teacher .*max_model_len"):
+        VLLMTeacher(teacher_dir, k=4, dtype="float32", max_model_len=100_000).score([[1, 2, 3]])
