@@ -103,10 +103,18 @@ class VLLMTeacher:
                 f"logprobs_mode {llm_kwargs['logprobs_mode']!r} returns logits; a vLLM teacher "
                 f"needs log-probs (raw_logprobs)"
             )
-        if batch_tokens < 1:
-            raise ConfigError(f"batch_tokens must be >= 1; got {batch_tokens}")
-        if max_model_len is not None and max_model_len < 2:
-            raise ConfigError(f"max_model_len must be >= 2; got {max_model_len}")
+        from reasoning_distill.cli.engine_options import refuse_out_of_range
+
+        refuse_out_of_range(
+            [
+                ("batch_tokens", batch_tokens, batch_tokens >= 1, ">= 1"),
+                ("max_model_len", max_model_len, max_model_len is None or max_model_len >= 2,
+                 ">= 2"),
+                ("gpu_memory_utilization", gpu_memory_utilization,
+                 0 < gpu_memory_utilization <= 1, "in (0, 1]"),
+                ("tensor_parallel_size", tensor_parallel_size, tensor_parallel_size >= 1, ">= 1"),
+            ]
+        )  # fmt: skip
         self.model = str(model)
         self.k, self.temperature, self.batch_tokens = k, temperature, batch_tokens
         self.llm_kwargs: dict[str, Any] = dict(

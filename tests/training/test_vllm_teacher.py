@@ -159,6 +159,8 @@ def test_settings_the_vllm_teacher_refuses_before_loading(teacher_dir, tmp_path)
         VLLMTeacher(teacher_dir, k=4, temperature=2.0)
     with pytest.raises(ConfigError, match="k must be >= 1"):
         VLLMTeacher(teacher_dir, k=0)
+    with pytest.raises(ConfigError, match="gpu_memory_utilization must be in"):
+        VLLMTeacher(teacher_dir, k=4, gpu_memory_utilization=1.5)
     with pytest.raises(ConfigError, match="returns logits"):
         VLLMTeacher(teacher_dir, k=4, logprobs_mode="raw_logits")
     teacher = VLLMTeacher(teacher_dir, k=16, max_logprobs=-1)  # -1: up to the vocabulary
