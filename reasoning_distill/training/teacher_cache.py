@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_length", type=int, default=None, help="the trainer's max_length")
     p.add_argument("--bits", type=int, default=8, help="log-prob bits (32: exact float32)")
     p.add_argument("--step", type=float, default=0.1, help="log-prob quantisation step, nats")
-    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--batch_size", type=int, default=8, help="sequences per transformers forward")
     g = p.add_argument_group("vLLM teacher (--teacher_engine vllm)")
     g.add_argument("--teacher_engine", choices=("hf", "vllm"), default="hf")
     g.add_argument("--dtype", default=None, help="float32, bfloat16, ... (default: the model's)")
@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.tokenizer or args.teacher):
         raise ConfigError("--teacher_url needs --tokenizer (the student's tokenizer folder)")
     codec = topk_codec.Codec(args.bits, args.step)  # validates before any model loads
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch_size must be >= 1; got {args.batch_size}")
     from reasoning_distill.training.sft import load_causal_lm, load_tokenizer, load_train_dataset
 
     tokenizer = load_tokenizer(args.tokenizer or args.teacher)
@@ -415,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.teacher:
         from reasoning_distill.training.teacher_topk import HFTeacher
 
-        teacher = HFTeacher(load_causal_lm(args.teacher), args.top_k, args.temperature)
+        teacher = HFTeacher(
+            load_causal_lm(args.teacher), args.top_k, args.temperature, args.batch_size
+        )
         name = args.teacher
     else:
         from reasoning_distill.training.served_teacher import ServedTeacher

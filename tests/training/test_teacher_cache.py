@@ -193,3 +193,13 @@ def test_cache_command_line_builds_and_resumes(
     assert again["sequences"] == 0 and again["skipped"] == 5
     with pytest.raises(ConfigError, match="exactly one"):
         main(["--dataset_name", str(data), "--output_dir", str(tmp_path / "d")])
+    with pytest.raises(ConfigError, match="--batch_size"):
+        main([*argv, "--batch_size", "0"])
+    # the batch size reaches the scorer: one sequence per forward gives the same cache
+    one = [*argv[:-3], str(tmp_path / "c1"), "--top_k", "4", "--batch_size", "1"]
+    assert main(one) == 0
+    capsys.readouterr()
+    from reasoning_distill.training.teacher_cache import TopKCache
+
+    a, b = TopKCache.open(tmp_path / "c"), TopKCache.open(tmp_path / "c1")
+    assert sorted(a.keys()) == sorted(b.keys())
