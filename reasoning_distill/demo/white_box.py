@@ -67,17 +67,23 @@ def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[s
         )
     else:
         s = multi_seed["settings"]
+        heldout = ", ".join(f"{bench} {n}" for bench, n in s["heldout"].items())
         lines += [
             f"`{multi_seed['command']}`: {s['seeds']} seeds, {s['rkl_steps']} reverse-KL steps "
-            f"against SFT of the same FLOPs, held-out {s['heldout']} x {s['eval_n']} samples:",
+            f"against SFT of the same FLOPs, held-out problems {heldout}, {s['eval_n']} samples "
+            "each:",
             "",
             "| benchmark, mode | diff [95% CI] | per seed | answer |",
             "|---|---|---|---|",
         ]
-        for name, d in multi_seed["answer"]["differences"].items():
+        diffs = multi_seed["answer"]["differences"]
+        for name, d in diffs.items():
             seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
             flag = " (seeds disagree)" if d.get("seeds_disagree") else ""
             lines.append(f"| {name.split(':')[0]} | {_fmt(d)} | {seeds} | {d['answer']}{flag} |")
+        answers = {d["answer"] for d in diffs.values()}
+        if len(answers) == 1:
+            lines += ["", f"Every benchmark and mode: **{answers.pop()}**."]
     return {"title": "Does the white-box stage help?", "markdown": "\n".join(lines) + "\n"}
 
 

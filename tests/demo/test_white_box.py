@@ -62,7 +62,8 @@ def test_kd_helps_answer_is_added_to_the_report_of_its_own_run_only(tmp_path):
     md = add_to_demo_report(tmp_path).read_text()
     assert "## Does the white-box stage help?" in md
     assert "| toy_math on_policy | +0.004 [-0.011, +0.019] | +0.010, -0.002, +0.004 |" in md
-    assert "no effect larger than 0.02" in md
+    assert "no effect larger than 0.02" in md and "toy_math 600, 4 samples each" in md
+    assert "Every benchmark and mode: **no effect larger than 0.02**." in md
     saved = json.loads((tmp_path / "report.json").read_text())
     assert "no effect" in saved["sections"]["white_box"]["markdown"]
 
