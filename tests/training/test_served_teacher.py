@@ -88,31 +88,12 @@ def vllm_server(model_dir, log, max_logprobs: int):
             proc.wait()
 
 
-@pytest.fixture(scope="module")
-def served_teacher_dir(tmp_path_factory, tiny_model_dir):
-    """A peaked tiny teacher on the student's tokenizer with 32-wide attention heads (vLLM's
-    CPU attention refuses the 8-, 12- and 16-wide heads of smaller test models)."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from reasoning_distill.toy.models import Arch, init_model
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    teacher = init_model(tok, Arch(64, 2, num_attention_heads=2, num_key_value_heads=1), seed=2)
-    with torch.no_grad():
-        teacher.get_input_embeddings().weight.mul_(8.0)
-    path = tmp_path_factory.mktemp("served") / "model"
-    teacher.save_pretrained(str(path))
-    tok.save_pretrained(str(path))
-    return path
-
-
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_served_topk_matches_the_local_model_and_builds_a_cache(
-    served_teacher_dir, train_rows, tmp_path
+    vllm_teacher_dir, train_rows, tmp_path
 ):
-    sharp_teacher_dir = served_teacher_dir
+    sharp_teacher_dir = vllm_teacher_dir
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -26,28 +26,9 @@ K = 8
 TOL = 1e-4
 
 
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory, tiny_model_dir):
-    """A peaked tiny teacher on the student's tokenizer with 32-wide attention heads (vLLM's
-    CPU attention refuses the 8-, 12- and 16-wide heads of smaller test models)."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from reasoning_distill.toy.models import Arch, init_model
-
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    teacher = init_model(tok, Arch(64, 2, num_attention_heads=2, num_key_value_heads=1), seed=2)
-    with torch.no_grad():
-        teacher.get_input_embeddings().weight.mul_(8.0)
-    path = tmp_path_factory.mktemp("vllm_teacher") / "model"
-    teacher.save_pretrained(str(path))
-    tok.save_pretrained(str(path))
-    return path
-
-
-def _argv(teacher_dir, data, out, *extra: str) -> list[str]:
+def _argv(vllm_teacher_dir, data, out, *extra: str) -> list[str]:
     return [
-        "--teacher", str(teacher_dir), "--dataset_name", str(data), "--output_dir", str(out),
+        "--teacher", str(vllm_teacher_dir), "--dataset_name", str(data), "--output_dir", str(out),
         "--top_k", str(K), "--bits", "32", *extra,
     ]  # fmt: skip
 
@@ -66,7 +47,7 @@ def _run(argv: list[str]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def vllm_cache(teacher_dir, train_rows, tmp_path_factory):
+def vllm_cache(vllm_teacher_dir, train_rows, tmp_path_factory):
     """(folder, rows, data file, first run's summary): the module's one vLLM engine."""
     pytest.importorskip("vllm")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -76,7 +57,7 @@ def vllm_cache(teacher_dir, train_rows, tmp_path_factory):
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = base / "cache"
     with _engine_starts() as starts:
-        first = _run(_argv(teacher_dir, data, out, *VLLM_OPTS))
+        first = _run(_argv(vllm_teacher_dir, data, out, *VLLM_OPTS))
     assert len(starts) == 1  # the log line the resume test looks for
     return out, rows, data, first
 
@@ -100,7 +81,7 @@ def _engine_starts():
 
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_vllm_cache_holds_the_transformers_topk(vllm_cache, teacher_dir):
+def test_vllm_cache_holds_the_transformers_topk(vllm_cache, vllm_teacher_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from reasoning_distill.training.teacher_cache import TopKCache, tokenize_messages
@@ -108,10 +89,10 @@ def test_vllm_cache_holds_the_transformers_topk(vllm_cache, teacher_dir):
 
     folder, rows, _, first = vllm_cache
     assert first["sequences"] == len(rows) and first["skipped"] == 0
-    tok = AutoTokenizer.from_pretrained(teacher_dir)
-    model = AutoModelForCausalLM.from_pretrained(teacher_dir, attn_implementation="eager")
+    tok = AutoTokenizer.from_pretrained(vllm_teacher_dir)
+    model = AutoModelForCausalLM.from_pretrained(vllm_teacher_dir, attn_implementation="eager")
     cache = TopKCache.open(folder)
-    assert cache.identity["teacher"] == str(teacher_dir) and cache.identity["k"] == K
+    assert cache.identity["teacher"] == str(vllm_teacher_dir) and cache.identity["k"] == K
     seqs = [tokenize_messages(tok, r["messages"], None) for r in rows]
     # k + 1 from transformers: the (k + 1)-th log-prob tells a near-tie at the k-th rank
     local = HFTeacher(model, k=K + 1).score([s for s, _ in seqs])
@@ -137,60 +118,60 @@ def test_vllm_cache_holds_the_transformers_topk(vllm_cache, teacher_dir):
 
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_second_run_skips_everything_and_starts_no_engine(vllm_cache, teacher_dir):
+def test_second_run_skips_everything_and_starts_no_engine(vllm_cache, vllm_teacher_dir):
     folder, rows, data, _ = vllm_cache
     shards = sorted(p.name for p in folder.iterdir())
     with _engine_starts() as starts:
-        again = _run(_argv(teacher_dir, data, folder, *VLLM_OPTS))
+        again = _run(_argv(vllm_teacher_dir, data, folder, *VLLM_OPTS))
     assert again["sequences"] == 0 and again["skipped"] == len(rows)
     assert starts == []  # a finished cache starts no engine
     assert sorted(p.name for p in folder.iterdir()) == shards
     # The engine is not part of the identity: the transformers teacher resumes it too.
-    hf = _run(_argv(teacher_dir, data, folder))
+    hf = _run(_argv(vllm_teacher_dir, data, folder))
     assert hf["sequences"] == 0 and hf["skipped"] == len(rows)
 
 
-def test_settings_the_vllm_teacher_refuses_before_loading(teacher_dir, tmp_path):
+def test_settings_the_vllm_teacher_refuses_before_loading(vllm_teacher_dir, tmp_path):
     from reasoning_distill.training.vllm_teacher import VLLMTeacher
 
     with pytest.raises(ConfigError, match="max_logprobs = 8"):
-        VLLMTeacher(teacher_dir, k=16, max_logprobs=8)  # k above the engine's max
+        VLLMTeacher(vllm_teacher_dir, k=16, max_logprobs=8)  # k above the engine's max
     with pytest.raises(ConfigError, match="temperature must be 1.0"):
-        VLLMTeacher(teacher_dir, k=4, temperature=2.0)
+        VLLMTeacher(vllm_teacher_dir, k=4, temperature=2.0)
     with pytest.raises(ConfigError, match="k must be >= 1"):
-        VLLMTeacher(teacher_dir, k=0)
+        VLLMTeacher(vllm_teacher_dir, k=0)
     with pytest.raises(ConfigError, match="gpu_memory_utilization must be in"):
-        VLLMTeacher(teacher_dir, k=4, gpu_memory_utilization=1.5)
+        VLLMTeacher(vllm_teacher_dir, k=4, gpu_memory_utilization=1.5)
     with pytest.raises(ConfigError, match="returns logits"):
-        VLLMTeacher(teacher_dir, k=4, logprobs_mode="raw_logits")
-    teacher = VLLMTeacher(teacher_dir, k=16, max_logprobs=-1)  # -1: up to the vocabulary
+        VLLMTeacher(vllm_teacher_dir, k=4, logprobs_mode="raw_logits")
+    teacher = VLLMTeacher(vllm_teacher_dir, k=16, max_logprobs=-1)  # -1: up to the vocabulary
     assert teacher.llm_kwargs["max_logprobs"] == -1 and teacher._llm is None  # nothing started
 
 
-def test_command_line_refusals(teacher_dir, tmp_path):
+def test_command_line_refusals(vllm_teacher_dir, tmp_path):
     from reasoning_distill.training.teacher_cache import main
 
     data = tmp_path / "train.jsonl"
     data.write_text("")
     base = ["--dataset_name", str(data), "--output_dir", str(tmp_path / "c")]
     with pytest.raises(ConfigError, match="is an option of the vLLM teacher"):
-        main(["--teacher", str(teacher_dir), "--max_model_len", "64", *base])
+        main(["--teacher", str(vllm_teacher_dir), "--max_model_len", "64", *base])
     with pytest.raises(ConfigError, match="already vLLM"):
         main(["--teacher_url", "http://127.0.0.1:1/v1", "--teacher_name", "t",
-              "--tokenizer", str(teacher_dir), "--teacher_engine", "vllm", *base])  # fmt: skip
+              "--tokenizer", str(vllm_teacher_dir), "--teacher_engine", "vllm", *base])  # fmt: skip
     with pytest.raises(InputError, match="config.json missing"):
         main(["--teacher", str(tmp_path / "none"), "--teacher_engine", "vllm", *base])
     assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.vllm
-def test_command_line_refuses_a_temperature_vllm_cannot_apply(teacher_dir, tmp_path):
+def test_command_line_refuses_a_temperature_vllm_cannot_apply(vllm_teacher_dir, tmp_path):
     from reasoning_distill.training.teacher_cache import main
 
     data = tmp_path / "train.jsonl"
     data.write_text("")
     with pytest.raises(ConfigError, match="temperature"):
-        main(["--teacher", str(teacher_dir), "--teacher_engine", "vllm", "--temperature", "2",
+        main(["--teacher", str(vllm_teacher_dir), "--teacher_engine", "vllm", "--temperature", "2",
               "--dataset_name", str(data), "--output_dir", str(tmp_path / "c")])  # fmt: skip
     assert not (tmp_path / "c").exists()
 
@@ -222,14 +203,16 @@ def test_both_forms_of_vllm_prompt_logprobs_read_the_same():
 
 
 @pytest.mark.vllm
-def test_lengths_and_engine_settings_vllm_refuses_fail_clearly(teacher_dir):
+def test_lengths_and_engine_settings_vllm_refuses_fail_clearly(vllm_teacher_dir):
     """Both before any engine process starts: a sequence longer than the max_model_len asked
     for, and a max_model_len above the model's context (vLLM's own check, as a ConfigError)."""
     from reasoning_distill.training.vllm_teacher import VLLMTeacher
 
-    short = VLLMTeacher(teacher_dir, k=4, dtype="float32", max_model_len=16)
+    short = VLLMTeacher(vllm_teacher_dir, k=4, dtype="float32", max_model_len=16)
     with pytest.raises(InputError, match="a sequence of 16 tokens .* max_model_len 16"):
         short.score([list(range(8)), list(range(16))])
     assert short._llm is None and short.score([]) == []
     with pytest.raises(ConfigError, match="vLLM refused the teacher .*max_model_len"):
-        VLLMTeacher(teacher_dir, k=4, dtype="float32", max_model_len=100_000).score([[1, 2, 3]])
+        VLLMTeacher(vllm_teacher_dir, k=4, dtype="float32", max_model_len=100_000).score(
+            [[1, 2, 3]]
+        )

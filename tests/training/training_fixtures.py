@@ -137,3 +137,22 @@ def sharp_teacher_dir(tmp_path_factory, tiny_model_dir):
     teacher.save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def vllm_teacher_dir(tmp_path_factory, tiny_model_dir):
+    """A peaked tiny teacher on the student's tokenizer with 32-wide attention heads (vLLM's
+    CPU attention refuses the 8-, 12- and 16-wide heads of smaller test models)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from reasoning_distill.toy.models import Arch, init_model
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    teacher = init_model(tok, Arch(64, 2, num_attention_heads=2, num_key_value_heads=1), seed=2)
+    with torch.no_grad():
+        teacher.get_input_embeddings().weight.mul_(8.0)
+    path = tmp_path_factory.mktemp("vllm_teacher") / "model"
+    teacher.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path
