@@ -1,7 +1,7 @@
 """Run the whole distillation pipeline on the embedded miniature world (no network, no GPU).
 
 Builds (or loads from cache) a toy reasoning teacher, samples traces, verifies them, builds
-the datasets, trains four student arms, evaluates everything under one protocol and writes
+the datasets, trains five student arms, evaluates everything under one protocol and writes
 report.json, report.md and report.png into --out.
 """
 

@@ -1,6 +1,6 @@
 """Run the whole pipeline on the miniature world and write the teacher-gap report.
 
-Stages: teacher -> problems -> generate -> verify -> datasets -> train four student arms ->
+Stages: teacher -> problems -> generate -> verify -> datasets -> train five student arms ->
 evaluate teacher and students under one protocol -> report (report.json/.md/.png with the
 targets, and gap/gap.html from the saved results). Every stage writes its artifacts
 under the output folder atomically and is skipped on a rerun when complete, so an
@@ -68,7 +68,7 @@ def prepare_out(out: Path, cfg: DemoConfig, force: bool = False) -> Path:
 
 
 def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, progress) -> dict:
-    """Four arms from one initialisation, two processes at a time (one torch thread each)."""
+    """Five arms from one initialisation, in two waves of single-threaded processes."""
     from reasoning_distill.toy.models import init_model
     from reasoning_distill.training.compute_budget import matched_sft_steps
     from reasoning_distill.training.sft import load_tokenizer
