@@ -14,14 +14,14 @@ place: a killed build leaves complete shards plus, at most, a temporary that the
 removes, and a resumed build skips the sequences already stored. Reopening a folder with a
 different teacher, k, temperature, codec or tokenizer is refused.
 
-Error of the approximation: the loss against a cache compares the (k + 1)-bucket
-distributions (see `topk_distillation_loss`); `benchmarks/bench_topk_cache.py` measures it
-against the full-vocabulary loss, together with the bytes per token. By the log-sum
-inequality the bucketed divergence of exact log-probs is never above the full one. Measured
-on the toy teacher (V = 432) with its trained student at k = 8 / 32 / 128, 8-bit codec: forward KL within 1%
-(gradient cosine >= 0.9999); reverse KL low by 11 / 7 / 5% (gradient cosine 0.982 / 0.989 /
-0.992), since one bucket hides where the student's mass outside the k tokens sits. With
-k = vocabulary size both are exact.
+Error of the approximation: the loss against a cache compares the (k + 1)-bucket distributions
+(see `topk_distillation_loss`); `benchmarks/bench_topk_cache.py` measures it against the full-
+vocabulary loss, together with the bytes per token. By the log-sum inequality the bucketed
+divergence of exact log-probs is never above the full one. Measured on the toy teacher (V =
+432) with its trained student at k = 8 / 32 / 128, 8-bit codec: forward KL within 1% (gradient
+cosine >= 0.9999); reverse KL low by 11 / 7 / 5% (gradient cosine 0.982 / 0.989 / 0.992), since
+one bucket hides where the student's mass outside the k tokens sits. With k = vocabulary size
+both are exact.
 """
 
 from __future__ import annotations
