@@ -174,14 +174,15 @@ def _on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
-def _make_llm(model: str, llm_kwargs: dict[str, Any]) -> Any:
+def make_llm(model: str, llm_kwargs: dict[str, Any]) -> Any:
+    """A `vllm.LLM` on `model` (used by the engine and by the offline vLLM teacher)."""
     _require_vllm()
     import vllm
 
     return vllm.LLM(model=model, **llm_kwargs)
 
 
-def _shutdown_llm(llm: Any) -> None:
+def shutdown_llm(llm: Any) -> None:
     """Stop the LLM's engine-core process now: left to interpreter exit it can outlive us."""
     engine = getattr(llm, "llm_engine", None)
     shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
@@ -259,13 +260,13 @@ class VLLMEngine:
         self._llm: Any = None
         self._replicas: Replicas | None = None
         if data_parallel_size == 1:
-            self._llm = _make_llm(self.model, kwargs)
+            self._llm = make_llm(self.model, kwargs)
         else:
             self._replicas = Replicas(
-                functools.partial(_make_llm, self.model, kwargs),
+                functools.partial(make_llm, self.model, kwargs),
                 data_parallel_size,
                 self._gpu_groups(),
-                shutdown=_shutdown_llm,
+                shutdown=shutdown_llm,
                 name="vLLM replica",
             )
 
@@ -388,7 +389,7 @@ class VLLMEngine:
             self._replicas.close()
             self._replicas = None
         if self._llm is not None:
-            _shutdown_llm(self._llm)
+            shutdown_llm(self._llm)
             self._llm = None
 
     def __enter__(self) -> VLLMEngine:

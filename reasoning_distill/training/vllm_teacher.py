@@ -135,11 +135,11 @@ class VLLMTeacher:
     def llm(self) -> Any:
         """The `vllm.LLM`, started on first use."""
         if self._llm is None:
-            from reasoning_distill.generation.vllm_engine import _make_llm
+            from reasoning_distill.generation.vllm_engine import make_llm
 
             logger.info("starting vLLM for the teacher %s (%s)", self.model, self.llm_kwargs)
             try:
-                self._llm = _make_llm(self.model, self.llm_kwargs)
+                self._llm = make_llm(self.model, self.llm_kwargs)
             except ValueError as e:  # vLLM's config checks (pydantic's errors are ValueErrors)
                 reason = " ".join(str(e).split())
                 raise ConfigError(
@@ -150,9 +150,9 @@ class VLLMTeacher:
     def close(self) -> None:
         """Stop the engine's process (a later `score` starts a new one)."""
         if self._llm is not None:
-            from reasoning_distill.generation.vllm_engine import _shutdown_llm
+            from reasoning_distill.generation.vllm_engine import shutdown_llm
 
-            _shutdown_llm(self._llm)
+            shutdown_llm(self._llm)
             self._llm = None
 
     def __enter__(self) -> VLLMTeacher:
