@@ -216,3 +216,34 @@ def test_lengths_and_engine_settings_vllm_refuses_fail_clearly(vllm_teacher_dir)
         VLLMTeacher(vllm_teacher_dir, k=4, dtype="float32", max_model_len=100_000).score(
             [[1, 2, 3]]
         )
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_k_above_the_vocabulary_is_every_token_and_no_tail(vllm_teacher_dir, train_rows):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasoning_distill.training.teacher_cache import tokenize_messages
+    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.vllm_teacher import VLLMTeacher
+
+    tok = AutoTokenizer.from_pretrained(vllm_teacher_dir)
+    model = AutoModelForCausalLM.from_pretrained(vllm_teacher_dir, attn_implementation="eager")
+    vocab = model.config.vocab_size
+    ids, _ = tokenize_messages(tok, train_rows[0]["messages"], None)
+    teacher = VLLMTeacher(
+        vllm_teacher_dir, k=vocab + 50, max_logprobs=-1, dtype="float32", max_model_len=256,
+        enforce_eager=True,
+    )  # fmt: skip
+    try:
+        (got,) = teacher.score([ids])
+    finally:
+        teacher.close()
+    (want,) = HFTeacher(model, k=vocab + 50).score([ids])
+    assert got.ids.shape == want.ids.shape == (len(ids) - 1, vocab)
+    assert np.isneginf(got.tail).all()  # every token is listed: no mass is left outside
+    for t in range(len(got)):
+        order = np.argsort(got.ids[t])
+        ref = np.argsort(want.ids[t])
+        assert (got.ids[t][order] == want.ids[t][ref]).all()
+        np.testing.assert_allclose(got.logprobs[t][order], want.logprobs[t][ref], atol=TOL)
