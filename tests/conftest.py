@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 
 import pytest
 
@@ -12,6 +13,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A test run started in the background of a non-interactive shell (`bash .ci/run &`) inherits
+# SIGINT ignored, and so would every rdistill process it starts: the Ctrl-C tests would then
+# interrupt nothing. A handled SIGINT here is reset to the default in each child at exec, so
+# the children react to Ctrl-C as they do in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _cuda() -> bool:
