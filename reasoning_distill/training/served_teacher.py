@@ -29,8 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from reasoning_distill.errors import ConfigError
-from reasoning_distill.training.teacher_topk import TopK, tail_from_topk
+from reasoning_distill.training.teacher_topk import TopK, check_raw_logprob_source, tail_from_topk
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +112,7 @@ class ServedTeacher:
         max_retries: int = 5,
         api_key: str | None = None,
     ) -> None:
-        if k < 1:
-            raise ConfigError(f"k must be >= 1 for a served teacher; got {k}")
-        if temperature != 1.0:
-            raise ConfigError(
-                f"a served teacher returns raw (temperature 1) log-probs; temperature must be "
-                f"1.0, got {temperature}"
-            )
+        check_raw_logprob_source(k, temperature, "a served teacher")
         self.base_url = base_url.rstrip("/")
         self.model, self.k, self.temperature = model, k, temperature
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries

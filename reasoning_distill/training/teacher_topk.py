@@ -20,6 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
+from reasoning_distill.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,6 +52,18 @@ class TopKTeacher(Protocol):
     temperature: float
 
     def score(self, sequences: Sequence[Sequence[int]]) -> list[TopK]: ...
+
+
+def check_raw_logprob_source(k: int, temperature: float, source: str) -> None:
+    """The settings a teacher that returns raw log-probs (a vLLM engine or server) can honour:
+    k >= 1, and temperature 1, since vLLM's prompt log-probs skip the sampling processors."""
+    if k < 1:
+        raise ConfigError(f"k must be >= 1 for {source}; got {k}")
+    if temperature != 1.0:
+        raise ConfigError(
+            f"{source} returns raw (temperature 1) log-probs; temperature must be 1.0, got "
+            f"{temperature} (the transformers teacher applies other temperatures)"
+        )
 
 
 def tail_from_topk(logprobs: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Any
 
 from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.training.served_teacher import MissingLogprobs, topk_from_entries
-from reasoning_distill.training.teacher_topk import TopK
+from reasoning_distill.training.teacher_topk import TopK, check_raw_logprob_source
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +85,7 @@ class VLLMTeacher:
         trust_remote_code: bool = False,
         **llm_kwargs: Any,
     ) -> None:
-        if k < 1:
-            raise ConfigError(f"k must be >= 1 for a vLLM teacher; got {k}")
-        if temperature != 1.0:
-            raise ConfigError(
-                f"vLLM's prompt log-probs are the raw (temperature 1) distribution; temperature "
-                f"must be 1.0 for a vLLM teacher, got {temperature} (the transformers teacher "
-                f"applies other temperatures)"
-            )
+        check_raw_logprob_source(k, temperature, "a vLLM teacher")
         if max_logprobs is not None and max_logprobs != -1 and max_logprobs < k:
             raise ConfigError(
                 f"k = {k} is above the engine's max_logprobs = {max_logprobs}: raise "
