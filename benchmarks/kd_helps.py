@@ -76,6 +76,9 @@ def _jobs(cfg, demo: Path, out: Path, seeds: int) -> dict[str, dict]:
     from reasoning_distill.training.compute_budget import matched_sft_steps
 
     base, teacher = demo / "students" / "verified" / "final", demo / "teacher"
+    sft_steps = {
+        mode: matched_sft_steps(cfg.rkl_steps, mode, base, teacher) for mode in MODES.values()
+    }
     jobs = {}
     for seed in range(seeds):
         for short, mode in MODES.items():
@@ -86,7 +89,7 @@ def _jobs(cfg, demo: Path, out: Path, seeds: int) -> dict[str, dict]:
             }  # fmt: skip
             for arm, kind, steps in (
                 (f"rkl_{short}", "rkl", cfg.rkl_steps),
-                (f"sft_eq_{short}", "sft", matched_sft_steps(cfg.rkl_steps, mode, base, teacher)),
+                (f"sft_eq_{short}", "sft", sft_steps[mode]),
             ):
                 name = f"{arm}_s{seed}"
                 jobs[name] = {
@@ -180,27 +183,12 @@ def _answer(results: dict, seeds: int, margin: float) -> dict:
     return answer
 
 
-def _markdown(report: dict) -> str:
-    lines = [
-        "| benchmark, mode | rkl - sft (same FLOPs) | 95% CI | per seed | answer |",
-        "|---|---|---|---|---|",
-    ]
-    for key, d in report["answer"]["differences"].items():
-        seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
-        flag = " (seeds disagree)" if d["seeds_disagree"] else ""
-        lines.append(
-            f"| {key.split(':')[0]} | {d['diff']:+.3f} | [{d['ci95'][0]:+.3f}, "
-            f"{d['ci95'][1]:+.3f}] | {seeds} | {d['answer']}{flag} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.WARNING)
     from reasoning_distill.atomic import atomic_write_json
     from reasoning_distill.demo.run import evaluate
-    from reasoning_distill.demo.white_box import add_to_demo_report
+    from reasoning_distill.demo.white_box import add_to_demo_report, multi_seed_table
     from reasoning_distill.toy.tasks import make_traces
 
     cfg = _demo_config(args.demo)
@@ -236,18 +224,18 @@ def main() -> int:
                 "batch_size": cfg.sft_batch_size,
                 "heldout": {k: len(v) for k, v in problems.items()},
                 "eval_n": cfg.eval_n,
-            },  # fmt: skip
+            },
             "train": {
                 name: {k: r[k] for k in ("steps", "train_runtime_s", "first_loss", "last_loss")}
                 for name, r in train.items()
-            },  # fmt: skip
+            },
             "answer": _answer(results, args.seeds, args.margin),
             "evaluated": sorted(results),
             "elapsed_s": round(time.perf_counter() - t0, 1),
         }
         atomic_write_json(path, report)
         print(f"evaluated {name} ({len(results)}/{len(models)})", flush=True)
-    print(_markdown(report))
+    print("\n".join(multi_seed_table(report)))
     add_to_demo_report(args.demo)
     print(f"{report['elapsed_s']:.0f} s; written {path} and {args.demo / 'report.md'}")
     return 0

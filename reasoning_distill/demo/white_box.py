@@ -41,6 +41,17 @@ def _fmt(d: dict[str, Any]) -> str:
     return f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
 
 
+def multi_seed_table(multi_seed: dict[str, Any]) -> list[str]:
+    """kd_helps' answer as markdown table lines: per benchmark and mode, the pooled paired
+    difference, the per-seed differences and the verdict."""
+    lines = ["| benchmark, mode | diff [95% CI] | per seed | answer |", "|---|---|---|---|"]
+    for name, d in multi_seed["answer"]["differences"].items():
+        seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
+        flag = " (seeds disagree)" if d.get("seeds_disagree") else ""
+        lines.append(f"| {name.split(':')[0]} | {_fmt(d)} | {seeds} | {d['answer']}{flag} |")
+    return lines
+
+
 def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[str, str]:
     """The report section (title and markdown) from the demo's comparisons and kd_helps."""
     lines = []
@@ -73,15 +84,9 @@ def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[s
             f"against SFT of the same FLOPs, held-out problems {heldout}, {s['eval_n']} samples "
             "each:",
             "",
-            "| benchmark, mode | diff [95% CI] | per seed | answer |",
-            "|---|---|---|---|",
+            *multi_seed_table(multi_seed),
         ]
-        diffs = multi_seed["answer"]["differences"]
-        for name, d in diffs.items():
-            seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
-            flag = " (seeds disagree)" if d.get("seeds_disagree") else ""
-            lines.append(f"| {name.split(':')[0]} | {_fmt(d)} | {seeds} | {d['answer']}{flag} |")
-        answers = {d["answer"] for d in diffs.values()}
+        answers = {d["answer"] for d in multi_seed["answer"]["differences"].values()}
         if len(answers) == 1:
             lines += ["", f"Every benchmark and mode: **{answers.pop()}**."]
     return {"title": "Does the white-box stage help?", "markdown": "\n".join(lines) + "\n"}
