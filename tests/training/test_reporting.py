@@ -53,7 +53,11 @@ def test_wandb_offline_run_is_written(tiny_model_dir, train_dataset, tmp_path, m
         max_steps=3, per_device_train_batch_size=8, logging_steps=1, report_to=["wandb"]
     )
     train_sft(tiny_model_dir, None, train_dataset, tmp_path / "run", config)
-    wandb.finish()  # flush the run file, as the end of a training process does
+    wandb.finish()
+    # finish() returns once the run is handed to wandb's service process, which may still be
+    # writing the run file; teardown() waits for that process to exit, as the end of a
+    # training process does (atexit), so the file is complete when it is read.
+    wandb.teardown()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, list(tmp_path.rglob("*"))[:20]
     (log,) = runs[0].rglob("*.wandb")
