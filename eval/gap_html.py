@@ -11,15 +11,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
-def _f(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
-
-
-def _ci(ci: Sequence[float | None] | None) -> str:
-    if not ci:
-        return "n/a"
-    return f"[{_f(ci[0])}, {'inf' if ci[1] is None else _f(ci[1])}]"
+from reasoning_distill.numbers import fmt_ci as _ci
+from reasoning_distill.numbers import fmt_num as _f
 
 
 def _summary_rows(gap: Mapping[str, Any]) -> list[list[str]]:

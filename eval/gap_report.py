@@ -18,6 +18,9 @@ from typing import IO, Any
 
 from reasoning_distill.eval.metrics import difference, recovery, score
 
+from reasoning_distill.numbers import fmt_ci as _fmt_ci
+from reasoning_distill.numbers import fmt_num as _fmt
+
 logger = logging.getLogger(__name__)
 
 Results = Mapping[str, Mapping[str, Mapping[str, Sequence[bool]]]]
@@ -44,7 +47,10 @@ def _model_entry(per_problem: Any, teacher_pp: Any, is_teacher: bool) -> dict[st
         entry["recovery_note"] = "no teacher results on this benchmark"
         return entry
     if is_teacher:
-        entry["recovery"], entry["recovery_ci95"] = 1.0, [1.0, 1.0]
+        if s.pass_at_k == 0.0:  # 0 / 0: the teacher recovers nothing of itself to compare with
+            entry["recovery_note"] = "teacher pass@1 is 0: recovery is undefined"
+        else:
+            entry["recovery"], entry["recovery_ci95"] = 1.0, [1.0, 1.0]
         return entry
     r = recovery(per_problem, teacher_pp)
     entry["recovery"] = r.ratio
@@ -129,17 +135,6 @@ def build_gap_report(
 
 
 # ---------------------------------------------------------------- markdown
-
-
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
-
-
-def _fmt_ci(ci: Sequence[float | None] | None) -> str:
-    if ci is None:
-        return "n/a"
-    lo, hi = ci
-    return f"[{_fmt(lo)}, {'inf' if hi is None else _fmt(hi)}]"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

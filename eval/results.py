@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import InputError
+from reasoning_distill.numbers import fmt_ci
 
 FORMAT = "rdistill-eval-results"
 
@@ -63,10 +64,6 @@ def per_problem(env: Mapping[str, Any], benchmark: str) -> dict[str, list[bool]]
     return {r["id"]: list(r["correct"]) for r in env["benchmarks"][benchmark]["problems"]}
 
 
-def _fmt_ci(ci: Any) -> str:
-    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "n/a"
-
-
 def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
     """One table per benchmark: each model's pass@1 (interval), maj@n, lengths, truncation."""
     lines: list[str] = []
@@ -90,7 +87,7 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
             maj = m.get(f"maj@{n}")
             length = m["length"]["all"]
             lines.append(
-                f"| {name} | {p1['value']:.3f} | {_fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
+                f"| {name} | {p1['value']:.3f} | {fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
                 f"{'n/a' if maj is None else format(maj['value'], '.3f')} | "
                 f"{length['mean']:.1f} | {length['p95']:.0f} | {length['truncation_rate']:.1%} |"
             )

@@ -102,6 +102,21 @@ def test_report_without_teacher_and_zero_teacher() -> None:
     e = build_gap_report(res)["benchmarks"]["b"]["student"]
     assert e["recovery"] is None and "teacher pass@1 is 0" in e["recovery_note"]
     assert "teacher pass@1 is 0" in render_markdown(build_gap_report(res))
+    # 0 / 0 is not 1: a teacher that solves nothing has no recovery of its own either
+    t = build_gap_report(res, teacher="teacher")["benchmarks"]["b"]["teacher"]
+    assert t["recovery"] is None and t["recovery_ci95"] is None
+    assert "teacher pass@1 is 0" in t["recovery_note"]
+
+
+def test_unbounded_recovery_interval_renders() -> None:
+    """A teacher right on the edge of 0 (1 of 40 problems) leaves the recovery interval with no
+    upper bound: JSON stores it as null, and every renderer prints it as inf."""
+    teacher = {f"p{i}": [i == 0, False] for i in range(40)}
+    student = {f"p{i}": [False, False] for i in range(40)}
+    report = build_gap_report({"b": {"teacher": teacher, "student": student}}, teacher="teacher")
+    e = report["benchmarks"]["b"]["student"]
+    assert e["recovery"] == 0.0 and e["recovery_ci95"] == [0.0, None]
+    assert "[0.000, inf]" in render_markdown(report)
 
 
 def test_write_report_files(report: dict, tmp_path: Path) -> None:
