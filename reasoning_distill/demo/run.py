@@ -31,6 +31,7 @@ from reasoning_distill.demo.stages import (
 )
 from reasoning_distill.demo.white_box import load_multi_seed
 from reasoning_distill.demo.white_box import section as white_box_section
+from reasoning_distill.numbers import fmt_ci, fmt_num
 from reasoning_distill.progress import Progress, ensure
 
 logger = logging.getLogger(__name__)
@@ -40,9 +41,32 @@ class DemoError(DemoStageError):
     """A demo that cannot start or continue; the message says what to do."""
 
 
+def _demo_marker(run_file: Path) -> dict | None:
+    """The demo's own `run.json` (a config key and the settings), or None for anything else."""
+    try:
+        data = json.loads(run_file.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("config_key"), str) and "config" in data:
+        return data
+    return None
+
+
 def prepare_out(out: Path, cfg: DemoConfig, force: bool = False) -> Path:
-    """Create `out` (or check a resumable run in it) and fail early when it is unwritable."""
+    """Create `out` (or check a resumable run in it) and fail early when it is unwritable.
+
+    The demo writes only into a new or empty folder, or one whose `run.json` it wrote: a
+    folder of anyone else's files is refused whatever `force` says. `force` only lets a demo
+    folder of other settings be reused (the stages then redo what changed).
+    """
     out = Path(out)
+    run_file = out / "run.json"
+    marker = _demo_marker(run_file) if run_file.is_file() else None
+    if out.is_dir() and marker is None and any(out.iterdir()):
+        raise DemoError(
+            f"{out} holds files the demo did not write (no run.json of a demo run); "
+            "choose a new or empty --out folder"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -50,15 +74,10 @@ def prepare_out(out: Path, cfg: DemoConfig, force: bool = False) -> Path:
         probe.unlink()
     except OSError as e:
         raise DemoError(f"cannot write to --out {out}: {e.strerror or e}") from e
-    run_file = out / "run.json"
-    if run_file.exists() and not force:
-        try:
-            key = json.loads(run_file.read_text()).get("config_key")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            key = None
-        if key != cfg.key():
+    if marker is not None and not force:
+        if marker["config_key"] != cfg.key():
             raise DemoError(
-                f"{out} holds a demo run with other settings (or an unreadable run.json); "
+                f"{out} holds a demo run with other settings; "
                 "use a new --out folder, or --force to start over in this one"
             )
         logger.info("resuming the demo run in %s", out)
@@ -198,11 +217,6 @@ def evaluate(
     return {"results": results, "protocol": protocol.to_dict()}
 
 
-def _ci(interval) -> str:
-    """An interval as the report's tables print it (three decimals)."""
-    return "n/a" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
 def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: bool) -> list[dict]:
     """The issue's targets, each with the measured figures (never hidden when missed)."""
     math = report["benchmarks"]["toy_math"]
@@ -212,9 +226,9 @@ def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: boo
         {
             "name": "verified recovers >= 90% of the teacher's pass@1 on toy_math",
             "met": rec is not None and rec >= 0.9,
-            "detail": f"recovery {rec:.3f}, interval {_ci(math['verified'].get('recovery_ci95'))}"
+            "detail": f"recovery {fmt_num(rec)}, interval {fmt_ci(math['verified'].get('recovery_ci95'))}"
             if rec is not None
-            else "teacher pass@1 is 0",
+            else math["verified"].get("recovery_note", "recovery is undefined"),
         },
     ]
     for other in ("answer_only", "unverified"):
@@ -225,9 +239,9 @@ def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: boo
             {
                 "name": f"verified beats {other} on toy_math beyond the intervals",
                 "met": apart,
-                "detail": f"{ours['pass@1']:.3f} {_ci(ours['ci95'])} vs {theirs['pass@1']:.3f} "
-                f"{_ci(theirs['ci95'])}; paired difference {c.get('diff', float('nan')):+.3f} "
-                f"{_ci(c.get('ci95'))}",
+                "detail": f"{fmt_num(ours['pass@1'])} {fmt_ci(ours['ci95'])} vs "
+                f"{fmt_num(theirs['pass@1'])} {fmt_ci(theirs['ci95'])}; paired difference "
+                f"{fmt_num(c.get('diff'), signed=True)} {fmt_ci(c.get('ci95'), signed=True)}",
             }
         )
     sft_steps = {arm: train[arm]["steps"] for arm in ("answer_only", "unverified", "verified")}
