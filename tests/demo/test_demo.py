@@ -176,8 +176,9 @@ def test_cli_refuses_a_folder_of_user_files(tmp_path):
 def test_targets_with_a_teacher_near_zero(teacher_solved):
     """A quick teacher that solves (almost) nothing gives recovery 0 with an unbounded
     interval, or no recovery at all; the targets still render (they crashed on [0.0, None])."""
-    from reasoning_distill.demo.run import _targets
     from reasoning_distill.eval.gap_report import build_gap_report, render_markdown
+
+    from reasoning_distill.demo.run import _targets
 
     def model(solved: int, m: int) -> dict:
         return {f"p{i}": [i < solved, False] for i in range(m)}
