@@ -19,6 +19,7 @@ from fractions import Fraction
 from statistics import NormalDist
 
 import numpy as np
+from reasoning_distill.eval.student_t import t_quantile
 
 logger = logging.getLogger(__name__)
 
@@ -110,23 +111,10 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
 
 
-def _t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t (Cornish-Fisher expansion in 1/df; A&S 26.7.5).
-
-    Within about 1e-3 of the exact value for df >= 4 at p = 0.975; numpy has no t quantile
-    and scipy is not a dependency. Small df matters here: benchmarks like AIME have 30 problems.
-    """
-    z = NormalDist().inv_cdf(p)
-    if df <= 0:
-        return math.inf
-    v = float(df)
-    return (
-        z
-        + (z**3 + z) / (4 * v)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4)
-    )
+def _t_quantile(p: float, df: float) -> float:
+    """Quantile of Student's t (exact, any df: `student_t.t_quantile`). Small df matters
+    here: benchmarks like AIME have 30 problems, and training seeds are few."""
+    return t_quantile(p, df)
 
 
 def _counts(per_problem: PerProblem, what: str) -> tuple[list[str], np.ndarray, int]:
