@@ -168,6 +168,13 @@ def _per_problem_pass(counts: np.ndarray, n: int, k: int) -> np.ndarray:
     return np.array([pass_at_k(n, int(c), k) for c in counts], dtype=np.float64)
 
 
+def pass_rates(per_problem: PerProblem, what: str = "results") -> tuple[list[str], np.ndarray]:
+    """(problem ids, per-problem pass@1) of {problem_id: [bool per sample]}, validated as
+    `score` validates it (a ragged or malformed mapping raises, naming the problem)."""
+    ids, counts, n = _counts(per_problem, what)
+    return ids, counts / n
+
+
 def _wilson(p: float, n_eff: float, z: float) -> tuple[float, float]:
     denom = 1 + z * z / n_eff
     centre = (p + z * z / (2 * n_eff)) / denom
