@@ -10,6 +10,11 @@ rate) and by trace length (quartiles of the teacher's mean completion tokens per
 Manifests are compared first (`manifest.compare_manifests`): any difference that changes the
 numbers refuses the comparison with every difference named, unless `allow_mismatch`, which
 keeps them at the top of the report.
+
+A student given as a list of results is one recipe over several training seeds
+(`eval.gap_seeds`): its problem tables pool the seeds' samples, and its entry's `seeds` holds
+pass@1, recovery and the difference with intervals that include seed variance, per seed and
+pooled.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from reasoning_distill.eval.gap_seeds import pooled_benchmark, seed_fields
 from reasoning_distill.eval.manifest import compare_manifests
 from reasoning_distill.eval.metrics import difference, recovery, score
 
@@ -165,15 +171,24 @@ def build_gap(
     """The gap report (JSON-ready) of each student against the teacher."""
     if not students:
         raise ConfigError("a gap report needs at least one student's results")
+    # A student given as a list of results is one recipe trained over several seeds.
+    seed_runs = {n: list(e) for n, e in students.items() if isinstance(e, list | tuple)}
+    students = {n: (e[0] if n in seed_runs else e) for n, e in students.items()}
+    for name, runs in seed_runs.items():
+        if not runs:
+            raise ConfigError(f"student {name}: no results given")
     t_name = teacher["model"]["name"]
     mismatches: dict[str, list[str]] = {}
     notes: dict[str, list[str]] = {}
     for name, env in students.items():
-        hard, soft = compare_manifests(teacher["manifest"], env["manifest"], (t_name, name))
-        if hard:
-            mismatches[name] = hard
-        if soft:
-            notes[name] = soft
+        for run in seed_runs.get(name, [env]):
+            hard, soft = compare_manifests(teacher["manifest"], run["manifest"], (t_name, name))
+            if hard:
+                mismatches.setdefault(name, []).extend(
+                    d for d in hard if d not in mismatches.get(name, [])
+                )
+            if soft:
+                notes.setdefault(name, []).extend(d for d in soft if d not in notes.get(name, []))
     if mismatches and not allow_mismatch:
         lines = [f"{s}: {d}" for s, ds in mismatches.items() for d in ds]
         raise ManifestMismatch(
@@ -183,11 +198,25 @@ def build_gap(
         )
     benchmarks: dict[str, dict[str, Any]] = {}
     for name, env in students.items():
+        seeds = seed_runs.get(name, [env])
         for bench, tb in teacher["benchmarks"].items():
-            sb = env["benchmarks"].get(bench)
-            if sb is None:
+            if any(bench not in run["benchmarks"] for run in seeds):
                 continue
-            benchmarks.setdefault(bench, {})[name] = compare_benchmark(bench, tb, sb)
+            runs = [run["benchmarks"][bench] for run in seeds]
+            if len(runs) == 1:
+                benchmarks.setdefault(bench, {})[name] = compare_benchmark(bench, tb, runs[0])
+                continue
+            where = [str(run.get("_path", i)) for i, run in enumerate(seeds)]
+            try:
+                pooled = pooled_benchmark(runs, where)
+            except ValueError as e:
+                raise ManifestMismatch(f"{bench}, student {name}: {e}") from None
+            entry = compare_benchmark(bench, tb, pooled)
+            labels = [_seed_label(run, i) for i, run in enumerate(seeds)]
+            if len(set(labels)) < len(labels):
+                labels = [f"seed {i}" for i in range(len(seeds))]
+            entry.update(seed_fields(tb, runs, labels))
+            benchmarks.setdefault(bench, {})[name] = entry
     if not benchmarks:
         raise ConfigError("teacher and students share no benchmark: nothing to compare")
     return {
@@ -200,9 +229,21 @@ def build_gap(
         "manifest": teacher["manifest"],
         "sources": {
             t_name: teacher.get("_path"),
-            **{n: e.get("_path") for n, e in students.items()},
+            **{
+                n: [r.get("_path") for r in seed_runs[n]] if n in seed_runs else e.get("_path")
+                for n, e in students.items()
+            },
         },
     }
+
+
+def _seed_label(run: Mapping[str, Any], i: int) -> str:
+    """A seed's name in the report: its results folder's name, else its position."""
+    path = run.get("_path")
+    if not path:
+        return f"seed {i}"
+    p = Path(path)
+    return p.parent.name if p.name == "results.json" else p.stem
 
 
 def write_gap(gap: dict[str, Any], out: str | Path) -> Path:

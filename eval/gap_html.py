@@ -68,6 +68,36 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return out + [""]
 
 
+SEED_HEADER = ["seed", "student pass@1", "recovery", "student - teacher"]
+
+
+def _seed_rows(g: Mapping[str, Any]) -> list[list[str]]:
+    """Each training seed's figures, then the pooled ones with their seed-aware intervals."""
+    rows = [
+        [str(seed), _f(p), _f(r), _f(d, signed=True)]
+        for seed, p, r, d in zip(
+            g["seeds"],
+            g["student"]["per_seed"],
+            g["recovery_per_seed"],
+            g["difference_per_seed"],
+            strict=True,
+        )
+    ]
+    rows.append(
+        [
+            f"pooled ({len(g['seeds'])} seeds)",
+            f"{_f(g['student']['pass@1'])} {_ci(g['student']['ci95'])}",
+            f"{_f(g['recovery'])} {_ci(g['recovery_ci95'])}",
+            f"{_f(g['difference'], signed=True)} {_ci(g['difference_ci95'], signed=True)}",
+        ]
+    )
+    return rows
+
+
+def _seed_note(g: Mapping[str, Any]) -> str:
+    return f"Over training seeds; intervals: {g['student']['ci_method']} (seed variance included)."
+
+
 def _mismatch_lines(gap: Mapping[str, Any]) -> list[str]:
     return [f"{s}: {d}" for s, ds in gap.get("mismatches", {}).items() for d in ds]
 
@@ -82,6 +112,8 @@ def render_gap_markdown(gap: Mapping[str, Any]) -> str:
     for bench, per in gap["benchmarks"].items():
         for student, g in per.items():
             lines += [f"## {bench}: {student}", ""]
+            if "seeds" in g:
+                lines += [_seed_note(g), ""] + _md_table(SEED_HEADER, _seed_rows(g))
             t = g["problem_table"]
             lines += [g["solved_rule"], ""]
             lines += _md_table(TABLE_HEADER, [[str(t[k]) for k in t]])
@@ -94,7 +126,9 @@ def render_gap_markdown(gap: Mapping[str, Any]) -> str:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     lines += [
         "Intervals: pass@1 over problems (method per row in gap.json); recovery by paired "
-        "bootstrap over problems; the difference by a paired t-interval.",
+        "bootstrap over problems; the difference by a paired t-interval. A student over "
+        "several training seeds: every interval of its row includes seed variance (method "
+        "in its section).",
         "",
     ]
     return "\n".join(lines)
@@ -149,6 +183,9 @@ def render_html(gap: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
         for student, g in per.items():
             t = g["problem_table"]
             parts.append(f"<h3>{html.escape(student)} vs {html.escape(gap['teacher'])}</h3>")
+            if "seeds" in g:
+                parts.append(f"<p>{html.escape(_seed_note(g))}</p>")
+                parts.append(_html_table(SEED_HEADER, _seed_rows(g), "seeds"))
             parts.append(f"<p>{html.escape(g['solved_rule'])}</p>")
             parts.append(_html_table(TABLE_HEADER, [[str(t[k]) for k in t]], "problem-table"))
             parts.append(f"<p>Gap by {html.escape(g['by_difficulty']['basis'])}</p>")

@@ -3,6 +3,12 @@
   rdistill gap --teacher runs/eval/teacher --student runs/eval/student --out runs/gap
 
 Each --teacher / --student is a results.json written by `rdistill eval` (or its folder).
+A student trained over several seeds is given once per seed under one label, and reported
+pooled with intervals that include seed variance, each seed's figures beside:
+
+  rdistill gap --teacher runs/eval/teacher --student verified=runs/eval/s0 \
+      --student verified=runs/eval/s1 --student verified=runs/eval/s2 --out runs/gap
+
 Results made under protocols that differ in anything that changes the numbers (sampling,
 token budgets, engine and its version, dtype, tensor parallelism, benchmark data or prompt,
 verifier) are refused with every difference named; --allow-mismatch writes the report anyway
@@ -52,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         type=Path,
-        help="a student's results.json or its folder (repeatable)",
+        help="a student's results.json or its folder, optionally LABEL=PATH (repeatable); "
+        "results with one label (or one model name) are training seeds of one student, "
+        "reported pooled with seed-aware intervals",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for the report")
     p.add_argument(
@@ -141,6 +149,39 @@ def _plain_report(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def _split_label(text: str) -> tuple[str | None, Path]:
+    """`LABEL=PATH` or `PATH` (a path that itself holds "=" and exists is a path)."""
+    label, sep, rest = text.partition("=")
+    if not sep or not label or not rest or Path(text).exists():
+        return None, Path(text)
+    return label, Path(rest)
+
+
+def _group_students(values: list[Path], teacher_name: str) -> dict:
+    """{name: envelope, or a list of envelopes: one per training seed of that student}.
+
+    Results given one label (`--student verified=runs/eval/s0 --student verified=runs/eval/s1`)
+    or, without labels, whose models carry one name are seeds of one student; the same file
+    twice is refused, since it would count one run as two seeds."""
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.eval.results import load_results, results_path
+
+    groups: dict[str, list] = {}
+    seen: dict[Path, str] = {}
+    for value in values:
+        label, path = _split_label(str(value))
+        env = load_results(path, "--student")
+        where = results_path(path).resolve()
+        if where in seen:
+            raise ConfigError(f"--student {value}: {seen[where]} already reads {where}")
+        seen[where] = str(value)
+        name = label or env["model"]["name"]
+        if name == teacher_name:
+            name = f"{name} (student)"
+        groups.setdefault(name, []).append(env)
+    return {name: envs[0] if len(envs) == 1 else envs for name, envs in groups.items()}
+
+
 def main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -161,13 +202,10 @@ def main(args: argparse.Namespace) -> int:
     if args.compare:
         raise ConfigError("--compare goes with --results; with --student every student is compared")
     teacher = load_results(args.teacher, "--teacher")
-    students = {}
-    for path in args.student:
-        env = load_results(path, "--student")
-        name = env["model"]["name"]
-        if name in students or name == teacher["model"]["name"]:
-            name = f"{name}@{path}"
-        students[name] = env
+    students = _group_students(args.student, teacher["model"]["name"])
+    for name, runs in students.items():
+        if isinstance(runs, list):
+            console.print(f"{escape(name)}: {len(runs)} results pooled as training seeds")
     check_out_dir(args.out, GAP_MARKER)
     gap = build_gap(teacher, students, allow_mismatch=args.allow_mismatch)
     write_gap(gap, args.out)
