@@ -15,9 +15,10 @@ Design (everything from the finished demo run in --demo, so it is the demo's own
    teacher's forward and the sampling; see reasoning_distill.training.compute_budget);
 3. every model evaluated under the demo's protocol on a held-out set larger than the demo's
    (its first problems are the demo's own), toy_math and toy_code;
-4. the answer per mode and benchmark: the paired per-problem difference (each problem's pass
-   rate pooled over the seeds' samples), with its 95% interval, and the per-seed differences
-   beside it (a seed that disagrees in sign is flagged). "helps" / "hurts" when the interval
+4. the answer per mode and benchmark: the difference paired within each seed, pooled over
+   seeds, with a 95% interval that includes seed variance (reasoning_distill.eval.seeds, the
+   comparison `rdistill gap` uses), and the per-seed differences beside it (a seed that
+   disagrees in sign is flagged). "helps" / "hurts" when the interval
    excludes 0; "no effect larger than MARGIN" when it lies inside +/- --margin (a tight null);
    otherwise "not decided" (a null with wide intervals is not an answer).
 
@@ -126,15 +127,6 @@ def _train_all(jobs: dict[str, dict], workers: int) -> dict[str, dict]:
     return results
 
 
-def _pooled(per_seed: list[dict[str, list[bool]]]) -> dict[str, list[bool]]:
-    """One problem's samples over all seeds, so its pass rate is the mean over seeds."""
-    pooled: dict[str, list[bool]] = {}
-    for per in per_seed:
-        for pid, verdicts in per.items():
-            pooled.setdefault(pid, []).extend(verdicts)
-    return pooled
-
-
 def _verdict(lo: float, hi: float, margin: float) -> str:
     if lo > 0:
         return "helps"
@@ -146,23 +138,24 @@ def _verdict(lo: float, hi: float, margin: float) -> str:
 
 
 def _answer(results: dict, seeds: int, margin: float) -> dict:
-    """Per mode and benchmark: pooled paired difference, per-seed differences, the verdict."""
-    from reasoning_distill.eval.metrics import difference, score
+    """Per mode and benchmark: the paired difference pooled over seeds with an interval that
+    includes seed variance (reasoning_distill.eval.seeds), per-seed differences, the verdict."""
+    from reasoning_distill.eval.seeds import seed_difference, seed_score
 
     answer: dict = {"pass@1": {}, "differences": {}}
     for bench in BENCHMARKS:
         answer["pass@1"][bench] = {}
         if "base" in results:
-            s = score(results["base"][bench])
-            answer["pass@1"][bench]["base"] = {"value": s.pass_at_k, "ci95": list(s.ci95)}
+            s = seed_score([results["base"][bench]], ["base"])
+            answer["pass@1"][bench]["base"] = {"value": s.value, "ci95": list(s.ci95)}
         for short in MODES:
             for arm in (f"rkl_{short}", f"sft_eq_{short}"):
-                per = [results[f"{arm}_s{s}"][bench] for s in range(seeds)
-                       if f"{arm}_s{s}" in results]  # fmt: skip
-                if per:
-                    s = score(_pooled(per))
+                done = [s for s in range(seeds) if f"{arm}_s{s}" in results]
+                if done:
+                    s = seed_score([results[f"{arm}_s{i}"][bench] for i in done], done)
                     answer["pass@1"][bench][arm] = {
-                        "value": s.pass_at_k, "ci95": list(s.ci95), "seeds": len(per),
+                        "value": s.value, "ci95": list(s.ci95), "ci_method": s.ci_method,
+                        "seeds": done, "per_seed": list(s.per_seed),
                     }  # fmt: skip
             done = [s for s in range(seeds)
                     if f"rkl_{short}_s{s}" in results and f"sft_eq_{short}_s{s}" in results]  # fmt: skip
@@ -170,14 +163,14 @@ def _answer(results: dict, seeds: int, margin: float) -> dict:
                 continue
             a = [results[f"rkl_{short}_s{s}"][bench] for s in done]
             b = [results[f"sft_eq_{short}_s{s}"][bench] for s in done]
-            d = difference(_pooled(a), _pooled(b))
-            per_seed = [difference(x, y).diff for x, y in zip(a, b, strict=True)]
-            verdict = _verdict(d.ci95[0], d.ci95[1], margin)
-            sign = 1 if d.diff > 0 else -1
+            d = seed_difference(a, b, done)
+            lo, hi = d.ci95
+            verdict = _verdict(lo, hi, margin) if len(done) > 1 else "not decided (one seed)"
+            sign = 1 if d.value > 0 else -1
             answer["differences"][f"{bench} {MODES[short]}: rkl - sft_eq"] = {
-                "diff": d.diff, "ci95": list(d.ci95), "n_problems": d.n_problems,
-                "seeds": len(done), "per_seed": per_seed,
-                "seeds_disagree": d.separated and any(x * sign < 0 for x in per_seed),
+                "diff": d.value, "ci95": [lo, hi], "ci_method": d.ci_method,
+                "n_problems": d.n_problems, "seeds": done, "per_seed": list(d.per_seed),
+                "seeds_disagree": d.settled and any(x * sign < 0 for x in d.per_seed),
                 "answer": verdict if len(done) == seeds else f"partial ({len(done)} seeds)",
             }  # fmt: skip
     return answer
