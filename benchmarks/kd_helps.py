@@ -56,21 +56,12 @@ def _parse() -> argparse.Namespace:
 
 
 def _demo_config(demo: Path):
-    from dataclasses import fields
+    from reasoning_distill.demo.config import load_demo_config
 
-    from reasoning_distill.demo.config import DemoConfig
-    from reasoning_distill.toy.models import Arch
-    from reasoning_distill.toy.world import TeacherRecipe
-
-    run, report = demo / "run.json", demo / "report.json"
-    if not run.exists() or not report.exists():
-        raise SystemExit(f"kd_helps: {demo} is not a finished demo run (no run.json/report.json)")
-    saved = json.loads(run.read_text())["config"]
-    known = {f.name for f in fields(DemoConfig)}
-    values = {k: v for k, v in saved.items() if k in known}
-    values["teacher"] = TeacherRecipe(**values["teacher"])
-    values["student_arch"] = Arch(**values["student_arch"])
-    return DemoConfig(**values)
+    try:
+        return load_demo_config(demo)
+    except ValueError as e:
+        raise SystemExit(f"kd_helps: {e}") from None
 
 
 def _jobs(cfg, demo: Path, out: Path, seeds: int) -> dict[str, dict]:

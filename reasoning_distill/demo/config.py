@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from reasoning_distill.toy.models import STUDENT_ARCH, Arch
 from reasoning_distill.toy.world import TeacherRecipe
@@ -75,3 +76,21 @@ class DemoConfig:
             rkl_steps=10,
             eval_n=2,
         )
+
+
+def load_demo_config(demo: Path) -> DemoConfig:
+    """The settings of a finished demo run in `demo` (its run.json), for scripts that add to
+    it (benchmarks/kd_helps.py, benchmarks/demo_seed_spread.py); `ValueError` if unfinished."""
+    from dataclasses import fields
+
+    from reasoning_distill.toy.models import Arch
+
+    run, report = demo / "run.json", demo / "report.json"
+    if not run.exists() or not report.exists():
+        raise ValueError(f"{demo} is not a finished demo run (no run.json/report.json)")
+    saved = json.loads(run.read_text())["config"]
+    known = {f.name for f in fields(DemoConfig)}
+    values = {k: v for k, v in saved.items() if k in known}
+    values["teacher"] = TeacherRecipe(**values["teacher"])
+    values["student_arch"] = Arch(**values["student_arch"])
+    return DemoConfig(**values)

@@ -102,6 +102,26 @@ def test_rerun_resumes_without_redoing_work(quick_run):
     assert "using cached toy teacher" in proc.stderr
 
 
+@pytest.mark.slow
+def test_seed_spread_script_trains_and_summarises_seeds(quick_run):
+    """benchmarks/demo_seed_spread.py on the quick run: seed 0 is the demo's own arm trained
+    again (training is deterministic on one machine), seed 1 another data order."""
+    from pathlib import Path
+
+    out, _, _ = quick_run
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_seed_spread.py"
+    cmd = [sys.executable, str(script), "--demo", str(out), "--seeds", "2", "--arm", "verified"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    saved = json.loads((out / "seed_spread" / "verified.json").read_text())
+    math = saved["summary"]["toy_math"]
+    assert saved["seeds"] == [0, 1] and len(math["pass@1"]["per_seed"]) == 2
+    demo = json.loads((out / "report.json").read_text())["benchmarks"]["toy_math"]["verified"]
+    assert math["pass@1"]["per_seed"][0] == pytest.approx(demo["pass@1"])
+    assert "seeds x problems" in math["pass@1"]["ci_method"] or math["pass@1"].get("note")
+    assert "| toy_math |" in proc.stdout and "seed sd" in proc.stdout
+
+
 def test_only_the_full_demo_claims_to_rank_the_arms():
     assert "plumbing check only" in DemoConfig.quick().report_title
     assert "plumbing" not in DemoConfig().report_title
