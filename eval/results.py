@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import InputError
+from reasoning_distill.markdown import md_text
 from reasoning_distill.numbers import fmt_ci
 
 FORMAT = "rdistill-eval-results"
@@ -166,7 +167,7 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
         benches += [b for b in env["benchmarks"] if b not in benches]
     for bench in benches:
         lines += [
-            f"## {bench}",
+            f"## {md_text(bench)}",
             "",
             "| model | pass@1 | 95% CI (method) | maj@n | mean tokens | p95 tokens | truncated |",
             "|---|---|---|---|---|---|---|",
@@ -181,7 +182,7 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
             maj = m.get(f"maj@{n}")
             length = m["length"]["all"]
             lines.append(
-                f"| {name} | {p1['value']:.3f} | {fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
+                f"| {md_text(name)} | {p1['value']:.3f} | {fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
                 f"{'n/a' if maj is None else format(maj['value'], '.3f')} | "
                 f"{length['mean']:.1f} | {length['p95']:.0f} | {length['truncation_rate']:.1%} |"
             )
