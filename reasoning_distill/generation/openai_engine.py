@@ -195,7 +195,7 @@ class OpenAIEngine:
                     return r.json()
                 if r.status_code not in RETRY_STATUS:
                     raise _Fatal(
-                        f"{what}: HTTP {r.status_code} from {self.base_url}{path}: {r.text[:500]}"
+                        f"{what}: HTTP {r.status_code} from {self._url}{path}: {r.text[:500]}"
                     )
                 reason = f"HTTP {r.status_code}"
                 retry_after = r.headers.get("retry-after")
