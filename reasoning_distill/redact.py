@@ -8,6 +8,7 @@ text, `redact_urls`) first.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,9 @@ REDACTED = "REDACTED"
 # Query parameter names whose values are credentials (api_key, access_token, X-Amz-Signature,
 # password, sig, client_secret, auth, ...).
 _SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential|session", re.I)
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+# A URL in free text; one slash too, as a URL passed through a Path comes back (`http:/u:pw@h`).
+_URL_IN_TEXT = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*:/{1,2})(?P<rest>[^\s'\"<>`]+)")
+_USERINFO = re.compile(r"^[^/@?#]*@")
 
 
 def _is_secret(name: str) -> bool:
@@ -49,9 +52,15 @@ def public_url(url: str) -> str:
 
 def redact_urls(text: str) -> str:
     """Free text with every URL in it made public (`public_url`)."""
-    if not isinstance(text, str) or "://" not in text:
+    if not isinstance(text, str) or ":/" not in text:
         return text
-    return _URL_IN_TEXT.sub(lambda m: public_url(m.group(0)), text)
+
+    def one(m: re.Match) -> str:
+        if m["scheme"].endswith("//"):
+            return public_url(m.group(0))
+        return m["scheme"] + _USERINFO.sub("", m["rest"])
+
+    return _URL_IN_TEXT.sub(one, text)
 
 
 def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,3 +83,27 @@ def request_parts(url: str) -> tuple[str, list[tuple[str, str]], tuple[str, str]
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     base = urlunsplit((parts.scheme, _host(parts.netloc), parts.path.rstrip("/"), "", ""))
     return base, pairs, auth
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that makes every URL in a log line public (`redact_urls`).
+
+    The CLI puts it on its log handlers, so a URL a library logs as given (a served teacher's,
+    a judge's) shows without credentials.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let logging report it as it would
+            return True
+        if ":/" in message:
+            record.msg, record.args = redact_urls(message), None
+        return True
+
+
+def redact_handlers(logger: logging.Logger | None = None) -> None:
+    """Put one `RedactingFilter` on each handler of `logger` (default: the root logger)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

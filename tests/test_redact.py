@@ -50,3 +50,38 @@ def test_request_parts_keep_the_credentials_for_the_request():
     assert params == [("api_key", "K"), ("x", "1")]
     assert auth == ("us@er", "p:w")
     assert request_parts("http://h/v1") == ("http://h/v1", [], None)
+
+
+def test_a_url_through_a_path_loses_its_user_info_too():
+    assert redact_urls("no such folder http:/u:SECRET@127.0.0.1:9/x") == (
+        "no such folder http:/127.0.0.1:9/x"
+    )
+    assert redact_urls("C:/data/file@2x.png") == "C:/data/file@2x.png"
+
+
+def test_log_lines_carry_no_credential():
+    import io
+    import logging
+
+    from reasoning_distill.redact import redact_handlers
+
+    stream = io.StringIO()
+    log = logging.getLogger("rd-test-redact")
+    log.propagate = False
+    log.addHandler(logging.StreamHandler(stream))
+    redact_handlers(log)
+    redact_handlers(log)  # once is enough: a second call adds nothing
+    assert len(log.handlers[0].filters) == 1
+    log.warning("teacher %s (k=%d)", "http://u:SECRET@127.0.0.1:8000/v1?token=SECRET2", 4)
+    assert stream.getvalue() == f"teacher http://127.0.0.1:8000/v1?token={REDACTED} (k=4)\n"
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"]])
+def test_a_cli_error_naming_a_url_shows_no_credential(flags, tmp_path, capsys):
+    from reasoning_distill.cli.main import main
+
+    argv = [*flags, "eval", "--model", "m=http://u:SECRET@127.0.0.1:9/x", "--benchmark",
+            "toy_math", "--limit", "1", "--out", str(tmp_path / "e")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "rdistill eval: error: model 'http://127.0.0.1:9/x'" in err and "SECRET" not in err
