@@ -56,6 +56,8 @@ class OpenAIEngine:
     Args:
         model: the model name the server serves.
         base_url: e.g. `http://127.0.0.1:8000/v1` (default: $OPENAI_BASE_URL, else that).
+            User-info in it (`user:pw@`) is sent as basic auth when no API key is set, and its
+            query with every request; `self.base_url` keeps neither (it is what gets stored).
         api_key_env: environment variable holding the API key (none sent if unset).
         concurrency: requests in flight at once.
         timeout: seconds for one request (reasoning traces are long: be generous).
