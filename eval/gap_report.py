@@ -175,7 +175,8 @@ def _verification_md(v: Mapping[str, Any]) -> list[str]:
         if isinstance(sub, Mapping) and ("by_reason" in sub or "generated" in sub):
             lines += [f"**{md_text(name)}**", ""] + one(sub)
         else:
-            lines += [f"- {md_text(name)}: {md_code_span(json.dumps(sub, default=str))}"]
+            code = md_code_span(json.dumps(sub, default=str), in_table=False)
+            lines += [f"- {md_text(name)}: {code}"]
     return lines + [""]
 
 
