@@ -15,6 +15,9 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
+from reasoning_distill.markdown import md_code, md_code_span, md_text
+from reasoning_distill.redact import redact_urls
+
 HISTOGRAM_PNG = "trace_lengths.png"
 _PACKAGES = ("reasoning-distill", "datasets", "transformers", "trl", "torch", "vllm", "math-verify")
 
@@ -73,8 +76,9 @@ def histogram_png(lengths: Sequence[int]) -> bytes | None:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Every cell is data (source names, reasons, versions): plain text, one line each."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    out += ["| " + " | ".join(md_text(c) for c in r) + " |" for r in rows]
     return out + [""]
 
 
@@ -98,7 +102,7 @@ def render_card(info: Mapping[str, Any], n_rows: int, parquet: bool = False) -> 
             "    path: data/train-*.parquet",
         ]
     front.append("---")
-    body = [f"# {info.get('title', 'reasoning-distill dataset')}", ""]
+    body = [f"# {md_text(info.get('title', 'reasoning-distill dataset'))}", ""]
     if info.get("description"):
         body += [str(info["description"]), ""]
     body += [
@@ -130,25 +134,24 @@ def render_card(info: Mapping[str, Any], n_rows: int, parquet: bool = False) -> 
         body += ["## Decontamination", ""]
         hits = info["contamination"]
         if info.get("benchmarks_checked"):
-            body += [f"Checked against: {', '.join(info['benchmarks_checked'])}.", ""]
+            checked = ", ".join(md_text(b) for b in info["benchmarks_checked"])
+            body += [f"Checked against: {checked}.", ""]
         if not hits:
             body += ["No problem matched a benchmark.", ""]
         for bench, d in hits.items():
-            body += [f"- **{bench}**: {d['count']} problems removed"]
+            body += [f"- **{md_text(bench)}**: {md_text(d['count'])} problems removed"]
             for ex in d.get("examples", [])[:3]:
-                body += [f"  - `{ex['kind']}` vs {ex['benchmark_id']}: {ex['text'][:160]!r}"]
+                # A hit's text is a benchmark's or a source's problem: quoted, never rendered.
+                quoted = md_code_span(repr(str(ex["text"])[:160]), in_table=False)
+                kind = md_code_span(ex["kind"], in_table=False)
+                body += [f"  - {kind} vs {md_text(ex['benchmark_id'])}: {quoted}"]
         body.append("")
     if info.get("selection"):
-        body += [
-            "## Selection policy",
-            "",
-            "```json",
-            json.dumps(info["selection"], indent=2),
-            "```",
-            "",
-        ]
+        body += ["## Selection policy", ""]
+        body += [*md_code(json.dumps(info["selection"], indent=2), "json"), ""]
     if info.get("recipe"):
-        body += ["## Recipe", "", "```yaml", str(info["recipe"]).rstrip(), "```", ""]
+        # A recipe may name a server URL with credentials in it: they stay out of the card.
+        body += ["## Recipe", "", *md_code(redact_urls(str(info["recipe"])), "yaml"), ""]
     rest = {
         k: v
         for k, v in info.items()
@@ -167,7 +170,8 @@ def render_card(info: Mapping[str, Any], n_rows: int, parquet: bool = False) -> 
         )
     }
     if rest:
-        body += ["## Provenance", "", "```json", json.dumps(rest, indent=2, default=str), "```", ""]
+        provenance = redact_urls(json.dumps(rest, indent=2, default=str))
+        body += ["## Provenance", "", *md_code(provenance, "json"), ""]
     body += ["## Software", ""]
     body += _table(["package", "version"], list(software_versions().items()))
     return "\n".join(front + body)

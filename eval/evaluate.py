@@ -200,6 +200,8 @@ def build_manifest(
         text_entry,
     )
 
+    from reasoning_distill.redact import public_options
+
     tokenizer = getattr(engine, "tokenizer", None)
     template = getattr(tokenizer, "chat_template", None)
     sampling = protocol.sampling(DEFAULT_MAX_TOKENS).to_dict()
@@ -211,7 +213,8 @@ def build_manifest(
         "engine": {
             "name": protocol.engine,
             "version": engine_version(protocol.engine),
-            "options": effective_engine_options(engine, protocol.engine_options),
+            # No credential a --base-url carried reaches results.json.
+            "options": public_options(effective_engine_options(engine, protocol.engine_options)),
         },
         "sampling": sampling,
         "system_prompt": text_entry(protocol.system),

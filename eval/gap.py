@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from reasoning_distill.eval.gap_seeds import pooled_benchmark, seed_fields
-from reasoning_distill.eval.manifest import compare_manifests
+from reasoning_distill.eval.manifest import compare_manifests, public_manifest
 from reasoning_distill.eval.metrics import difference, recovery, score
 
 from reasoning_distill.errors import ConfigError
@@ -47,7 +47,7 @@ def _rates(problems: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def _mean_tokens(problems: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    return {p["id"]: float(np.mean(p["tokens"])) if p["tokens"] else 0.0 for p in problems}
+    return {p["id"]: float(np.mean(p["tokens"])) if p.get("tokens") else 0.0 for p in problems}
 
 
 def _ratio(s: float, t: float) -> float | None:
@@ -226,7 +226,7 @@ def build_gap(
         "allowed_mismatch": bool(mismatches),
         "notes": notes,
         "benchmarks": benchmarks,
-        "manifest": teacher["manifest"],
+        "manifest": public_manifest(teacher["manifest"]),
         "sources": {
             t_name: teacher.get("_path"),
             **{

@@ -11,6 +11,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reasoning_distill.markdown import md_text
 from reasoning_distill.numbers import fmt_ci as _ci
 from reasoning_distill.numbers import fmt_num as _f
 
@@ -63,8 +64,9 @@ def _group_cells(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Cells are Markdown already: what comes from the data went through md_text."""
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return out + [""]
 
 
@@ -98,32 +100,42 @@ def _seed_note(g: Mapping[str, Any]) -> str:
     return f"Over training seeds; intervals: {g['student']['ci_method']} (seed variance included)."
 
 
+def _md_summary_rows(gap: Mapping[str, Any]) -> list[list[str]]:
+    """The summary rows with the names (benchmark, student) made plain text."""
+    return [[md_text(c) if i in (0, 1) else c for i, c in enumerate(r)] for r in _summary_rows(gap)]
+
+
+def _md_group_cells(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [[md_text(r[0]), *r[1:]] for r in _group_cells(rows)]
+
+
 def _mismatch_lines(gap: Mapping[str, Any]) -> list[str]:
     return [f"{s}: {d}" for s, ds in gap.get("mismatches", {}).items() for d in ds]
 
 
 def render_gap_markdown(gap: Mapping[str, Any]) -> str:
-    lines = [f"# Teacher-gap report (teacher: {gap['teacher']})", ""]
+    lines = [f"# Teacher-gap report (teacher: {md_text(gap['teacher'])})", ""]
     mism = _mismatch_lines(gap)
     if mism:
         lines += ["**Protocols differ (compared anyway, --allow-mismatch):**", ""]
-        lines += [f"- {m}" for m in mism] + [""]
-    lines += ["## Summary", ""] + _md_table(SUMMARY_HEADER, _summary_rows(gap))
+        lines += [f"- {md_text(m)}" for m in mism] + [""]
+    lines += ["## Summary", ""] + _md_table(SUMMARY_HEADER, _md_summary_rows(gap))
     for bench, per in gap["benchmarks"].items():
         for student, g in per.items():
-            lines += [f"## {bench}: {student}", ""]
+            lines += [f"## {md_text(bench)}: {md_text(student)}", ""]
             if "seeds" in g:
-                lines += [_seed_note(g), ""] + _md_table(SEED_HEADER, _seed_rows(g))
+                seed_rows = [[md_text(r[0]), *r[1:]] for r in _seed_rows(g)]
+                lines += [md_text(_seed_note(g)), ""] + _md_table(SEED_HEADER, seed_rows)
             t = g["problem_table"]
-            lines += [g["solved_rule"], ""]
+            lines += [md_text(g["solved_rule"]), ""]
             lines += _md_table(TABLE_HEADER, [[str(t[k]) for k in t]])
-            lines += [f"Gap by {g['by_difficulty']['basis']}:", ""]
-            lines += _md_table(GROUP_HEADER, _group_cells(g["by_difficulty"]["rows"]))
-            lines += [f"Gap by trace length ({g['by_trace_length']['basis']}):", ""]
-            lines += _md_table(GROUP_HEADER, _group_cells(g["by_trace_length"]["rows"]))
+            lines += [f"Gap by {md_text(g['by_difficulty']['basis'])}:", ""]
+            lines += _md_table(GROUP_HEADER, _md_group_cells(g["by_difficulty"]["rows"]))
+            lines += [f"Gap by trace length ({md_text(g['by_trace_length']['basis'])}):", ""]
+            lines += _md_table(GROUP_HEADER, _md_group_cells(g["by_trace_length"]["rows"]))
     notes = [f"{s}: {n}" for s, ns in gap.get("notes", {}).items() for n in ns]
     if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+        lines += ["## Notes", ""] + [f"- {md_text(n)}" for n in notes] + [""]
     lines += [
         "Intervals: pass@1 over problems (method per row in gap.json); recovery by paired "
         "bootstrap over problems; the difference by a paired t-interval. A student over "

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from reasoning_distill.eval.metrics import difference, recovery, score
 
+from reasoning_distill.markdown import md_code_span, md_text
 from reasoning_distill.numbers import fmt_ci as _fmt_ci
 from reasoning_distill.numbers import fmt_num as _fmt
 
@@ -139,7 +140,8 @@ def build_gap_report(
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    # Cells are Markdown already: callers pass data through md_text / md_code_span.
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return lines
 
 
@@ -151,13 +153,13 @@ def _verification_md(v: Mapping[str, Any]) -> list[str]:
         out = []
         if gen is not None and kept is not None:
             share = f" ({kept / gen:.1%})" if gen else ""
-            out.append(f"kept {kept} of {gen} generated{share}")
+            out.append(f"kept {md_text(kept)} of {md_text(gen)} generated{share}")
             out.append("")
         reasons = d.get("by_reason") or {}
         if reasons:
             total = sum(reasons.values()) or 1
             rows = [
-                [r, c, f"{c / total:.1%}"]
+                [md_text(r), md_text(c), f"{c / total:.1%}"]
                 for r, c in sorted(reasons.items(), key=lambda kv: -kv[1])
             ]
             out += _table(["reason", "count", "share"], rows)
@@ -171,9 +173,10 @@ def _verification_md(v: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     for name, sub in v.items():
         if isinstance(sub, Mapping) and ("by_reason" in sub or "generated" in sub):
-            lines += [f"**{name}**", ""] + one(sub)
+            lines += [f"**{md_text(name)}**", ""] + one(sub)
         else:
-            lines += [f"- {name}: `{json.dumps(sub, default=str)}`"]
+            code = md_code_span(json.dumps(sub, default=str), in_table=False)
+            lines += [f"- {md_text(name)}: {code}"]
     return lines + [""]
 
 
@@ -185,23 +188,26 @@ def _status(met: bool | None) -> str:
 def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report") -> str:
     """The report as markdown: per-benchmark tables, comparisons, verification, protocol, targets."""
     teacher = report.get("teacher", "teacher")
-    lines = [f"# {title}", ""]
+    lines = [f"# {md_text(title)}", ""]
     targets = report.get("targets")
     if targets:
         lines += ["## Targets", ""]
-        rows = [[t.get("name", ""), _status(t.get("met")), t.get("detail", "")] for t in targets]
+        rows = [
+            [md_text(t.get("name", "")), _status(t.get("met")), md_text(t.get("detail", ""))]
+            for t in targets
+        ]
         lines += _table(["target", "status", "detail"], rows) + [""]
     for bench, models in report.get("benchmarks", {}).items():
-        lines += [f"## {bench}", ""]
+        lines += [f"## {md_text(bench)}", ""]
         rows = []
         for model, e in models.items():
             rec = _fmt(e.get("recovery"))
             rec_ci = _fmt_ci(e.get("recovery_ci95"))
             if e.get("recovery") is None and e.get("recovery_note"):
-                rec_ci = e["recovery_note"]
+                rec_ci = md_text(e["recovery_note"])
             rows.append(
                 [
-                    f"**{model}**" if model == teacher else model,
+                    f"**{md_text(model)}**" if model == teacher else md_text(model),
                     _fmt(e["pass@1"]),
                     _fmt_ci(e["ci95"]),
                     rec,
@@ -220,19 +226,28 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
         for bench, pairs in comps.items():
             for key, c in pairs.items():
                 if "skipped" in c:
-                    rows.append([bench, key, "n/a", "n/a", c["skipped"]])
+                    rows.append([md_text(bench), md_text(key), "n/a", "n/a", md_text(c["skipped"])])
                 else:
                     verdict = "yes" if c["separated"] else "no"
-                    rows.append([bench, key, f"{c['diff']:+.3f}", _fmt_ci(c["ci95"]), verdict])
+                    rows.append(
+                        [
+                            md_text(bench),
+                            md_text(key),
+                            f"{c['diff']:+.3f}",
+                            _fmt_ci(c["ci95"]),
+                            verdict,
+                        ]
+                    )
         lines += _table(["benchmark", "a vs b", "diff", "95% CI", "beyond the interval"], rows)
         lines.append("")
     for extra in (report.get("sections") or {}).values():  # e.g. the demo's white-box answer
-        lines += [f"## {extra['title']}", "", extra["markdown"].rstrip("\n"), ""]
+        # The section's markdown is ours (demo/white_box.py escapes what it quotes).
+        lines += [f"## {md_text(extra['title'])}", "", extra["markdown"].rstrip("\n"), ""]
     lines += ["## Verification yield", ""] + _verification_md(report.get("verification") or {})
     lines += ["## Protocol", ""]
     proto = report.get("protocol") or {}
     if proto:
-        rows = [[k, f"`{json.dumps(v, default=str)}`"] for k, v in proto.items()]
+        rows = [[md_text(k), md_code_span(json.dumps(v, default=str))] for k, v in proto.items()]
         lines += _table(["setting", "value"], rows)
     else:
         lines.append("(none recorded)")

@@ -68,6 +68,17 @@ def digest(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
+def public_manifest(m: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a manifest fit to store again: no credential in its engine options' URLs (a
+    results.json written before they were stripped may still hold one)."""
+    from reasoning_distill.redact import public_options
+
+    engine = m.get("engine")
+    if not isinstance(engine, dict) or not isinstance(engine.get("options"), dict):
+        return dict(m)
+    return {**m, "engine": {**engine, "options": public_options(engine["options"])}}
+
+
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(d, dict):
         out: dict[str, Any] = {}

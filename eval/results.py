@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import InputError
+from reasoning_distill.markdown import md_text
 from reasoning_distill.numbers import fmt_ci
 
 FORMAT = "rdistill-eval-results"
@@ -42,22 +43,116 @@ def load_results(path: str | Path, flag: str = "results") -> dict[str, Any]:
             f'{p}: not an `rdistill eval` results file (no "format": "{FORMAT}"); '
             "for a plain {benchmark: {model: {problem: [bool]}}} file use `rdistill gap --results`"
         )
+    _check_model(p, env.get("model"))
+    _check_manifest(p, env.get("manifest"))
     benches = env.get("benchmarks")
     if not isinstance(benches, dict) or not benches:
         raise InputError(f"{p}: has no benchmarks")
+    n = (env["manifest"].get("sampling") or {}).get("n")
     for name, b in benches.items():
-        problems = b.get("problems") if isinstance(b, dict) else None
-        if not isinstance(problems, list) or not problems:
-            raise InputError(f"{p}: benchmark {name!r} has no per-problem results")
-        for i, row in enumerate(problems):
-            correct = row.get("correct") if isinstance(row, dict) else None
-            if not isinstance(correct, list) or not all(isinstance(c, bool) for c in correct):
-                raise InputError(
-                    f"{p}: benchmark {name!r}, problem {i + 1}: 'correct' must be a list of "
-                    "true/false"
-                )
+        _check_problems(p, name, b, n if isinstance(n, int) and not isinstance(n, bool) else None)
     env["_path"] = str(p)
     return env
+
+
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true/false"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _check_model(p: Path, model: Any) -> None:
+    if model is None:
+        raise InputError(f'{p}: field "model" is missing (expected {{"name": ..., "path": ...}})')
+    if not isinstance(model, dict):
+        raise InputError(f'{p}: field "model" must be an object, got {_kind(model)}')
+    name = model.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f'{p}: field "model.name" must be a non-empty string, got {_kind(name)}')
+
+
+# Manifest fields the comparison reads, and what each must be when present.
+_MANIFEST_OBJECTS = ("engine", "sampling", "verifier", "software", "benchmarks", "chat_template")
+
+
+def _check_manifest(p: Path, m: Any) -> None:
+    """The manifest's shape, as far as `compare_manifests` reads it."""
+    if m is None:
+        raise InputError(
+            f'{p}: field "manifest" is missing: the protocol the numbers were made under '
+            "(`rdistill eval` writes it)"
+        )
+    if not isinstance(m, dict):
+        raise InputError(f'{p}: field "manifest" must be an object, got {_kind(m)}')
+    for key in _MANIFEST_OBJECTS:
+        if m.get(key) is not None and not isinstance(m[key], dict):
+            raise InputError(f'{p}: field "manifest.{key}" must be an object, got {_kind(m[key])}')
+    options = (m.get("engine") or {}).get("options")
+    if options is not None and not isinstance(options, dict):
+        raise InputError(
+            f'{p}: field "manifest.engine.options" must be an object, got {_kind(options)}'
+        )
+    for name, b in (m.get("benchmarks") or {}).items():
+        field = f"manifest.benchmarks.{name}"
+        if not isinstance(b, dict):
+            raise InputError(f'{p}: field "{field}" must be an object, got {_kind(b)}')
+        template = b.get("prompt_template")
+        if template is not None and not isinstance(template, dict):
+            raise InputError(
+                f'{p}: field "{field}.prompt_template" must be an object, got {_kind(template)}'
+            )
+
+
+def _check_problems(p: Path, name: str, b: Any, n: int | None) -> None:
+    """Every row: an id seen once, a non-empty list of verdicts, as many as every other row's
+    (and as the manifest's sampling.n), token counts that are numbers."""
+    problems = b.get("problems") if isinstance(b, dict) else None
+    if not isinstance(problems, list) or not problems:
+        raise InputError(f"{p}: benchmark {name!r} has no per-problem results")
+    seen: dict[Any, int] = {}
+    first: tuple[Any, int] | None = None
+    for i, row in enumerate(problems):
+        where = f"{p}: benchmark {name!r}, problem {i + 1}"
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: must be an object, got {_kind(row)}")
+        pid = row.get("id")
+        if not isinstance(pid, str | int) or isinstance(pid, bool):
+            raise InputError(f'{where}: field "id" must be a string, got {_kind(pid)}')
+        if pid in seen:
+            raise InputError(f"{where}: id {pid!r} is also problem {seen[pid] + 1}")
+        seen[pid] = i
+        correct = row.get("correct")
+        if not isinstance(correct, list) or not all(isinstance(c, bool) for c in correct):
+            raise InputError(f"{where}: 'correct' must be a list of true/false")
+        if not correct:
+            raise InputError(f"{where} ({pid!r}): 'correct' is empty (no samples)")
+        if first is None:
+            first = (pid, len(correct))
+        elif len(correct) != first[1]:
+            raise InputError(
+                f"{where} ({pid!r}): 'correct' has {len(correct)} samples but problem "
+                f"{first[0]!r} has {first[1]}; every problem needs the same number "
+                "(finish the run that made them)"
+            )
+        tokens = row.get("tokens")
+        if tokens is not None and (
+            not isinstance(tokens, list)
+            or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in tokens)
+        ):
+            raise InputError(f"{where} ({pid!r}): 'tokens' must be a list of numbers")
+        meta = row.get("meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise InputError(f"{where} ({pid!r}): 'meta' must be an object, got {_kind(meta)}")
+    if n is not None and first is not None and first[1] != n:
+        raise InputError(
+            f"{p}: benchmark {name!r}: {first[1]} samples per problem but "
+            f'"manifest.sampling.n" is {n}'
+        )
 
 
 def per_problem(env: Mapping[str, Any], benchmark: str) -> dict[str, list[bool]]:
@@ -72,7 +167,7 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
         benches += [b for b in env["benchmarks"] if b not in benches]
     for bench in benches:
         lines += [
-            f"## {bench}",
+            f"## {md_text(bench)}",
             "",
             "| model | pass@1 | 95% CI (method) | maj@n | mean tokens | p95 tokens | truncated |",
             "|---|---|---|---|---|---|---|",
@@ -87,7 +182,7 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
             maj = m.get(f"maj@{n}")
             length = m["length"]["all"]
             lines.append(
-                f"| {name} | {p1['value']:.3f} | {fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
+                f"| {md_text(name)} | {p1['value']:.3f} | {fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
                 f"{'n/a' if maj is None else format(maj['value'], '.3f')} | "
                 f"{length['mean']:.1f} | {length['p95']:.0f} | {length['truncation_rate']:.1%} |"
             )

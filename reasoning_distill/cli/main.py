@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from reasoning_distill.errors import UserError
+from reasoning_distill.redact import redact_handlers, redact_urls
 
 SUBCOMMANDS = ("demo", "generate", "verify", "build", "train", "eval", "gap")
 
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # httpx logs every request's full URL (a --base-url's credentials and ?api_key= with it).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    redact_handlers()  # and no URL anything logs carries its credentials
     try:
         return int(args._main(args) or 0)
     except KeyboardInterrupt:
@@ -89,8 +94,8 @@ _USER_ERRNOS = {
 def _say(args: argparse.Namespace, message: str) -> None:
     """Print one error line (and the traceback under -v)."""
     if args.verbose:
-        traceback.print_exc()
-    print(f"rdistill {args.command}: error: {message}", file=sys.stderr)
+        print(redact_urls(traceback.format_exc()), end="", file=sys.stderr)
+    print(f"rdistill {args.command}: error: {redact_urls(message)}", file=sys.stderr)
 
 
 def run() -> None:

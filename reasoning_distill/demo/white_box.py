@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.markdown import md_code_span, md_text
+
 logger = logging.getLogger(__name__)
 
 HOW = "python benchmarks/kd_helps.py --demo OUT"
@@ -48,7 +50,8 @@ def multi_seed_table(multi_seed: dict[str, Any]) -> list[str]:
     for name, d in multi_seed["answer"]["differences"].items():
         seeds = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
         flag = " (seeds disagree)" if d.get("seeds_disagree") else ""
-        lines.append(f"| {name.split(':')[0]} | {_fmt(d)} | {seeds} | {d['answer']}{flag} |")
+        bench, answer = md_text(name.split(":")[0]), md_text(d["answer"])
+        lines.append(f"| {bench} | {_fmt(d)} | {seeds} | {answer}{flag} |")
     return lines
 
 
@@ -57,7 +60,7 @@ def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[s
     lines = []
     key = f"{ARM} vs {CONTROL}"
     rows = [
-        f"| {bench} | {_fmt(pairs[key])} | {'yes' if pairs[key]['separated'] else 'no'} |"
+        f"| {md_text(bench)} | {_fmt(pairs[key])} | {'yes' if pairs[key]['separated'] else 'no'} |"
         for bench, pairs in report.get("comparisons", {}).items()
         if key in pairs and "diff" in pairs[key]
     ]
@@ -78,17 +81,18 @@ def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[s
         )
     else:
         s = multi_seed["settings"]
-        heldout = ", ".join(f"{bench} {n}" for bench, n in s["heldout"].items())
+        heldout = ", ".join(f"{md_text(bench)} {md_text(n)}" for bench, n in s["heldout"].items())
         lines += [
-            f"`{multi_seed['command']}`: {s['seeds']} seeds, {s['rkl_steps']} reverse-KL steps "
-            f"against SFT of the same FLOPs, held-out problems {heldout}, {s['eval_n']} samples "
+            f"{md_code_span(multi_seed['command'], in_table=False)}: {md_text(s['seeds'])} seeds, "
+            f"{md_text(s['rkl_steps'])} reverse-KL steps "
+            f"against SFT of the same FLOPs, held-out problems {heldout}, {md_text(s['eval_n'])} samples "
             "each:",
             "",
             *multi_seed_table(multi_seed),
         ]
         answers = {d["answer"] for d in multi_seed["answer"]["differences"].values()}
         if len(answers) == 1:
-            lines += ["", f"Every benchmark and mode: **{answers.pop()}**."]
+            lines += ["", f"Every benchmark and mode: **{md_text(answers.pop())}**."]
     return {"title": "Does the white-box stage help?", "markdown": "\n".join(lines) + "\n"}
 
 

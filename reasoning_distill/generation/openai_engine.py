@@ -34,6 +34,7 @@ from reasoning_distill.generation.engine import (
     without_indices,
 )
 from reasoning_distill.progress import Progress
+from reasoning_distill.redact import public_url, redact_urls, request_parts
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class OpenAIEngine:
     Args:
         model: the model name the server serves.
         base_url: e.g. `http://127.0.0.1:8000/v1` (default: $OPENAI_BASE_URL, else that).
+            User-info in it (`user:pw@`) is sent as basic auth when no API key is set, and its
+            query with every request; `self.base_url` keeps neither (it is what gets stored).
         api_key_env: environment variable holding the API key (none sent if unset).
         concurrency: requests in flight at once.
         timeout: seconds for one request (reasoning traces are long: be generous).
@@ -82,9 +85,13 @@ class OpenAIEngine:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         self.model = model
-        self.base_url = (
-            base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1"
-        ).rstrip("/")
+        url = (base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1").rstrip(
+            "/"
+        )
+        # Credentials in the URL (user-info, ?api_key=) are sent, never stored or logged:
+        # `base_url` is the public form that manifests and messages carry.
+        self.base_url = public_url(url)
+        self._url, self._params, self._auth = request_parts(url)
         self._api_key = os.environ.get(api_key_env) or None
         self.concurrency = concurrency
         self.timeout = timeout
@@ -100,6 +107,12 @@ class OpenAIEngine:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
+    def _basic_auth(self) -> Any:
+        """The URL's user-info as basic auth, unless an API key is set (its bearer wins)."""
+        import httpx
+
+        return httpx.BasicAuth(*self._auth) if self._auth and not self._api_key else None
+
     def check_server(self, attempts: int = 3) -> None:
         """Raise `ServerUnreachableError` (a `ConnectionError`) if the server cannot be reached."""
         import httpx
@@ -107,7 +120,13 @@ class OpenAIEngine:
         last: Exception | None = None
         for i in range(attempts):
             try:
-                r = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=10)
+                r = httpx.get(
+                    f"{self._url}/models",
+                    headers=self._headers(),
+                    params=self._params,
+                    auth=self._basic_auth(),
+                    timeout=10,
+                )
             except httpx.HTTPError as e:
                 last = e
                 time.sleep(0.5 * 2**i)
@@ -120,7 +139,7 @@ class OpenAIEngine:
             return
         raise ServerUnreachableError(
             f"cannot reach the OpenAI-compatible server at {self.base_url} ({type(last).__name__}: "
-            f"{last}). Is it running and is --base-url right?"
+            f"{redact_urls(str(last))}). Is it running and is --base-url right?"
         )
 
     def _body(
@@ -170,7 +189,7 @@ class OpenAIEngine:
         for attempt in range(self.max_retries + 1):
             retry_after = None
             try:
-                r = await client.post(self.base_url + path, json=body)
+                r = await client.post(self._url + path, json=body)
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 reason = f"{type(e).__name__}: {e}"
             else:
@@ -178,7 +197,7 @@ class OpenAIEngine:
                     return r.json()
                 if r.status_code not in RETRY_STATUS:
                     raise _Fatal(
-                        f"{what}: HTTP {r.status_code} from {self.base_url}{path}: {r.text[:500]}"
+                        f"{what}: HTTP {r.status_code} from {self._url}{path}: {r.text[:500]}"
                     )
                 reason = f"HTTP {r.status_code}"
                 retry_after = r.headers.get("retry-after")
@@ -266,7 +285,11 @@ class OpenAIEngine:
                 emit((i, res))
 
         async with httpx.AsyncClient(
-            limits=limits, timeout=timeout, headers=self._headers()
+            limits=limits,
+            timeout=timeout,
+            headers=self._headers(),
+            params=self._params,
+            auth=self._basic_auth(),
         ) as client:
             await asyncio.gather(*(worker(client) for _ in range(self.concurrency)))
 

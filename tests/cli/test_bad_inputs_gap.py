@@ -29,10 +29,35 @@ def _setup(tmp: Path) -> dict[str, Path]:
     ragged = json.loads(json.dumps(multi))
     ragged["toy_math"]["student"]["p3"] = [True]
     (tmp / "ragged.json").write_text(json.dumps(ragged))
+    # Hand-edited envelopes: each breaks one field `rdistill gap` reads.
+    for case, edit in HAND_EDITS.items():
+        env = envelope("student", s)
+        edit(env)
+        write(tmp / case, env)
+    write(tmp / "fewer_samples", envelope("student", {k: v[:2] for k, v in s.items()}))
     (tmp / "afile").write_text("keep me")
     (tmp / "foreign").mkdir()
     (tmp / "foreign" / "notes.txt").write_text("keep me")
     return paths
+
+
+def _problem(env: dict, i: int) -> dict:
+    return env["benchmarks"]["toy_math"]["problems"][i]
+
+
+HAND_EDITS = {
+    "no_manifest": lambda e: e.pop("manifest"),
+    "manifest_string": lambda e: e.update(manifest="hf, n=4"),
+    "no_model": lambda e: e.pop("model"),
+    "model_no_name": lambda e: e.update(model={"path": "/m"}),
+    "engine_string": lambda e: e["manifest"].update(engine="hf"),
+    "bench_manifest_list": lambda e: e["manifest"].update(benchmarks=["toy_math"]),
+    "uneven_samples": lambda e: _problem(e, 3).update(correct=[True]),
+    "no_samples": lambda e: _problem(e, 3).update(correct=[]),
+    "no_id": lambda e: _problem(e, 3).pop("id"),
+    "duplicate_id": lambda e: _problem(e, 3).update(id="p0"),
+    "tokens_string": lambda e: _problem(e, 3).update(tokens="many"),
+}
 
 
 def _args(tmp: Path, *extra: str, out: str = "out") -> list[str]:
@@ -52,6 +77,18 @@ CASES = [
     ("results: unknown compare", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--compare", "teacher:ghost"), "'ghost'"),
     ("results: missing file", lambda t: _args(t, "--results", f"{t}/none.json", "--teacher", "teacher"), "no such file"),
     ("results: ragged samples", lambda t: _args(t, "--results", f"{t}/ragged.json", "--teacher", "teacher"), "'p3'"),
+    ("hand-edit: no manifest", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/no_manifest"), 'no_manifest/results.json: field "manifest" is missing'),
+    ("hand-edit: manifest a string", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/manifest_string"), 'manifest_string/results.json: field "manifest" must be an object, got a string'),
+    ("hand-edit: no model", lambda t: _args(t, "--teacher", f"{t}/no_model", "--student", f"{t}/student"), 'no_model/results.json: field "model" is missing'),
+    ("hand-edit: model without a name", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/model_no_name"), 'model_no_name/results.json: field "model.name" must be a non-empty string'),
+    ("hand-edit: engine a string", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/engine_string"), 'engine_string/results.json: field "manifest.engine" must be an object'),
+    ("hand-edit: manifest benchmarks a list", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/bench_manifest_list"), 'field "manifest.benchmarks" must be an object, got a list'),
+    ("hand-edit: uneven sample counts", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/uneven_samples"), "uneven_samples/results.json: benchmark 'toy_math', problem 4 ('p3'): 'correct' has 1 samples but problem 'p0' has 4"),
+    ("hand-edit: fewer samples than the manifest's n", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/fewer_samples"), 'fewer_samples/results.json: benchmark \'toy_math\': 2 samples per problem but "manifest.sampling.n" is 4'),
+    ("hand-edit: no samples", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/no_samples"), "problem 4 ('p3'): 'correct' is empty"),
+    ("hand-edit: no id", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/no_id"), 'problem 4: field "id" must be a string, got null'),
+    ("hand-edit: duplicate id", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/duplicate_id"), "problem 4: id 'p0' is also problem 1"),
+    ("hand-edit: tokens a string", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/tokens_string"), "'tokens' must be a list of numbers"),
     ("results with student", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--student", f"{t}/student"), "does not go with --results"),
 ]  # fmt: skip
 

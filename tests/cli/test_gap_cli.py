@@ -123,3 +123,19 @@ def test_wandb_offline(tmp_path: Path, monkeypatch) -> None:
                  str(tmp_path / "student"), "--out", str(out)]) == 0  # fmt: skip
     runs = list((out / "wandb").glob("offline-run-*"))
     assert runs and any(p.suffix == ".wandb" for p in runs[0].iterdir())
+
+
+def test_gap_json_drops_credentials_an_older_results_file_holds(tmp_path: Path) -> None:
+    """results.json written before URLs were made public may hold `user:pw@`; gap.json not."""
+    t, s = teacher_student()
+    url = "http://u:SECRET@127.0.0.1:8000/v1?api_key=SECRET2"
+    write(tmp_path / "teacher", envelope("teacher", t, engine__options={"base_url": url}))
+    write(tmp_path / "student", envelope("student", s, engine__options={"base_url": url}))
+    out = tmp_path / "gap"
+    assert main(["gap", "--teacher", str(tmp_path / "teacher"), "--student",
+                 str(tmp_path / "student"), "--out", str(out)]) == 0  # fmt: skip
+    gap = json.loads((out / "gap.json").read_text())
+    assert gap["manifest"]["engine"]["options"]["base_url"] == (
+        "http://127.0.0.1:8000/v1?api_key=REDACTED"
+    )
+    assert all("SECRET" not in p.read_text() for p in out.glob("gap.*"))
