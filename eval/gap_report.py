@@ -64,6 +64,44 @@ def _model_entry(per_problem: Any, teacher_pp: Any, is_teacher: bool) -> dict[st
     return entry
 
 
+def _runs(value: Any) -> list | None:
+    """A model's results over training seeds (a list of per-problem dicts), else None."""
+    return list(value) if isinstance(value, list | tuple) else None
+
+
+def _seed_entry(runs: list, teacher_pp: Any, seeds: Sequence[Any]) -> dict[str, Any]:
+    """A model trained over seeds: pooled pass@1 and recovery with seed-aware intervals, each
+    seed's value beside them (eval.seeds)."""
+    from reasoning_distill.eval.seeds import seed_recovery, seed_score
+
+    sc = seed_score(runs, seeds)
+    first = score(runs[0], k=1)
+    entry = sc.to_dict("pass@1")
+    entry.update(
+        recovery=None, recovery_ci95=None, recovery_per_seed=None, n_samples=first.n_samples
+    )
+    if teacher_pp is None:
+        entry["recovery_note"] = "no teacher results on this benchmark"
+        return entry
+    rec = seed_recovery(runs, teacher_pp, seeds)
+    entry["recovery"] = rec.value
+    entry["recovery_ci95"] = None if rec.ci95 is None else list(rec.ci95)
+    entry["recovery_per_seed"] = list(rec.per_seed)
+    entry["recovery_method"] = rec.ci_method
+    if rec.note:
+        entry["recovery_note"] = rec.note
+    return entry
+
+
+def _seed_comparison(a: list, b: list, seeds: Sequence[Any]) -> dict[str, Any]:
+    from reasoning_distill.eval.seeds import seed_difference
+
+    d = seed_difference(a, b, seeds)
+    out = d.to_dict("diff")
+    out["separated"] = d.settled  # never with one seed: seed variance was not measured
+    return out
+
+
 def build_gap_report(
     results: Results,
     teacher: str = "teacher",
@@ -71,8 +109,16 @@ def build_gap_report(
     protocol: dict | None = None,
     extra: dict | None = None,
     compare: Sequence[tuple[str, str]] = (),
+    seeds: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Build the teacher-gap report as a JSON-ready dict.
+
+    A model whose value is a list of per-problem dicts was trained over several seeds
+    (`seeds` names them, same order; default 0, 1, ...): its entry holds `seeds`, `per_seed`,
+    the pooled `pass@1`, its `ci95` and `ci_method` with seed variance included, and recovery
+    likewise; a comparison of two such models is paired within each seed, then pooled, and is
+    `separated` only with two or more seeds (eval.seeds). A single run (the teacher) stands
+    beside every seed of the other side.
 
     For each benchmark and model: pass@1 (mean over the n samples, averaged over problems),
     its 95% interval over problems, recovery = pass@1 / teacher pass@1 with a paired
@@ -94,8 +140,13 @@ def build_gap_report(
         # Teacher first so tables and plots read top-down from the reference.
         order = ([teacher] if teacher in models else []) + [m for m in models if m != teacher]
         for model in order:
+            runs = _runs(models[model])
             try:
-                entries[model] = _model_entry(models[model], teacher_pp, model == teacher)
+                if runs is None:
+                    entries[model] = _model_entry(models[model], teacher_pp, model == teacher)
+                else:
+                    names = list(seeds) if seeds is not None else list(range(len(runs)))
+                    entries[model] = _seed_entry(runs, teacher_pp, names)
             except (ValueError, TypeError) as e:
                 raise type(e)(f"benchmark {bench!r}, model {model!r}: {e}") from e
         benchmarks[bench] = entries
@@ -109,6 +160,18 @@ def build_gap_report(
                     "skipped": f"no results for {missing} on {bench}",
                 }
                 continue
+            ra, rb = _runs(models[a]), _runs(models[b])
+            if ra is not None or rb is not None:
+                n = len(ra if ra is not None else rb)
+                ra = ra if ra is not None else [models[a]] * n
+                rb = rb if rb is not None else [models[b]] * n
+                names = list(seeds) if seeds is not None else list(range(n))
+                try:
+                    entry = _seed_comparison(ra, rb, names)
+                except ValueError as e:
+                    raise ValueError(f"benchmark {bench!r}, comparison {key!r}: {e}") from e
+                comparisons.setdefault(bench, {})[key] = {"a": a, "b": b, **entry}
+                continue
             try:
                 d = difference(models[a], models[b])
             except ValueError as e:
@@ -120,6 +183,7 @@ def build_gap_report(
                 "ci95": _interval_list(d.ci95),
                 "separated": d.separated,
                 "n_problems": d.n_problems,
+                "ci_method": "paired t over problems",
             }
     report: dict[str, Any] = {
         "teacher": teacher,
@@ -185,6 +249,28 @@ def _status(met: bool | None) -> str:
     return "n/a" if met is None else ("MET" if met else "MISSED")
 
 
+def _per_seed(e: Mapping[str, Any], signed: bool = False) -> str:
+    values = e.get("per_seed")
+    if values is None:
+        return "(one run)"
+    return ", ".join(_fmt(v, signed=signed) for v in values)
+
+
+def _method_lines(entries: Any) -> list[str]:
+    """One line naming the intervals' methods, and the one-seed warning where it applies."""
+    entries = [e for e in entries if "per_seed" in e]
+    if not entries:
+        return []
+    methods = sorted({str(e.get("ci_method")) for e in entries})
+    lines = [f"Intervals over seeds: {md_text('; '.join(methods))}."]
+    if any(len(e["per_seed"]) < 2 for e in entries):
+        lines[0] += (
+            " One training seed: seed variance was not measured, so these intervals understate "
+            "the uncertainty about a training recipe and no comparison is settled."
+        )
+    return lines + [""]
+
+
 def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report") -> str:
     """The report as markdown: per-benchmark tables, comparisons, verification, protocol, targets."""
     teacher = report.get("teacher", "teacher")
@@ -200,6 +286,7 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
     for bench, models in report.get("benchmarks", {}).items():
         lines += [f"## {md_text(bench)}", ""]
         rows = []
+        seeded = any("per_seed" in e for e in models.values())
         for model, e in models.items():
             rec = _fmt(e.get("recovery"))
             rec_ci = _fmt_ci(e.get("recovery_ci95"))
@@ -214,21 +301,26 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
                     rec_ci,
                     f"{e['n_problems']} x {e['n_samples']}",
                 ]
+                + ([_per_seed(e)] if seeded else [])
             )
-        lines += _table(
-            ["model", "pass@1", "95% CI", "recovery", "95% CI", "problems x samples"], rows
-        )
+        header = ["model", "pass@1", "95% CI", "recovery", "95% CI", "problems x samples"]
+        lines += _table(header + (["pass@1 per seed"] if seeded else []), rows)
         lines.append("")
+        lines += _method_lines(models.values())
     comps = report.get("comparisons") or {}
     if comps:
         lines += ["## Comparisons (paired, a - b)", ""]
         rows = []
+        seeded = any("per_seed" in c for pairs in comps.values() for c in pairs.values())
         for bench, pairs in comps.items():
             for key, c in pairs.items():
                 if "skipped" in c:
-                    rows.append([md_text(bench), md_text(key), "n/a", "n/a", md_text(c["skipped"])])
+                    row = [md_text(bench), md_text(key), "n/a", "n/a", md_text(c["skipped"])]
+                    rows.append(row + (["n/a"] if seeded else []))
                 else:
                     verdict = "yes" if c["separated"] else "no"
+                    if "per_seed" in c and len(c["per_seed"]) < 2:
+                        verdict = "not settled (one seed)"
                     rows.append(
                         [
                             md_text(bench),
@@ -237,9 +329,12 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
                             _fmt_ci(c["ci95"]),
                             verdict,
                         ]
+                        + ([_per_seed(c, signed=True)] if seeded else [])
                     )
-        lines += _table(["benchmark", "a vs b", "diff", "95% CI", "beyond the interval"], rows)
+        header = ["benchmark", "a vs b", "diff", "95% CI", "beyond the interval"]
+        lines += _table(header + (["diff per seed"] if seeded else []), rows)
         lines.append("")
+        lines += _method_lines(c for pairs in comps.values() for c in pairs.values())
     for extra in (report.get("sections") or {}).values():  # e.g. the demo's white-box answer
         # The section's markdown is ours (demo/white_box.py escapes what it quotes).
         lines += [f"## {md_text(extra['title'])}", "", extra["markdown"].rstrip("\n"), ""]

@@ -45,6 +45,9 @@ class DemoConfig:
     eval_top_p: float = 0.95
     eval_seed: int = 1234
     seed: int = 0
+    # Training seeds per arm (seed + 0, seed + 1, ...): same initialisation and data, another
+    # data order. A recipe is judged over seeds; one seed leaves seed variance unmeasured.
+    seeds: int = 3
     workers: int = 2  # processes: sampling, verification and the two-at-a-time training arms
     # The first line of report.md (and the figure's title): where a run cannot rank the arms,
     # it says so before any number is read.
@@ -75,6 +78,7 @@ class DemoConfig:
             sft_steps=40,
             rkl_steps=10,
             eval_n=2,
+            seeds=1,
         )
 
 

@@ -2,7 +2,8 @@
 
 Two sources, both paired per-problem differences under the demo's protocol:
 - the demo's own arms: `verified_rkl` (the reverse-KL stage on top of `verified`) against
-  `verified_sft_eq` (SFT on top of `verified` for the same training FLOPs), one seed;
+  `verified_sft_eq` (SFT on top of `verified` for the same training FLOPs), paired within
+  each of the demo's training seeds and pooled;
 - when `benchmarks/kd_helps.py --demo OUT` has run on this demo folder, its multi-seed answer
   in off-policy and on-policy modes (OUT/kd_helps/kd_helps.json), which the report quotes as
   written. A rerun of the demo keeps it, as long as the demo's settings are unchanged.
@@ -55,6 +56,12 @@ def multi_seed_table(multi_seed: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _seeds_text(report: dict[str, Any]) -> str:
+    pairs = next(iter(report.get("comparisons", {}).values()), {})
+    n = len(pairs.get(f"{ARM} vs {CONTROL}", {}).get("per_seed") or [None])
+    return "one seed (seed variance not measured)" if n == 1 else f"{n} seeds pooled"
+
+
 def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[str, str]:
     """The report section (title and markdown) from the demo's comparisons and kd_helps."""
     lines = []
@@ -66,8 +73,8 @@ def section(report: dict[str, Any], multi_seed: dict[str, Any] | None) -> dict[s
     ]
     if rows:
         lines += [
-            f"This run, one seed: `{ARM}` minus `{CONTROL}` (SFT from the same checkpoint with "
-            "the same training FLOPs), paired over problems:",
+            f"This run, {_seeds_text(report)}: `{ARM}` minus `{CONTROL}` (SFT from the same "
+            "checkpoint with the same training FLOPs), paired within each seed:",
             "",
             "| benchmark | diff [95% CI] | beyond the interval |",
             "|---|---|---|",

@@ -17,9 +17,11 @@ MODELS = ("teacher", *ARMS)
 
 
 def _quick_demo(out, cache) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "demo", "--quick"]
+    # Two training seeds: the full demo's multi-seed path (arm_s1 folders, seed-aware report)
+    # at the quick demo's size.
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "demo", "--quick", "--seeds", "2"]
     cmd += ["--out", str(out), "--cache-dir", str(cache)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,13 @@ def test_report_structure(quick_run):
             lo, hi = entry["ci95"]
             assert lo <= entry["pass@1"] <= hi
             assert "recovery" in entry
+            if name != "teacher":  # every arm over its two training seeds, pooled
+                assert entry["seeds"] == [0, 1] and len(entry["per_seed"]) == 2
+                assert entry["pass@1"] == pytest.approx(sum(entry["per_seed"]) / 2)
+                assert entry["ci_method"]
+        for key, c in report["comparisons"][bench].items():
+            assert c["seeds"] == [0, 1] and len(c["per_seed"]) == 2, key
+            assert c["diff"] == pytest.approx(sum(c["per_seed"]) / 2) and c["ci_method"]
         # what the tiny quick teacher scores differs between machines (it may solve nothing)
         if models["teacher"]["pass@1"] > 0:
             assert models["teacher"]["recovery"] == pytest.approx(1.0)
@@ -61,6 +70,12 @@ def test_report_structure(quick_run):
     assert md.startswith(f"# {DemoConfig.quick().report_title}\n") and "plumbing" in md[:80]
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "teacher" in proc.stdout  # the CLI prints the table
+    assert "pass@1 per seed" in md and "Intervals over seeds" in md
+    gap = json.loads((out / "gap" / "gap.json").read_text())
+    assert len(gap["benchmarks"]["toy_math"]["verified"]["seeds"]) == 2
+    # each seed's arm was trained and evaluated in its own folder
+    assert (out / "students" / "verified_s1" / "demo_result.json").is_file()
+    assert (out / "eval" / "verified_rkl_s1" / "results.json").is_file()
 
 
 @pytest.mark.slow
@@ -117,14 +132,78 @@ def test_seed_spread_script_trains_and_summarises_seeds(quick_run):
     math = saved["summary"]["toy_math"]
     assert saved["seeds"] == [0, 1] and len(math["pass@1"]["per_seed"]) == 2
     demo = json.loads((out / "report.json").read_text())["benchmarks"]["toy_math"]["verified"]
-    assert math["pass@1"]["per_seed"][0] == pytest.approx(demo["pass@1"])
+    # seeds 0 and 1 are the demo's own two seeds, trained again: same weights, same scores
+    assert math["pass@1"]["per_seed"] == pytest.approx(demo["per_seed"])
     assert "seeds x problems" in math["pass@1"]["ci_method"] or math["pass@1"].get("note")
     assert "| toy_math |" in proc.stdout and "seed sd" in proc.stdout
+
+
+def test_one_seed_settles_no_comparison():
+    """With one training seed the report says seed variance was not measured, and neither a
+    comparison nor a comparison target is settled, whatever the intervals over problems say."""
+    from reasoning_distill.eval.gap_report import build_gap_report, render_markdown
+
+    from reasoning_distill.demo.run import _targets
+
+    def model(solved: int, m: int) -> dict:
+        return {f"p{i}": [i < solved] * 2 for i in range(m)}
+
+    results = {
+        bench: {"teacher": model(m, m), "verified": [model(m - 2, m)],
+                **{arm: [model(2, m)] for arm in ARMS if arm != "verified"}}
+        for bench, m in (("toy_math", 40), ("toy_code", 20))
+    }  # fmt: skip
+    compare = [("verified", "answer_only"), ("verified", "unverified")]
+    report = build_gap_report(results, teacher="teacher", compare=compare, seeds=[0])
+    c = report["comparisons"]["toy_math"]["verified vs unverified"]
+    assert c["diff"] == pytest.approx(0.9) and c["ci95"][0] > 0  # far apart over problems
+    assert c["separated"] is False and "seed variance not measured" in c["note"]
+    targets = _targets(report, {arm: {"steps": 40} for arm in ARMS}, 60.0, True, True)
+    beats = [t for t in targets if t["name"].startswith("verified beats")]
+    assert len(beats) == 2 and all(t["met"] is None for t in beats)
+    assert "not settled" in beats[0]["detail"]
+    spread = next(t for t in targets if "standard deviation" in t["name"])
+    assert spread["met"] is None and "not measured" in spread["detail"]
+    md = render_markdown(report)
+    assert "seed variance was not measured" in md and "not settled (one seed)" in md
+
+
+def test_seed_spread_target_reads_every_arm():
+    from reasoning_distill.eval.gap_report import build_gap_report
+
+    from reasoning_distill.demo.run import _targets
+
+    def model(solved: int, m: int = 40) -> dict:
+        return {f"p{i}": [i < solved] * 2 for i in range(m)}
+
+    # verified moves by 8 problems in 40 between seeds (sd 0.2 / sqrt 2 > 0.03)
+    results = {
+        bench: {"teacher": model(40), "verified": [model(30), model(38)],
+                **{arm: [model(20), model(20)] for arm in ARMS if arm != "verified"}}
+        for bench in ("toy_math", "toy_code")
+    }  # fmt: skip
+    report = build_gap_report(results, compare=[("verified", "unverified")], seeds=[0, 1])
+    targets = _targets(report, {arm: {"steps": 40} for arm in ARMS}, 60.0, True, True)
+    spread = next(t for t in targets if "standard deviation" in t["name"])
+    assert spread["met"] is False and "verified 0.141" in spread["detail"]
+    rec = targets[0]
+    assert rec["met"] is False and "per seed 0.750, 0.950" in rec["detail"]
+
+
+def test_seeds_flag_needs_a_positive_count(capsys):
+    from reasoning_distill.cli.main import main
+
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(SystemExit) as e:
+            main(["demo", "--quick", "--seeds", bad, "--out", "unused"])
+        assert e.value.code == 2
+        assert "--seeds" in capsys.readouterr().err
 
 
 def test_only_the_full_demo_claims_to_rank_the_arms():
     assert "plumbing check only" in DemoConfig.quick().report_title
     assert "plumbing" not in DemoConfig().report_title
+    assert DemoConfig().seeds == 3 and DemoConfig.quick().seeds == 1
     assert DemoConfig().key() != DemoConfig.quick().key()
 
 
