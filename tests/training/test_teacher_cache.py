@@ -148,7 +148,7 @@ def test_resume_skips_stored_sequences_and_refuses_other_settings(
     assert again.sequences == 4 and again.skipped == 5
     assert not list(folder.glob(".*tmp*"))
     assert len(TopKCache.open(folder)) == 9
-    with pytest.raises(ConfigError, match="k: stored 8, asked 16"):
+    with pytest.raises(ConfigError, match=r"k \(--top_k\): stored 8, asked 16"):
         build_topk_cache(HFTeacher(teacher, k=16), tok, train_rows[:2], folder, "sharp")
     other = tmp_path / "theirs"
     other.mkdir()
