@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from reasoning_distill.training.teacher_cache import (
         build_topk_cache,
         cache_identity,
+        check_rows,
         claim_folder,
     )
 
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = load_tokenizer(args.tokenizer or args.teacher)
     dataset = load_train_dataset(args.dataset_name)
+    check_rows(dataset)
     if args.teacher_url is not None:
         from reasoning_distill.training.teacher_topk import check_raw_logprob_source
 

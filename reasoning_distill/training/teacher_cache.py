@@ -263,13 +263,27 @@ def _repair(folder: Path, manifest: dict, codec: topk_codec.Codec) -> list[str]:
     return removed
 
 
+def check_messages(messages: Any, i: int) -> None:
+    """Refuse a row whose `messages` is not a list of {role, content} objects, naming it."""
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise InputError(f"row {i}: 'messages' must be a list of {{role, content}} objects")
+
+
+def check_rows(dataset: Any) -> None:
+    """Every row's `messages` shape, before a folder is created or a model loads."""
+    columns = list(getattr(dataset, "column_names", None) or [])
+    if columns and "messages" not in columns:
+        raise InputError(f"the dataset has no 'messages' column (columns: {sorted(columns)})")
+    for i, messages in enumerate(dataset["messages"] if columns else []):
+        check_messages(messages, i)
+
+
 def _encode_row(tokenizer, row: Any, i: int, max_length: int | None) -> tuple:
     if not isinstance(row, dict) or "messages" not in row:
         cols = sorted(row) if isinstance(row, dict) else type(row).__name__
         raise InputError(f"row {i} has no 'messages' column (columns: {cols})")
     messages = row["messages"]
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-        raise InputError(f"row {i}: 'messages' must be a list of {{role, content}} objects")
+    check_messages(messages, i)
     try:
         return tokenize_messages(tokenizer, messages, max_length)
     except Exception as e:  # the template's own error (jinja, a missing key): name the row

@@ -50,7 +50,7 @@ def probe_vllm_server(base_url: str, model: str, timeout: float = 10.0) -> dict:
         raise ConfigError(f"{where} failed ({type(e).__name__}: {e}): is the server up?") from None
     kind = r.headers.get("content-type", "no content-type").split(";")[0]
     server = r.headers.get("server")
-    found = f"{kind}{f', server {server}' if server else ''}"
+    found = f"{kind}{f' from {server}' if server else ''}"
     if r.status_code != 200:
         raise ConfigError(
             f"{where} answered HTTP {r.status_code} ({found}: {_snippet(r.text)!r}); not a "
