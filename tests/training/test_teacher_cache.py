@@ -390,9 +390,8 @@ def test_a_teacher_url_that_is_not_a_vllm_server_is_refused_saying_what_answered
 ):
     from reasoning_distill.training.vllm_probe import probe_vllm_server
 
-    with loopback_server(status, body) as url:
-        with pytest.raises(ConfigError, match=re.escape(needle)):
-            probe_vllm_server(f"{url}/v1", "teacher")
+    with loopback_server(status, body) as url, pytest.raises(ConfigError, match=re.escape(needle)):
+        probe_vllm_server(f"{url}/v1", "teacher")
 
 
 def test_the_probe_accepts_vllm_and_names_an_unreachable_url_without_its_secret():
