@@ -118,9 +118,13 @@ def check_options(args: argparse.Namespace):
                 ("--tensor_parallel_size", tp, tp is None or tp >= 1, ">= 1"),
             ]
         )  # fmt: skip
-    if args.teacher is not None and not (Path(args.teacher) / "config.json").is_file():
-        what = "no such folder" if not Path(args.teacher).exists() else "config.json missing"
-        raise InputError(f"--teacher {args.teacher}: no model checkpoint there ({what})")
+    if args.teacher_url is not None or args.teacher_engine == "vllm":
+        from reasoning_distill.training.teacher_topk import check_raw_logprob_source
+
+        source = "a served teacher" if args.teacher_url else "a vLLM teacher"
+        check_raw_logprob_source(args.top_k, args.temperature, source)
+    if args.teacher is not None:
+        _check_teacher_path(args.teacher, args.teacher_engine)
     if args.teacher_url is not None:
         if not args.teacher_name:
             raise ConfigError("--teacher_url needs --teacher_name (the served model's name)")
@@ -131,6 +135,19 @@ def check_options(args: argparse.Namespace):
     if out.exists() and not out.is_dir():
         raise InputError(f"--output_dir {out}: exists and is not a folder")
     return codec
+
+
+def _check_teacher_path(teacher: str, engine: str) -> None:
+    """A local checkpoint folder; vLLM's engine also takes a Hub id (owner/name) it can fetch."""
+    from reasoning_distill.training.sft import _looks_like_hub_id
+
+    path = Path(teacher)
+    if (path / "config.json").is_file():
+        return
+    if not path.exists() and engine == "vllm" and _looks_like_hub_id(teacher):
+        return
+    what = "no such folder" if not path.exists() else "no model checkpoint there"
+    raise InputError(f"--teacher {teacher}: {what} (config.json missing)")
 
 
 def _check_dataset_path(name: str) -> None:
@@ -198,9 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_train_dataset(args.dataset_name)
     check_rows(dataset)
     if args.teacher_url is not None:
-        from reasoning_distill.training.teacher_topk import check_raw_logprob_source
-
-        check_raw_logprob_source(args.top_k, args.temperature, "a served teacher")
         name = _served_name(args)
     else:
         name = args.teacher

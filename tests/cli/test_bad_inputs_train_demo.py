@@ -181,3 +181,50 @@ def test_cache_builds_resumes_refuses_changes_and_rebuilds_damaged_shards(cache_
     assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[-1])["skipped"] == 8
     proc = subprocess.run([*alias, "--top_k", "0"], capture_output=True, text=True, timeout=300)
     _one_line_exit_2(proc, "--top_k must be >= 1")
+
+
+def _cache_in_process(w, folder, tokenizer_edit=None):
+    """A k = 4 cache of the world's rows, built here (the tokenizer optionally edited)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasoning_distill.training.teacher_cache import build_topk_cache
+    from reasoning_distill.training.teacher_topk import HFTeacher
+
+    tok = AutoTokenizer.from_pretrained(w["model"])
+    if tokenizer_edit:
+        tokenizer_edit(tok)
+    teacher = AutoModelForCausalLM.from_pretrained(w["teacher"])
+    rows = [json.loads(line) for line in Path(w["data"]).read_text().splitlines()]
+    build_topk_cache(HFTeacher(teacher, k=4), tok, rows, folder, w["teacher"], shard_sequences=4)
+    return sorted(folder.glob("shard-*.topk"))
+
+
+def _rkl_on_cache(w, folder, *extra):
+    return ["train", "rkl", "--model_name_or_path", w["model"], "--dataset_name", w["data"],
+            "--teacher_cache", str(folder), "--output_dir", str(w["tmp"] / "rkl"),
+            "--max_steps", "1", *extra]  # fmt: skip
+
+
+def test_train_on_a_cache_of_another_tokenizer_is_one_line(cache_world):
+    w = cache_world
+    folder = w["tmp"] / "other_tok_cache"
+
+    def edit(tok):
+        tok.chat_template = tok.chat_template + "{# another template #}"
+
+    _cache_in_process(w, folder, edit)
+    proc = _rdistill(*_rkl_on_cache(w, folder, "--skip_check", "true"))
+    _one_line_exit_2(proc, f"the teacher cache {folder} was built with another tokenizer")
+    assert not (w["tmp"] / "rkl" / "final").exists()
+
+
+def test_train_on_a_damaged_cache_names_the_shard(cache_world):
+    w = cache_world
+    folder = w["tmp"] / "cache"
+    shards = _cache_in_process(w, folder)
+    data = bytearray(shards[1].read_bytes())
+    data[-20] ^= 0xFF  # one flipped byte: same size, other digest
+    shards[1].write_bytes(bytes(data))
+    proc = _rdistill(*_rkl_on_cache(w, folder))
+    _one_line_exit_2(proc, f"{shards[1]}: damaged top-k cache shard")
+    assert "LZMA" not in proc.stderr
