@@ -6,13 +6,15 @@ SHA-256 are recorded in the cache's index (`manifest.json`, key `shards`) *befor
 renamed into place, so a shard on disk is either listed with the digest it was written with or
 was not written by this cache. A truncated or altered shard is found by its size (when the
 cache is opened) or its digest (when it is decoded, or by `verify`), and is reported as a
-`DamagedShard` naming the file; `teacher_cache` rebuilds such shards on resume.
+`DamagedShard` naming the file; `repair`, run before a resume, removes such shards (naming
+each in a warning) so that their sequences are scored again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -25,7 +27,10 @@ from reasoning_distill.errors import InputError
 from reasoning_distill.training import topk_codec
 from reasoning_distill.training.teacher_topk import TopK
 
+logger = logging.getLogger(__name__)
+
 MAGIC = b"RDTOPK1\n"
+INDEXED_VERSION = 2  # the cache manifest version that carries the index
 SUFFIX = ".topk"
 _CHUNK = 1 << 22
 
@@ -180,3 +185,67 @@ def decode(
     except (lzma.LZMAError, ValueError, EOFError) as e:
         raise DamagedShard(path, f"does not decode: {e}") from None
     return positions.astype(np.int64), ids, lps, tail
+
+
+def load_index(manifest: dict | None) -> dict[str, ShardEntry] | None:
+    """name -> entry, or None for a cache from before the index (version 1)."""
+    if manifest is None or "shards" not in manifest:
+        return None
+    shards = manifest["shards"]
+    try:
+        return {str(n): ShardEntry.from_dict(e) for n, e in shards.items()}
+    except (AttributeError, ValueError, TypeError, KeyError) as e:
+        raise InputError(f"manifest.json: its shard index is malformed ({e})") from None
+
+
+def shard_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"shard-*{SUFFIX}"))
+
+
+def repair(folder: Path, manifest: dict, codec: topk_codec.Codec) -> list[str]:
+    """Check every shard before a resume; remove the damaged ones (their sequences are scored
+    again) and index a version-1 cache's shards, updating `manifest` (the caller writes it).
+    Returns the names of the removed shards."""
+    index = load_index(manifest)
+    removed: list[str] = []
+    on_disk = {p.name for p in shard_files(folder)}
+    if index is None:  # before the index: decode every shard once, then record its digest
+        index = {}
+        for name in sorted(on_disk):
+            path = folder / name
+            try:
+                header, offset = read_header(path)
+                decode(path, header, offset, codec, None)
+            except DamagedShard as e:
+                logger.warning(
+                    "%s: damaged (%s); removed, its sequences are scored again", path, e.reason
+                )
+                path.unlink()
+                removed.append(name)
+                continue
+            index[name] = ShardEntry(file_digest(path), path.stat().st_size)
+    else:
+        foreign = sorted(on_disk - index.keys())
+        if foreign:
+            raise InputError(
+                f"{folder / foreign[0]}: a shard this cache's index does not list (copied in "
+                f"from elsewhere?); move it out of the folder and run again"
+            )
+        for name, entry in list(index.items()):
+            path = folder / name
+            if not path.exists():  # listed before its rename: the writer was stopped
+                logger.info("%s: was being written when a run stopped; scored again", path)
+                del index[name]
+                continue
+            try:
+                check_entry(path, entry, full=True)
+            except DamagedShard as e:
+                logger.warning(
+                    "%s: damaged (%s); removed, its sequences are scored again", path, e.reason
+                )
+                path.unlink()
+                del index[name]
+                removed.append(name)
+    manifest["shards"] = {n: e.to_dict() for n, e in sorted(index.items())}
+    manifest["version"] = INDEXED_VERSION
+    return removed

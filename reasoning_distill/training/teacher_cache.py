@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 KIND = "rdistill-teacher-topk-cache"
-VERSION = 2  # 2: the manifest indexes every shard's size and SHA-256
+VERSION = cache_shard.INDEXED_VERSION  # 2: the manifest indexes each shard's size and SHA-256
 _SHARD_SUFFIX = cache_shard.SUFFIX
 _LOCK = ".lock"
 
@@ -203,66 +203,6 @@ def _exclusive(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _index(manifest: dict | None) -> dict[str, cache_shard.ShardEntry] | None:
-    """name -> entry, or None for a cache from before the index (version 1)."""
-    if manifest is None or "shards" not in manifest:
-        return None
-    shards = manifest["shards"]
-    try:
-        return {str(n): cache_shard.ShardEntry.from_dict(e) for n, e in shards.items()}
-    except (AttributeError, ValueError, TypeError, KeyError) as e:
-        raise InputError(f"{MANIFEST}: its shard index is malformed ({e})") from None
-
-
-def _shard_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob(f"shard-*{_SHARD_SUFFIX}"))
-
-
-def _repair(folder: Path, manifest: dict, codec: topk_codec.Codec) -> list[str]:
-    """Check every shard before a resume; remove the damaged ones (their sequences are scored
-    again) and index a version-1 cache's shards. Returns the names of the removed shards."""
-    index = _index(manifest)
-    removed: list[str] = []
-    on_disk = {p.name for p in _shard_files(folder)}
-    if index is None:  # before the index: decode every shard once, then record its digest
-        index = {}
-        for name in sorted(on_disk):
-            path = folder / name
-            try:
-                header, offset = cache_shard.read_header(path)
-                cache_shard.decode(path, header, offset, codec, None)
-            except cache_shard.DamagedShard as e:
-                logger.warning("%s: removed; its sequences are scored again", e.args[0])
-                path.unlink()
-                removed.append(name)
-                continue
-            index[name] = cache_shard.ShardEntry(cache_shard.file_digest(path), path.stat().st_size)
-    else:
-        foreign = sorted(on_disk - index.keys())
-        if foreign:
-            raise InputError(
-                f"{folder / foreign[0]}: a shard this cache's index does not list (copied in "
-                f"from elsewhere?); move it out of the folder and run again"
-            )
-        for name, entry in list(index.items()):
-            path = folder / name
-            if not path.exists():  # listed before its rename: the writer was stopped
-                logger.info("%s: was being written when a run stopped; scored again", path)
-                del index[name]
-                continue
-            try:
-                cache_shard.check_entry(path, entry, full=True)
-            except cache_shard.DamagedShard as e:
-                logger.warning("%s: removed; its sequences are scored again", e.args[0])
-                path.unlink()
-                del index[name]
-                removed.append(name)
-    manifest["version"] = VERSION
-    manifest["shards"] = {n: e.to_dict() for n, e in sorted(index.items())}
-    atomic_write_json(folder / MANIFEST, manifest)
-    return removed
-
-
 def check_messages(messages: Any, i: int) -> None:
     """Refuse a row whose `messages` is not a list of {role, content} objects, naming it."""
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
@@ -323,7 +263,8 @@ def build_topk_cache(
         manifest = claim_folder(folder, identity)  # again, under the lock
         clean_stale_temporaries(folder)
         summary = CacheSummary(folder, 0, 0, 0, 0)
-        summary.rebuilt = _repair(folder, manifest, codec)
+        summary.rebuilt = cache_shard.repair(folder, manifest, codec)
+        atomic_write_json(folder / MANIFEST, manifest)
         _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_sequences,
               progress, summary, os.getpid())  # fmt: skip
     logger.info(
@@ -412,13 +353,13 @@ class TopKCache:
         self._decoded: OrderedDict[Path, tuple] = OrderedDict()
         self._max = max_decoded_shards
         self.manifest = _read_manifest(self.folder, InputError)
-        entries = _index(self.manifest)
+        entries = cache_shard.load_index(self.manifest)
         self._entries: dict[Path, cache_shard.ShardEntry | None] = {}
         if entries is None:
-            for path in _shard_files(self.folder):
+            for path in cache_shard.shard_files(self.folder):
                 self._entries[path] = None
         else:
-            for path in _shard_files(self.folder):
+            for path in cache_shard.shard_files(self.folder):
                 if path.name not in entries:
                     raise InputError(
                         f"{path}: a shard this cache's index does not list (copied in from "

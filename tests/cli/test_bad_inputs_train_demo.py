@@ -99,6 +99,7 @@ CACHE_CASES = [
     ("dataset row not messages", lambda w: _cache(w, data="bad_row.jsonl"), "row 0"),
     ("output holds the user's files", lambda w: _cache(w, out="foreign"), "foreign: folder exists, is not empty"),
     ("output is a file", lambda w: _cache(w, out="afile"), "afile"),
+    ("output holds the user's manifest.json", lambda w: _cache(w, out="theirs"), "theirs/manifest.json: not a top-k cache's manifest"),
     ("vLLM option without vLLM", lambda w: _cache(w, "--max_model_len", "64"), "--teacher_engine vllm"),
     ("gpu_memory_utilization 1.5", lambda w: _cache(w, *_VLLM, "--gpu_memory_utilization", "1.5"), "--gpu_memory_utilization must be in (0, 1]"),
     ("gpu_memory_utilization 0", lambda w: _cache(w, *_VLLM, "--gpu_memory_utilization", "0"), "--gpu_memory_utilization"),
@@ -113,6 +114,9 @@ CACHE_CASES = [
 
 @pytest.fixture
 def cache_world(world, sharp_teacher_dir):
+    theirs = world["tmp"] / "theirs"  # a project of the user's with its own manifest.json
+    theirs.mkdir()
+    (theirs / "manifest.json").write_text('{"name": "my project"}\n')
     return {**world, "teacher": str(sharp_teacher_dir)}
 
 
@@ -132,6 +136,8 @@ def test_cache_bad_input_is_one_line(cache_world, argv, needle):
     assert (w["tmp"] / "afile").read_text() == "keep me"
     assert sorted(p.name for p in (w["tmp"] / "foreign").iterdir()) == ["notes.txt"]
     assert (w["tmp"] / "foreign" / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in (w["tmp"] / "theirs").iterdir()) == ["manifest.json"]
+    assert (w["tmp"] / "theirs" / "manifest.json").read_text() == '{"name": "my project"}\n'
     assert not (w["tmp"] / "cache").exists()  # refused before anything was written
 
 
