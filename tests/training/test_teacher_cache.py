@@ -405,3 +405,29 @@ def test_the_probe_accepts_vllm_and_names_an_unreachable_url_without_its_secret(
     assert "SECRET" not in str(e.value)
     with pytest.raises(ConfigError, match="not an http"):
         probe_vllm_server("127.0.0.1:8000/v1", "teacher")
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_command_line_builds_from_a_real_vllm_server(
+    vllm_teacher_dir, tiny_model_dir, train_rows, tmp_path
+):
+    """The probe accepts what a real `vllm serve` answers, and names the models it serves."""
+    import json
+
+    from test_served_teacher import vllm_server
+
+    from reasoning_distill.training.teacher_cache import main
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:3]))
+    with vllm_server(vllm_teacher_dir, tmp_path / "vllm.log", max_logprobs=8) as url:
+        base = ["--teacher_url", url, "--tokenizer", str(tiny_model_dir), "--dataset_name",
+                str(data), "--output_dir", str(tmp_path / "c"), "--top_k", "4"]  # fmt: skip
+        with pytest.raises(ConfigError, match=r"--teacher_name nope: .* serves \['teacher'\]"):
+            main([*base, "--teacher_name", "nope"])
+        assert not (tmp_path / "c").exists()
+        assert main([*base, "--teacher_name", "teacher"]) == 0
+    cache = TopKCache.open(tmp_path / "c")
+    cache.verify()
+    assert len(cache) == 3
