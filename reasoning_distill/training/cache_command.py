@@ -130,6 +130,8 @@ def check_options(args: argparse.Namespace):
             raise ConfigError("--teacher_url needs --teacher_name (the served model's name)")
         if not args.tokenizer:
             raise ConfigError("--teacher_url needs --tokenizer (the student's tokenizer folder)")
+    if args.tokenizer is not None:
+        _check_tokenizer_path(args.tokenizer)
     _check_dataset_path(args.dataset_name)
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
@@ -148,6 +150,13 @@ def _check_teacher_path(teacher: str, engine: str) -> None:
         return
     what = "no such folder" if not path.exists() else "no model checkpoint there"
     raise InputError(f"--teacher {teacher}: {what} (config.json missing)")
+
+
+def _check_tokenizer_path(name: str) -> None:
+    from reasoning_distill.training.sft import _looks_like_hub_id
+
+    if not Path(name).exists() and not _looks_like_hub_id(name):
+        raise InputError(f"--tokenizer {name}: no such folder (the student's tokenizer)")
 
 
 def _check_dataset_path(name: str) -> None:
@@ -194,7 +203,15 @@ def _teacher(args: argparse.Namespace, codec):
     from reasoning_distill.training.sft import load_causal_lm
     from reasoning_distill.training.teacher_topk import HFTeacher
 
-    model = load_causal_lm(args.teacher)
+    try:
+        model = load_causal_lm(args.teacher)
+    except (OSError, ValueError, KeyError) as e:  # a config.json transformers cannot read
+        if isinstance(e, InputError):
+            raise
+        reason = " ".join(str(e).split())[:300]
+        raise InputError(
+            f"--teacher {args.teacher}: transformers cannot load it ({type(e).__name__}: {reason})"
+        ) from None
     return HFTeacher(model, args.top_k, args.temperature, args.batch_size), args.teacher
 
 

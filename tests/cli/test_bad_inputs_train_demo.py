@@ -70,9 +70,10 @@ def test_bad_input_is_one_line(world, argv, code, needle):
 from loopback_http import closed_port, loopback_server, model_list  # noqa: E402
 
 
-def _cache(w, *extra, out="cache", teacher=None, data=None):
+def _cache(w, *extra, out="cache", teacher=None, data=None, tokenizer=None):
     data = str(w["tmp"] / data) if data else w["data"]
-    return ["train", "cache", "--teacher", teacher or w["teacher"], "--tokenizer", w["model"],
+    tokenizer = str(w["tmp"] / tokenizer) if tokenizer else w["model"]
+    return ["train", "cache", "--teacher", teacher or w["teacher"], "--tokenizer", tokenizer,
             "--dataset_name", data, "--output_dir", str(w["tmp"] / out), "--top_k", "4",
             *extra]  # fmt: skip
 
@@ -95,6 +96,8 @@ CACHE_CASES = [
     ("no teacher", lambda w: _cache(w)[:2] + _cache(w)[4:], "exactly one of --teacher"),
     ("teacher missing", lambda w: _cache(w, teacher=str(w["tmp"] / "noteacher")), "noteacher"),
     ("teacher not a model", lambda w: _cache(w, teacher=str(w["tmp"] / "foreign")), "config.json missing"),
+    ("tokenizer missing", lambda w: _cache(w, tokenizer="no/such/tok"), "--tokenizer"),
+    ("teacher config unreadable", lambda w: _cache(w, teacher=str(w["tmp"] / "broken")), "broken: transformers cannot load it"),
     ("dataset missing", lambda w: _cache(w, data="nodata.jsonl"), "nodata.jsonl"),
     ("dataset row not messages", lambda w: _cache(w, data="bad_row.jsonl"), "row 0"),
     ("output holds the user's files", lambda w: _cache(w, out="foreign"), "foreign: folder exists, is not empty"),
@@ -117,6 +120,8 @@ def cache_world(world, sharp_teacher_dir):
     theirs = world["tmp"] / "theirs"  # a project of the user's with its own manifest.json
     theirs.mkdir()
     (theirs / "manifest.json").write_text('{"name": "my project"}\n')
+    (world["tmp"] / "broken").mkdir()  # a "checkpoint" whose config.json is no model's
+    (world["tmp"] / "broken" / "config.json").write_text("{}\n")
     return {**world, "teacher": str(sharp_teacher_dir)}
 
 
