@@ -178,7 +178,7 @@ def _served_name(args: argparse.Namespace) -> str:
     return f"{public_url(args.teacher_url)} {args.teacher_name}"
 
 
-def _teacher(args: argparse.Namespace, codec):
+def _teacher(args: argparse.Namespace):
     """(teacher, name in the cache's identity), after the vLLM server or engine checks."""
     if args.teacher_url is not None:
         from reasoning_distill.training.served_teacher import ServedTeacher
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     # The folder and a resume's settings are checked before any model loads or server is asked.
     identity = cache_identity(name, args.top_k, args.temperature, codec, tokenizer, args.max_length)
     claim_folder(args.output_dir, identity, create=False)
-    teacher, name = _teacher(args, codec)
+    teacher, name = _teacher(args)
     try:
         summary = build_topk_cache(
             teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec
