@@ -3,6 +3,7 @@
     rdistill train check --config RECIPE.yaml
     rdistill train sft --config RECIPE.yaml [--field value ...]
     rdistill train rkl --config RECIPE.yaml [--field value ...]
+    rdistill train cache --teacher DIR --dataset_name DATA --output_dir CACHE [--top_k K]
     accelerate launch --config_file reasoning_distill/training/accelerate/multi_gpu.yaml \\
         -m reasoning_distill.cli.main train sft --config RECIPE.yaml
 
@@ -28,10 +29,13 @@ STAGES = {
     "check": "reasoning_distill.training.check:main",
 }
 
+# The teacher's top-k cache for `rkl --teacher_cache` (its own block: see cache_command).
+STAGES["cache"] = "reasoning_distill.training.cache_command:main"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("stage", choices=sorted(STAGES), help="sft, rkl or check")
+    parser.add_argument("stage", choices=sorted(STAGES), help=", ".join(sorted(STAGES)))
     parser.add_argument(
         "stage_args",
         nargs=argparse.REMAINDER,

@@ -234,15 +234,10 @@ ReverseKLTrainer = DistillTrainer
 def _open_topk_teacher(config: DistillConfig, tokenizer):
     """The cache or served teacher named by `config`, checked against the student's tokenizer."""
     if config.teacher_cache is not None:
-        from reasoning_distill.training.teacher_cache import TopKCache, tokenizer_fingerprint
+        from reasoning_distill.training.teacher_cache import check_cache_matches
 
-        cache = TopKCache.open(config.teacher_cache)
+        cache = check_cache_matches(config.teacher_cache, tokenizer)  # tokenizer, shards: exit 2
         ident = cache.identity
-        if ident.get("tokenizer") != tokenizer_fingerprint(tokenizer):
-            raise ValueError(
-                f"the teacher cache {config.teacher_cache} was built with another tokenizer or "
-                f"chat template than the student's: rebuild it with the student's tokenizer"
-            )
         if ident.get("temperature") != config.temperature:
             raise ValueError(
                 f"the teacher cache {config.teacher_cache} holds log-probs at temperature "

