@@ -173,7 +173,7 @@ def _check_dataset_path(name: str) -> None:
 
 def _served_name(args: argparse.Namespace) -> str:
     """The served teacher in the cache's identity (no credentials: the manifest is a file)."""
-    from reasoning_distill.training.vllm_probe import public_url
+    from reasoning_distill.redact import public_url
 
     return f"{public_url(args.teacher_url)} {args.teacher_name}"
 

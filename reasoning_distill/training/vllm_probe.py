@@ -10,19 +10,12 @@ refused with what was found instead.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from reasoning_distill.errors import ConfigError
+from reasoning_distill.redact import public_url
 
 logger = logging.getLogger(__name__)
-
-
-def public_url(url: str) -> str:
-    """`url` without user-info (`user:secret@`): the form that may be shown or stored."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _snippet(text: str) -> str:
