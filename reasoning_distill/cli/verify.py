@@ -197,8 +197,8 @@ def _main_input(args: argparse.Namespace) -> int:
         "kind": args.kind,
         "fields": [args.completion_field, args.gold_field, args.tests_field, args.finish_field],
     }
-    journal = VerdictStore.open(
-        args.out.parent, config, redo=True, name=f".{args.out.name}.partial"
+    journal = VerdictStore.open(  # rows of a file, not of a generation folder's run
+        args.out.parent, config, redo=True, name=f".{args.out.name}.partial", provenance=False
     )
     try:
         done = {int(k[0]) for k in journal.done_keys()}
