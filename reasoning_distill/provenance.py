@@ -70,56 +70,63 @@ class Provenance:
             )
         return cls(made_by, identity, where, legacy=stored is None)
 
-    def _fix(self, what: str) -> str:
-        return (
-            f"{what}; move that file out of the folder (or regenerate into a new folder): "
-            f"only records made with {self.manifest}'s settings count"
+    def _fix(self, what: str, verdict: bool) -> str:
+        todo = (
+            "Move that verdicts file out of the folder and verify again"
+            if verdict
+            else "Move that shard out of the folder, or regenerate into a new folder"
         )
+        return f"{what}. {todo} (only records made with {self.manifest}'s settings count)"
 
-    def _check_made_by(self, row: dict[str, Any], where: str, what: str) -> None:
+    def _field_diffs(self, row: dict[str, Any]) -> list[str]:
+        """How a sample row differs from the manifest's identity (engine, model, sampling, n)."""
+        out = []
+        for name in _ROW_FIELDS:
+            if name in self.identity and row.get(name) != self.identity[name]:
+                out.append(f"{name} {row.get(name)!r}, not {self.identity[name]!r}")
+        want, got = self.identity.get("sampling"), row.get("sampling")
+        if isinstance(want, dict) and isinstance(got, dict):
+            # Only the settings the row names: a row may carry fewer than the manifest.
+            out += [
+                f"sampling.{k} {got[k]!r}, not {want[k]!r}"
+                for k in sorted(got)
+                if k in want and got[k] != want[k]
+            ]
+        n = want.get("n") if isinstance(want, dict) else None
+        index = row.get("sample_index")
+        if isinstance(n, int) and isinstance(index, int) and not 0 <= index < n:
+            out.append(f"sample_index {index} is outside n={n} (0 to {n - 1})")
+        return out
+
+    def _check(self, row: dict[str, Any], where: str, verdict: bool, diffs: list[str]) -> None:
+        what = "the verdict" if verdict else "the sample"
         got = row.get(FIELD)
-        if got is None:
-            if self.legacy:
-                return
-            raise ProvenanceError(
-                f"{where}: {what} has no {FIELD!r} while {self.manifest} has a provenance: "
-                + self._fix(
-                    "not written by this folder's store (copied in, or written by a "
-                    "version before provenance)"
-                )
-            )
-        if got != self.made_by:
+        if got is not None and got != self.made_by:
+            differs = f"; {'; '.join(diffs)}" if diffs else ""
             raise ProvenanceError(
                 f"{where}: {what} was made by another generation run ({FIELD} {got!r}, this "
-                f"folder's is {self.made_by!r}): " + self._fix("copied from another folder?")
+                f"folder's is {self.made_by!r}{differs}): "
+                + self._fix("copied in from another folder?", verdict)
+            )
+        if diffs:
+            raise ProvenanceError(
+                f"{where}: {what} does not match {self.manifest} ({'; '.join(diffs)}): "
+                + self._fix("edited by hand, or made by another run", verdict)
+            )
+        if got is None and not self.legacy:
+            raise ProvenanceError(
+                f"{where}: {what} has no {FIELD!r}, while {self.manifest} has a provenance: "
+                + self._fix(
+                    "not written by this folder's store (copied in, or written by a version "
+                    "before provenance)",
+                    verdict,
+                )
             )
 
     def check_sample(self, row: dict[str, Any], where: str) -> None:
         """Refuse a sample row (a decoded shard row) this folder's run did not make."""
-        for name in _ROW_FIELDS:
-            if name in self.identity and row.get(name) != self.identity[name]:
-                raise ProvenanceError(
-                    f"{where}: sample {name} {row.get(name)!r} is not {self.manifest}'s "
-                    f"{self.identity[name]!r}: " + self._fix("edited, or from another run")
-                )
-        want = self.identity.get("sampling")
-        got = row.get("sampling")
-        if isinstance(want, dict) and isinstance(got, dict):
-            for key in sorted(got):
-                if key in want and got[key] != want[key]:
-                    raise ProvenanceError(
-                        f"{where}: sample sampling.{key} {got[key]!r} is not {self.manifest}'s "
-                        f"{want[key]!r}: " + self._fix("made with other settings")
-                    )
-        n = want.get("n") if isinstance(want, dict) else None
-        index = row.get("sample_index")
-        if isinstance(n, int) and isinstance(index, int) and not 0 <= index < n:
-            raise ProvenanceError(
-                f"{where}: sample_index {index} is outside {self.manifest}'s n={n} (0 to "
-                f"{n - 1}): " + self._fix("not made by this run")
-            )
-        self._check_made_by(row, where, "the sample")
+        self._check(row, where, False, self._field_diffs(row))
 
     def check_verdict(self, row: dict[str, Any], where: str) -> None:
         """Refuse a verdict row that judged a sample of another run."""
-        self._check_made_by(row, where, "the verdict")
+        self._check(row, where, True, [])
