@@ -74,6 +74,18 @@ def test_verify_refuses_a_shard_copied_from_another_run(runs, tmp_path, capsys, 
     assert _tree(gen) == before and not (gen / "verdicts.jsonl").exists()
 
 
+def test_generate_does_not_resume_over_a_shard_from_another_run(
+    runs, tiny_model_dir, tmp_path, capsys
+):
+    gen = _copy(runs, tmp_path)
+    (gen / SHARD).write_text((gen / SHARD).read_text().splitlines(keepends=True)[0])
+    shutil.copy(runs["seed2"] / SHARD, gen / PLANTED)
+    before = _tree(gen)
+    assert main(generate_argv(tiny_model_dir, _problems(tmp_path), gen, seed=1)) == 2
+    assert f"{gen / PLANTED}:1: the sample was made by another" in _one_line_error(capsys)
+    assert _tree(gen) == before
+
+
 def test_a_shard_with_new_sample_indices_is_refused_even_with_the_right_made_by(
     runs, tmp_path, capsys
 ):
