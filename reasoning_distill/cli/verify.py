@@ -8,7 +8,9 @@
 `--samples DIR` writes keyed verdict records (`data_recipes/verdicts.py`) to DIR/verdicts.jsonl
 beside the shards, appended and fsynced as they finish: Ctrl-C keeps them and a rerun verifies
 only the samples without one. A rerun with other verifier options is refused (`--redo`
-verifies everything again). The format check is on by default there.
+verifies everything again). The format check is on by default there. A shard or verdicts
+file in DIR that another run made (its rows' `made_by` is not the manifest's) is refused,
+naming the file and row, before anything is verified.
 
 `--input FILE` writes each input row plus `verdict` ({correct, reason, extracted, details}) to
 `--out`, renamed into place at the end; verdicts that finished before an interruption are
