@@ -183,7 +183,8 @@ def _as_legacy(folder: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
     for shard in folder.glob("samples-*.jsonl"):
         rows = [json.loads(line) for line in shard.read_text().splitlines()]
-        shard.write_text("".join(json.dumps(r) + "\n" for r in rows if r.pop("made_by")))
+        old_rows = [{k: v for k, v in r.items() if k != "made_by"} for r in rows]
+        shard.write_text("".join(json.dumps(r) + "\n" for r in old_rows))
 
 
 def test_a_folder_from_before_provenance_is_read_and_checked_field_by_field(runs, tmp_path, capsys):

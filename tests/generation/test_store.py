@@ -218,7 +218,8 @@ def test_a_folder_from_before_provenance_stays_readable_and_resumable(tmp_path):
     del manifest["provenance"]
     manifest["store_version"] = 1
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    shard.write_text("".join(json.dumps(r) + "\n" for r in _rows(shard) if r.pop("made_by")))
+    old_rows = [{k: v for k, v in r.items() if k != "made_by"} for r in _rows(shard)]
+    shard.write_text("".join(json.dumps(r) + "\n" for r in old_rows))
     assert [s.key for s in load_samples(tmp_path)] == [("a", 0)]
     with Store.open(tmp_path, IDENTITY) as st:  # resumed by this version: new rows are stamped
         st.append([make_sample("a", 1)])
