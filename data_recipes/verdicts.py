@@ -12,7 +12,11 @@ beside a generation store's shards, what the dataset build reads, and what the d
 - `correct`, `reason`, `extracted`, `details`: the `Verdict` (`verifiers/verdict.py`);
   `reason` is "ok" exactly when `correct` is true;
 - `verifier`: which checks made it, joined by "+" ("math", "code", "format", "judge");
-- `judged`: true when an LLM judge, not a rule-based verifier, decided.
+- `judged`: true when an LLM judge, not a rule-based verifier, decided;
+- `made_by` (written by the store, not a field of `VerdictRecord`): in a generation folder,
+  the provenance fingerprint of the samples the verdict judged (`reasoning_distill.provenance`).
+  Reading checks it against the folder's manifest, so verdicts copied in from another run
+  are refused (naming the file and row) instead of being looked up for this run's samples.
 
 Store layout, in a folder (a generation store's, or any)::
 
@@ -39,6 +43,7 @@ from typing import Any
 
 from reasoning_distill.atomic import atomic_write_json, fsync_dir
 from reasoning_distill.errors import ConfigError, InputError, OutputError
+from reasoning_distill.provenance import FIELD as MADE_BY
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +162,19 @@ def _cut_torn_tail(path: Path) -> int:
     return size - keep
 
 
-def iter_records(path: str | Path) -> Iterator[VerdictRecord]:
-    """Every complete record in a verdicts file (a torn last line is skipped)."""
+def _provenance(folder: Path) -> Any:
+    """The provenance of the generation folder `folder` (None: not a generation folder)."""
+    from reasoning_distill.generation.store import read_provenance
+
+    return read_provenance(folder)
+
+
+def iter_records(path: str | Path, provenance: Any = None) -> Iterator[VerdictRecord]:
+    """Every complete record in a verdicts file (a torn last line is skipped).
+
+    With `provenance` (a `Provenance`), a record that judged another run's sample is a
+    `ProvenanceError` naming the file and row.
+    """
     path = Path(path)
     data = path.read_bytes()
     for lineno, line in enumerate(data.split(b"\n")[:-1], 1):
@@ -168,18 +184,22 @@ def iter_records(path: str | Path) -> Iterator[VerdictRecord]:
             d = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{path}:{lineno}: not a JSON verdict record ({e})") from None
-        yield VerdictRecord.from_dict(d, f"{path}:{lineno}")
+        rec = VerdictRecord.from_dict(d, f"{path}:{lineno}")
+        if provenance is not None:
+            provenance.check_verdict(d, f"{path}:{lineno}")
+        yield rec
 
 
 def read_verdicts(folder: str | Path, name: str = DEFAULT_NAME) -> dict[Key, VerdictRecord]:
-    """The verdicts stored in `folder`, by key (first record of a key wins)."""
+    """The verdicts stored in `folder`, by key (first record of a key wins); in a generation
+    folder, each checked against its manifest's provenance."""
     path = Path(folder) / f"{name}.jsonl"
     if not path.is_file():
         raise InputError(
             f"{path}: no verdicts here; run `rdistill verify --samples {folder}` first"
         )
     out: dict[Key, VerdictRecord] = {}
-    for rec in iter_records(path):
+    for rec in iter_records(path, _provenance(Path(folder))):
         out.setdefault(rec.key, rec)
     return out
 
@@ -202,6 +222,7 @@ class VerdictStore:
         self._fh: Any = None
         self._lock_fh: Any = None
         self._done: set[Key] = set()
+        self._provenance: Any = None
 
     @classmethod
     def open(
@@ -211,11 +232,14 @@ class VerdictStore:
         *,
         redo: bool = False,
         name: str = DEFAULT_NAME,
+        provenance: bool = True,
     ) -> VerdictStore:
         """Open (or create) the store for appending under verifier configuration `config`.
 
         A store made with another configuration is refused (`ConfigError` naming each
         difference) unless `redo`, which discards our own earlier verdicts and starts over.
+        In a generation folder (and `provenance`), every record written carries the folder's
+        provenance and every stored one is checked against it (`ProvenanceError`).
         """
         import fcntl
 
@@ -230,12 +254,14 @@ class VerdictStore:
                 f"{store.path}: another process is writing verdicts here; wait for it to finish"
             ) from None
         try:
+            if provenance:
+                store._provenance = _provenance(store.folder)
             store._check_manifest(json.loads(json.dumps(config)), redo)
             if store.path.exists():
                 cut = _cut_torn_tail(store.path)
                 if cut:
                     logger.warning("%s: removed a torn last line (%d bytes)", store.path, cut)
-                store._done = {r.key for r in iter_records(store.path)}
+                store._done = {r.key for r in iter_records(store.path, store._provenance)}
             store._fh = open(store.path, "ab")  # noqa: SIM115 - kept open across appends
             fsync_dir(store.folder)
         except BaseException:
@@ -282,8 +308,10 @@ class VerdictStore:
         new = [r for r in records if r.key not in self._done]
         if not new:
             return 0
+        stamp = {MADE_BY: self._provenance.made_by} if self._provenance is not None else {}
         buf = b"".join(
-            json.dumps(r.to_dict(), ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+            json.dumps({**r.to_dict(), **stamp}, ensure_ascii=False, default=str).encode("utf-8")
+            + b"\n"
             for r in new
         )
         self._fh.write(buf)

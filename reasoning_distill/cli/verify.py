@@ -8,7 +8,9 @@
 `--samples DIR` writes keyed verdict records (`data_recipes/verdicts.py`) to DIR/verdicts.jsonl
 beside the shards, appended and fsynced as they finish: Ctrl-C keeps them and a rerun verifies
 only the samples without one. A rerun with other verifier options is refused (`--redo`
-verifies everything again). The format check is on by default there.
+verifies everything again). The format check is on by default there. A shard or verdicts
+file in DIR that another run made (its rows' `made_by` is not the manifest's) is refused,
+naming the file and row, before anything is verified.
 
 `--input FILE` writes each input row plus `verdict` ({correct, reason, extracted, details}) to
 `--out`, renamed into place at the end; verdicts that finished before an interruption are
@@ -197,8 +199,8 @@ def _main_input(args: argparse.Namespace) -> int:
         "kind": args.kind,
         "fields": [args.completion_field, args.gold_field, args.tests_field, args.finish_field],
     }
-    journal = VerdictStore.open(
-        args.out.parent, config, redo=True, name=f".{args.out.name}.partial"
+    journal = VerdictStore.open(  # rows of a file, not of a generation folder's run
+        args.out.parent, config, redo=True, name=f".{args.out.name}.partial", provenance=False
     )
     try:
         done = {int(k[0]) for k in journal.done_keys()}

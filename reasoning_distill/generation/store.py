@@ -16,6 +16,9 @@ Crash-safety rules, which the tests check with a real SIGKILL:
 - A sample whose key (`problem_id`, `sample_index`) is already stored is never written twice.
 - The manifest is written once (atomically); reopening with a different identity is refused,
   since mixing samples made under different settings would silently corrupt a dataset.
+- Every record the store writes carries `made_by`, the fingerprint of the manifest's identity
+  (`reasoning_distill.provenance`), and every read checks it: a shard copied in from another
+  run is refused, naming the shard and row, instead of being verified and trained on.
 
 Several writers (Ray actors) can share one folder: each has its own `writer_id` and therefore
 its own shard files; one process holding the folder lock repairs torn tails before they start.
@@ -35,6 +38,8 @@ from typing import Any
 
 from reasoning_distill.atomic import atomic_write_text, clean_stale_temporaries, fsync_dir
 from reasoning_distill.errors import ConfigError, InputError, OutputError
+from reasoning_distill.provenance import FIELD as MADE_BY
+from reasoning_distill.provenance import Provenance, ProvenanceError, fingerprint
 from reasoning_distill.records import Sample
 
 logger = logging.getLogger(__name__)
@@ -42,7 +47,8 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 FOLDER_LOCK = ".lock"
 _BUSY = "another generation job is writing to this folder"
-STORE_VERSION = 1
+# 2: the manifest has `provenance` and every record `made_by` (version 1 folders stay readable).
+STORE_VERSION = 2
 SHARD_RE = re.compile(r"^samples-(?P<writer>[A-Za-z0-9_.]+)-(?P<seq>\d+)\.(?P<ext>jsonl|parquet)$")
 # Sample fields that Parquet stores as JSON text: their shape varies from row to row.
 _JSON_COLUMNS = ("messages", "sampling", "meta", "gold", "logprobs")
@@ -99,8 +105,8 @@ def _repair_jsonl(path: Path) -> int:
         return size - pos
 
 
-def _sample_to_row(s: Sample) -> dict[str, Any]:
-    d = s.to_dict()
+def _sample_to_row(s: Sample, made_by: str) -> dict[str, Any]:
+    d = {**s.to_dict(), MADE_BY: made_by}
     for k in _JSON_COLUMNS:
         if k in d:
             d[k] = json.dumps(d[k], ensure_ascii=False)
@@ -132,6 +138,7 @@ def _parquet_schema() -> Any:
                 "_JSON_COLUMNS (stored as JSON text) or _ARROW_SCALARS in store.py"
             )
         fields.append(pa.field(f.name, arrow, nullable=True))
+    fields.append(pa.field(MADE_BY, pa.string(), nullable=True))
     return pa.schema(fields)
 
 
@@ -159,6 +166,7 @@ class Store:
         self._seq = 0
         self._done: set[tuple[str, int]] | None = None
         self._locks: list[Any] = []
+        self._made_by = ""
 
     # ---- opening -----------------------------------------------------------------------
     @classmethod
@@ -199,6 +207,7 @@ class Store:
             store.close()
             raise
         store._writer_id = writer_id
+        store._made_by = fingerprint(identity)
         if known_done is not None:
             store._done = set(known_done)
         store._format = format
@@ -236,6 +245,7 @@ class Store:
             "store_version": STORE_VERSION,
             "format": format,
             "identity": json.loads(json.dumps(identity)),
+            "provenance": fingerprint(identity),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         atomic_write_text(
@@ -274,12 +284,31 @@ class Store:
                     )
         return n
 
+    def provenance(self) -> Provenance | None:
+        """What every record here must have been made by (None: no manifest yet)."""
+        return read_provenance(self.path)
+
     def _iter_rows(self) -> Iterator[dict[str, Any]]:
+        """Every complete row, each checked against the manifest's provenance (its `made_by`
+        dropped): a row another run made is a `ProvenanceError` naming the shard and row."""
+        prov = self.provenance()
+        for where, row in self._iter_raw_rows():
+            if prov is not None:
+                if self._is_parquet_row(row) and isinstance(row.get("sampling"), str):
+                    sampling = json.loads(row["sampling"])
+                    prov.check_sample({**row, "sampling": sampling}, where)
+                else:
+                    prov.check_sample(row, where)
+            row.pop(MADE_BY, None)
+            yield row
+
+    def _iter_raw_rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for p in self.shards():
             if p.suffix == ".parquet":
                 import pyarrow.parquet as pq
 
-                yield from pq.read_table(p).to_pylist()
+                for i, row in enumerate(pq.read_table(p).to_pylist(), 1):
+                    yield f"{p} row {i}", row
                 continue
             with open(p, "rb") as f:
                 data = f.read()
@@ -289,9 +318,12 @@ class Store:
                 if not line.strip():
                     continue
                 try:
-                    yield json.loads(line)
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise StoreCorruptError(f"{p}:{lineno}: not a JSON sample ({e})") from None
+                if not isinstance(row, dict):
+                    raise StoreCorruptError(f"{p}:{lineno}: not a JSON sample (not an object)")
+                yield f"{p}:{lineno}", row
 
     def read(self) -> Iterator[Sample]:
         """Every stored sample, shard by shard (first copy wins if a key was ever duplicated)."""
@@ -359,7 +391,9 @@ class Store:
             self._shard_rows = 0
             fsync_dir(self.path)
         buf = b"".join(
-            json.dumps(s.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n" for s in samples
+            json.dumps({**s.to_dict(), MADE_BY: self._made_by}, ensure_ascii=False).encode("utf-8")
+            + b"\n"
+            for s in samples
         )
         self._fh.write(buf)
         self._fh.flush()
@@ -373,7 +407,9 @@ class Store:
         path = self._shard_path("parquet")
         self._seq += 1
         tmp = path.with_name(f".{path.name}.tmp")
-        table = pa.Table.from_pylist([_sample_to_row(s) for s in samples], schema=_parquet_schema())
+        table = pa.Table.from_pylist(
+            [_sample_to_row(s, self._made_by) for s in samples], schema=_parquet_schema()
+        )
         try:
             pq.write_table(table, tmp)
             with open(tmp, "rb+") as f:
@@ -459,6 +495,20 @@ def stored_format(out_dir: str | Path) -> str | None:
     except json.JSONDecodeError as e:
         raise StoreCorruptError(f"{mpath}: not valid JSON ({e})") from None
     return str(manifest.get("format", "jsonl"))
+
+
+def read_provenance(out_dir: str | Path) -> Provenance | None:
+    """The provenance of the generation folder `out_dir` (None: it has no manifest)."""
+    mpath = Path(out_dir) / MANIFEST
+    if not mpath.is_file():
+        return None
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StoreCorruptError(f"{mpath}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ProvenanceError(f"{mpath}: not a generation manifest (not an object)")
+    return Provenance.of_manifest(manifest, str(mpath))
 
 
 def load_samples(out_dir: str | Path) -> list[Sample]:

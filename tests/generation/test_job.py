@@ -61,7 +61,11 @@ def test_resume_generates_only_the_missing_samples(hf_engine, tmp_path):
     assert summary.generated_now == len(dropped) == 4 and summary.already_done == 6
     samples = load_samples(tmp_path)
     assert len(samples) == 10 and len({s.key for s in samples}) == 10
-    assert [json.loads(line) for line in kept] == [s.to_dict() for s in samples[:6]]
+    rows = [json.loads(line) for line in kept]
+    # Each row is the sample plus what made it (the store's provenance stamp).
+    made_by = json.loads((tmp_path / "manifest.json").read_text())["provenance"]
+    assert {r.pop("made_by") for r in rows} == {made_by}
+    assert rows == [s.to_dict() for s in samples[:6]]
     # A third run has nothing left to do.
     again = run_generation(problems(), hf_engine, PARAMS, tmp_path)
     assert again.generated_now == 0 and again.samples == 10
