@@ -70,6 +70,7 @@ logger = logging.getLogger(__name__)
 
 RETIRE_AFTER = 500
 _SERVER_SRC = (Path(__file__).with_name("sandbox_server.py")).read_text(encoding="utf-8")
+_JUDGE_SRC = (Path(__file__).with_name("code_judge.py")).read_text(encoding="utf-8")
 _START_TIMEOUT_S = 30.0
 _GRACE_S = 10.0  # server-side overhead allowed on top of a program's own time limit
 
@@ -90,6 +91,7 @@ class ExecResult:
     cpu_s: float = 0.0
     isolation: str = ""
     sandbox_lost: bool = False  # the sandbox itself died (e.g. the program killed it)
+    report: dict | None = None  # a judged run: the judge's report (never the program's words)
 
 
 def _uid_base() -> int:
@@ -360,8 +362,12 @@ def _release(server: _Server) -> None:
     server.close()
 
 
-def _request(code, stdin, timeout_s, memory_mb, max_output, max_procs, cpu_s=None) -> dict:
+def _request(
+    code, stdin, timeout_s, memory_mb, max_output, max_procs, cpu_s=None, judge_config=None
+) -> dict:
+    judge = {} if judge_config is None else {"judge": _JUDGE_SRC, "judge_config": judge_config}
     return {
+        **judge,
         "code": code,
         "stdin": stdin,
         "timeout_s": float(timeout_s),
@@ -380,13 +386,19 @@ def run_python(
     max_output_bytes: int = 1 << 20,
     max_procs: int = 16,
     cpu_s: float | None = None,
+    judge_config: str | None = None,
 ) -> ExecResult:
     """Run `code` as `python prog.py` in the sandbox with `stdin`; never raises for anything
     the program does. Limits: `timeout_s` wall, `cpu_s` CPU (default: the wall limit),
     `memory_mb` address space, `max_procs` processes, `max_output_bytes` per stream.
-    Safe to call from many threads: each call takes a warm sandbox of its own."""
+    Safe to call from many threads: each call takes a warm sandbox of its own.
+
+    With `judge_config` (JSON for `code_judge.py`), the tests it names are run by the
+    trusted judge against `code`, and the judge's report comes back as `report`."""
     isolation = sandbox_info()["isolation"]
-    req = _request(code, stdin, timeout_s, memory_mb, max_output_bytes, max_procs, cpu_s)
+    req = _request(
+        code, stdin, timeout_s, memory_mb, max_output_bytes, max_procs, cpu_s, judge_config
+    )
     server = _acquire()
     t0 = time.monotonic()
     try:
@@ -420,7 +432,18 @@ def run_python(
         compile_error=bool(r["compile_error"]),
         cpu_s=float(r["cpu_s"]),
         isolation=isolation,
+        report=_parse_report(r.get("report")),
     )
+
+
+def _parse_report(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        report = json.loads(text)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
 
 
 @atexit.register

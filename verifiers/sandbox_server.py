@@ -7,7 +7,10 @@ two programs. After each program it kills every process it may signal (`kill(-1)
 sandbox's pid namespace, or under the sandbox's own uid), reaps them as child subreaper,
 and wipes the scratch file systems, so one program leaves nothing for the next.
 
-Protocol: one JSON request per line on stdin, one JSON result per line on stdout.
+Protocol: one JSON request per line on stdin, one JSON result per line on stdout. A request
+with a `judge` (source) and `judge_config` runs that judge instead of the program: it gets
+the write end of a report pipe as its first argument, and what it writes there comes back
+as the result's `report` (see `code_judge.py`); the program is never given that pipe.
 """
 
 import ctypes
@@ -111,7 +114,24 @@ def read_capped(path, cap):
     return data[:cap].decode("utf-8", "replace"), len(data) > cap
 
 
-def child(req, run_dir, status_w, python):
+def read_report(fd, cap=1 << 16):
+    """What the judge wrote to its report pipe (every writer is dead by now), or None."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while len(data) <= cap:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return data[:cap].decode("utf-8", "replace") if data else None
+
+
+def child(req, run_dir, status_w, report_w, python):
     try:
         os.setsid()
         os.chdir(run_dir)
@@ -120,8 +140,12 @@ def child(req, run_dir, status_w, python):
         fd2 = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         for fd, target in ((fd0, 0), (fd1, 1), (fd2, 2)):
             os.dup2(fd, target)
-        os.closerange(3, status_w)
-        os.closerange(status_w + 1, 1 << 16)
+        keep = sorted(fd for fd in (status_w, report_w) if fd is not None)
+        low = 3
+        for fd in keep:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 16)
         with open("prog.py", "rb") as f:
             src = f.read()
         mem = int(req["memory_mb"]) * 1024 * 1024
@@ -146,7 +170,11 @@ def child(req, run_dir, status_w, python):
         os.close(status_w)
         env = {"PATH": "/usr/bin:/bin", "HOME": run_dir, "LANG": "C.UTF-8", "TMPDIR": run_dir}
         env["PYTHONHASHSEED"] = "0"
-        os.execve(python, [python, "-I", "prog.py"], env)
+        if report_w is None:
+            os.execve(python, [python, "-I", "prog.py"], env)
+        # a judged run: the judge starts, holding the only write end of the report pipe
+        os.set_inheritable(report_w, True)
+        os.execve(python, [python, "-I", "judge.py", str(report_w)], env)
     except BaseException:
         os._exit(126)
 
@@ -159,13 +187,23 @@ def run(req, n, python):
         f.write(req["code"])
     with open(os.path.join(run_dir, "stdin.txt"), "w", encoding="utf-8") as f:
         f.write(req.get("stdin") or "")
+    report_r = report_w = None
+    if req.get("judge"):
+        for name, text in (("judge.py", req["judge"]), ("judge.json", req["judge_config"])):
+            with open(os.path.join(run_dir, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        report_r, report_w = os.pipe()
     status_r, status_w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(status_r)
-        child(req, run_dir, status_w, python)
+        if report_r is not None:
+            os.close(report_r)
+        child(req, run_dir, status_w, report_w, python)
     os.close(status_w)
+    if report_w is not None:
+        os.close(report_w)
     pidfd = os.pidfd_open(pid)
     ready, _, _ = select.select([pidfd], [], [], float(req["timeout_s"]))
     timed_out = not ready
@@ -177,6 +215,7 @@ def run(req, n, python):
     stage = os.read(status_r, 1)
     os.close(status_r)
     kill_all(pid)  # daemons, background children: nothing outlives its program
+    report = read_report(report_r) if report_r is not None else None
     cap = int(req["max_output"])
     out, out_over = read_capped(os.path.join(run_dir, "stdout.txt"), cap)
     err, err_over = read_capped(os.path.join(run_dir, "stderr.txt"), cap)
@@ -200,6 +239,7 @@ def run(req, n, python):
         "compile_error": stage == b"S",
         "wall_s": wall,
         "cpu_s": cpu_s,
+        "report": report,
     }
 
 
