@@ -186,6 +186,10 @@ def _judged_verdict(res: ExecResult, program: str) -> Verdict:
     """The verdict of a judged run: the sandbox's limits first, then the judge's report."""
     failed = _failure_from(res, program)
     if failed is not None:
+        if failed.reason == RUNTIME_ERROR:
+            failed.details["error"] = (
+                f"the judge ended with status {res.returncode} (the program stopped it)"
+            )
         return failed
     report = res.report
     if report is None:

@@ -26,6 +26,7 @@ sets and bytearrays a call mutates in place are copied back after the call.
 """
 
 import builtins
+import contextlib
 import ctypes
 import json
 import os
@@ -134,6 +135,7 @@ class Channel:
         self.rfd, self.wfd, self.pid = rfd, wfd, pid
         self.buf = b""
         self.status = None
+        self.asked = 0
 
     def send(self, msg):
         data = (json.dumps(msg) + "\n").encode()
@@ -162,8 +164,12 @@ class Channel:
         return msg
 
     def ask(self, msg):
-        self.send(msg)
-        return self.recv()
+        self.asked += 1
+        self.send({**msg, "n": self.asked})
+        reply = self.recv()
+        if reply.get("n") != self.asked:
+            raise ProgramGone("the program wrote on the judge's channel out of turn")
+        return reply
 
     def gone(self):
         """What became of the program's process (waits for it)."""
@@ -218,7 +224,7 @@ class Remote:
         reply, value = self._rd_ask(msg)
         after = reply.get("after")
         if type(after) is list and len(after) == len(args):
-            for arg, new in zip(args, after):
+            for arg, new in zip(args, after, strict=True):
                 _copy_back(arg, new, self._rd_chan.resolve)
         return value
 
@@ -263,10 +269,8 @@ def _test_namespace(chan, manifest, keep):
         if type(entry) is dict and "module" in entry:
             mod = str(entry["module"])
             if mod.split(".")[0] in stdlib:
-                try:
+                with contextlib.suppress(Exception):
                     ns[name] = __import__(mod, fromlist=["_"])
-                except Exception:
-                    pass
             continue
         if name in stdlib and name not in keep:
             continue  # `math` bound to an object of the program's is not the tests' math
@@ -338,10 +342,8 @@ def _write_line(fd, msg):
 
 def _flush():
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(Exception):
             stream.flush()
-        except Exception:
-            pass
 
 
 def _manifest(g, refs):
@@ -395,15 +397,13 @@ def _serve_one(msg, refs, out_fd):
         traceback.print_exc()
         reply = {"exc": _exc_info(e)}
     _flush()
-    _write_line(out_fd, reply)
+    _write_line(out_fd, {**reply, "n": msg.get("n")})
 
 
 def program_side(src, cfg, in_fd, out_fd):
     """Run the program's definitions (and the setup), then answer the judge's calls."""
-    try:
+    with contextlib.suppress(Exception):
         ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # the program's own process
-    except Exception:
-        pass
     sys.argv = ["prog.py"]
     main = types.ModuleType("__main__")
     main.__file__ = "prog.py"
