@@ -3,16 +3,17 @@
 Why a judge of its own: when a program and its tests run in one process, whatever the
 harness does to say "the tests passed" the program can do too (read a sentinel from its
 globals or frames, write to any descriptor, exit 0 before the tests run). So the tests do
-not run where the program runs. This script starts as the sandbox's process for the run,
-makes itself non-dumpable (a process of the same uid can then neither ptrace it, nor read
-its memory, nor open its descriptors through /proc), and forks the program's process. The
+not run where the program runs. The judge runs in a fork of the sandbox server (with the
+run's limits set; `sandbox_server.judged`), which is not dumpable, so a process of the same
+uid can neither ptrace it, nor read its memory, nor open its descriptors through /proc; it
+forks the program's process, which makes itself dumpable again and closes every descriptor
+of the judge's before the first line of the program runs. The
 program runs there and answers calls; the tests run here, in the judge, and see the
 program only through proxies: every argument and return value crosses a pipe as plain data
 (numbers, strings, bytes, lists, tuples, sets, dicts), so every comparison of the tests is
 made by the judge on data, never by an object of the program's (an `__eq__` that always
 says yes compares as itself, and fails). The verdict is written to a descriptor only the
-judge holds (`argv[1]`, inherited from the sandbox server; the program's process closes its
-copy before any of its code runs). Stdout is never a verdict channel.
+judge holds (`main`'s `report_fd`). Stdout is never a verdict channel.
 
 What the program can still do: answer calls with whatever data it likes (which is what
 solving is), kill the judge or stop it (the run then fails: no report, or a timeout), and
@@ -31,7 +32,6 @@ import ctypes
 import json
 import os
 import sys
-import traceback
 import types
 
 PR_SET_DUMPABLE = 4
@@ -318,9 +318,9 @@ def judge(chan, cfg):
         return {"passed": False, "reason": "verifier_error", "error": str(e)}
     except BaseException as e:  # noqa: BLE001 - every end of the tests is a verdict
         remote = bool(getattr(e, "_rd_remote", False))
-        text = "".join(traceback.format_exception_only(type(e), e)).strip()[-2000:]
+        text = f"{type(e).__name__}: {e}"[-2000:]
         if not remote:
-            traceback.print_exc()
+            _print_exc()
         if isinstance(e, AssertionError):
             return {"passed": False, "reason": "wrong_answer", "error": text}
         if remote and isinstance(e, MemoryError):
@@ -332,6 +332,12 @@ def judge(chan, cfg):
 
 
 # ---------------------------------------------------------------- the program's side
+
+
+def _print_exc():
+    import traceback  # only on a failure: its import is a fifth of the judge's start-up
+
+    traceback.print_exc()
 
 
 def _write_line(fd, msg):
@@ -394,7 +400,7 @@ def _serve_one(msg, refs, out_fd):
         _flush()
         os._exit(e.code if isinstance(e.code, int) else 1)
     except BaseException as e:  # noqa: BLE001 - the program's exception goes to the judge
-        traceback.print_exc()
+        _print_exc()
         reply = {"exc": _exc_info(e)}
     _flush()
     _write_line(out_fd, {**reply, "n": msg.get("n")})
@@ -422,7 +428,7 @@ def program_side(src, cfg, in_fd, out_fd):
         code = e.code
         os._exit(code if isinstance(code, int) else (0 if code is None else 1))
     except BaseException as e:  # noqa: BLE001 - a program that fails to load is a verdict
-        traceback.print_exc()
+        _print_exc()
         _flush()
         try:
             _write_line(out_fd, {"load_error": _exc_info(e)})
@@ -442,8 +448,18 @@ def program_side(src, cfg, in_fd, out_fd):
     os._exit(0)
 
 
-def main():
-    report_fd = int(sys.argv[1])
+def _fresh_stdio():
+    """Standard streams of our own on fds 0-2 (a fork inherits its parent's objects)."""
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def main(report_fd=None):
+    """Judge one run (in the run's folder): `report_fd` is the report pipe's write end."""
+    report_fd = int(sys.argv[1]) if report_fd is None else report_fd
+    _fresh_stdio()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if hasattr(sys, "set_int_max_str_digits"):
         sys.set_int_max_str_digits(0)

@@ -30,6 +30,13 @@ processes) and the uid; the server is not dumpable, so a program cannot ptrace i
 memory; a program that kills the server only loses its own result. A sandbox is retired
 after `RETIRE_AFTER` programs anyway.
 
+Judged runs (`run_python(..., judge_config=...)`, the `assert`/`call` tests of `code.py`):
+the server forks a judge (`code_judge.py`) instead of starting the program; the judge forks
+the program's process, runs the tests itself against proxies that carry only data, and
+reports on a pipe the program never holds, so no program can forge its own verdict. The
+program's process is then a fork of the server's, not a fresh interpreter: it sees the
+server's already-imported modules, nothing else of it (the server never ran untrusted code).
+
 Weaker, when bubblewrap is missing or cannot start (no user namespaces): the same server
 runs as a plain process. As root it first leaves the network (`unshare(CLONE_NEWNET)`) and
 drops to a uid of its own; unprivileged, it tries a user+network namespace. The file system

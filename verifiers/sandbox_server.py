@@ -8,9 +8,9 @@ sandbox's pid namespace, or under the sandbox's own uid), reaps them as child su
 and wipes the scratch file systems, so one program leaves nothing for the next.
 
 Protocol: one JSON request per line on stdin, one JSON result per line on stdout. A request
-with a `judge` (source) and `judge_config` runs that judge instead of the program: it gets
-the write end of a report pipe as its first argument, and what it writes there comes back
-as the result's `report` (see `code_judge.py`); the program is never given that pipe.
+with a `judge` (source) and `judge_config` runs that judge instead of the program (`judged`):
+it gets the write end of a report pipe, and what it writes there comes back as the result's
+`report` (see `code_judge.py`); the program is never given that pipe.
 """
 
 import ctypes
@@ -131,6 +131,20 @@ def read_report(fd, cap=1 << 16):
     return data[:cap].decode("utf-8", "replace") if data else None
 
 
+def judged(req, env, report_w):
+    """A judged run: the judge runs in this fork of the server, with the program's limits
+    already set. It is a fresh fork of a process that never ran untrusted code, is not
+    dumpable (inherited), and has its modules loaded: no interpreter to start. It forks the
+    program's process itself (see `code_judge.py`) and never returns."""
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = ["judge.py"]
+    judge = {"__name__": "rd_judge", "__builtins__": __builtins__}
+    exec(compile(req["judge"], "judge.py", "exec"), judge)
+    judge["main"](report_w)
+    os._exit(0)
+
+
 def child(req, run_dir, status_w, report_w, python):
     try:
         os.setsid()
@@ -152,14 +166,15 @@ def child(req, run_dir, status_w, report_w, python):
         cpu = max(1, int(req["cpu_s"] + 0.999))
         limits = [
             (resource.RLIMIT_AS, mem),
-            (resource.RLIMIT_CPU, cpu),
+            (resource.RLIMIT_CPU, cpu),  # soft; the hard limit is a second later
             (resource.RLIMIT_NPROC, int(req["max_procs"])),
             (resource.RLIMIT_FSIZE, int(req["max_output"]) + 1),
             (resource.RLIMIT_NOFILE, 256),
             (resource.RLIMIT_CORE, 0),
         ]
         for lim, value in limits:
-            resource.setrlimit(lim, (value, value))
+            hard = value + 1 if lim == resource.RLIMIT_CPU else value
+            resource.setrlimit(lim, (value, hard))
         try:
             compile(src, "prog.py", "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as e:
@@ -170,11 +185,9 @@ def child(req, run_dir, status_w, report_w, python):
         os.close(status_w)
         env = {"PATH": "/usr/bin:/bin", "HOME": run_dir, "LANG": "C.UTF-8", "TMPDIR": run_dir}
         env["PYTHONHASHSEED"] = "0"
-        if report_w is None:
-            os.execve(python, [python, "-I", "prog.py"], env)
-        # a judged run: the judge starts, holding the only write end of the report pipe
-        os.set_inheritable(report_w, True)
-        os.execve(python, [python, "-I", "judge.py", str(report_w)], env)
+        if report_w is not None:
+            judged(req, env, report_w)
+        os.execve(python, [python, "-I", "prog.py"], env)
     except BaseException:
         os._exit(126)
 
@@ -189,9 +202,8 @@ def run(req, n, python):
         f.write(req.get("stdin") or "")
     report_r = report_w = None
     if req.get("judge"):
-        for name, text in (("judge.py", req["judge"]), ("judge.json", req["judge_config"])):
-            with open(os.path.join(run_dir, name), "w", encoding="utf-8") as f:
-                f.write(text)
+        with open(os.path.join(run_dir, "judge.json"), "w", encoding="utf-8") as f:
+            f.write(req["judge_config"])
         report_r, report_w = os.pipe()
     status_r, status_w = os.pipe()
     t0 = time.monotonic()
@@ -227,8 +239,12 @@ def run(req, n, python):
     else:
         rc = os.WEXITSTATUS(status)
     cpu_s = usage.ru_utime + usage.ru_stime
-    # RLIMIT_CPU ends a program with SIGXCPU (then SIGKILL): a time limit, like the wall clock
-    cpu_limit = rc in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_s >= float(req["cpu_s"]) - 0.05
+    # RLIMIT_CPU ends a program with SIGXCPU at the soft limit (SIGKILL at the hard one, for a
+    # program that ignores SIGXCPU): a time limit, like the wall clock. SIGXCPU alone decides:
+    # under load rusage can read a little under the limit the kernel enforced.
+    cpu_limit = rc == -signal.SIGXCPU or (
+        rc == -signal.SIGKILL and cpu_s >= float(req["cpu_s"]) - 0.05
+    )
     return {
         "returncode": rc,
         "stdout": out,
