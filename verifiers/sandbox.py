@@ -35,7 +35,7 @@ the server forks a judge (`code_judge.py`) instead of starting the program; the 
 the program's process, runs the tests itself against proxies that carry only data, and
 reports on a pipe the program never holds, so no program can forge its own verdict. The
 program's process is then a fork of the server's, not a fresh interpreter: it sees the
-server's already-imported modules, nothing else of it (the server never ran untrusted code).
+server's already-imported modules and whatever its memory still holds (earlier requests: other rows' programs and tests, no secret); the server never ran untrusted code.
 
 Weaker, when bubblewrap is missing or cannot start (no user namespaces): the same server
 runs as a plain process. As root it first leaves the network (`unshare(CLONE_NEWNET)`) and
@@ -325,7 +325,9 @@ def sandbox_info() -> dict[str, Any]:
             info["bwrap_error"] = f"probe program failed: {r}"
         except (OSError, RuntimeError) as e:
             info["bwrap_error"] = str(e)
-        logger.warning("bubblewrap unusable, falling back: %s", info["bwrap_error"])
+        # info, not warning: `sandbox_policy` tells the user (a refusal, or a warning when
+        # they opted in), and says why
+        logger.info("bubblewrap unusable, falling back: %s", info["bwrap_error"])
     server = _start("plain", python)
     net = server.net
     server.close()
@@ -333,7 +335,7 @@ def sandbox_info() -> dict[str, Any]:
         isolation = "uid+netns" if net == "netns" else "uid"
     else:
         isolation = "netns" if net == "netns" else "none"
-    logger.warning("sandbox isolation is %s (bubblewrap not in use)", isolation)
+    logger.info("sandbox isolation is %s (bubblewrap not in use)", isolation)
     return {**info, "isolation": isolation, "mode": "plain"}
 
 
