@@ -170,10 +170,43 @@ def _check_tests(tests: Any) -> str | None:
 _JUDGE_REASONS = {WRONG_ANSWER, RUNTIME_ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, VERIFIER_ERROR}
 
 
+def _kept_names(tests: str, setup: str) -> list[str]:
+    """Names the tests get from the program even where they shadow a builtin or a standard
+    module: what the setup binds, and the function each top-level assert calls
+    (`assert sum(10, 15) == 6`: MBPP's function under test may be called `sum`)."""
+    import ast
+
+    names: set[str] = set()
+    for part, code in (("setup", setup), ("tests", tests)):
+        try:
+            tree = ast.parse(code or "")
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if part == "setup":
+                for sub in ast.walk(node) if isinstance(node, ast.Assign) else [node]:
+                    if isinstance(sub, ast.Name):
+                        names.add(sub.id)
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.Assert):
+                expr = node.test
+                if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+                    expr = expr.operand
+                if isinstance(expr, ast.Compare):
+                    expr = expr.left
+                if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+                    names.add(expr.func.id)
+    return sorted(names)
+
+
 def _run_judged(program: str, setup: str, tests: str, keep: str | None, opts: dict) -> ExecResult:
-    """Run `program` with `setup`, and `tests` in the judge (`keep`: a name the tests get
-    even where it shadows a builtin: the entry point)."""
-    config = json.dumps({"setup": setup, "tests": tests, "keep": [keep] if keep else []})
+    """Run `program` then `setup` in the program's process and `tests` in the judge (`keep`:
+    the entry point, a name the tests get even where it shadows a builtin)."""
+    kept = sorted({*_kept_names(tests, setup), *([keep] if keep else [])})
+    config = json.dumps({"setup": setup, "tests": tests, "keep": kept})
     return run_python(
         program,
         timeout_s=opts["total_timeout_s"],

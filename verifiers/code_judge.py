@@ -19,7 +19,8 @@ What the program can still do: answer calls with whatever data it likes (which i
 solving is), kill the judge or stop it (the run then fails: no report, or a timeout), and
 shadow helpers the problem itself gives it to re-define (HumanEval's `poly`): a dataset
 choice, not a channel. Names of builtins and of standard modules that the program binds to
-its own objects are not handed to the tests (except the entry point).
+its own objects are not handed to the tests, except those in the config's `keep` (the
+entry point, the functions the asserts call, the setup's names).
 
 Limits of the proxies: an argument the judge cannot send as data (a function, an object of
 the tests' own class) makes the run a `verifier_error`, not a wrong answer. Lists, dicts,
@@ -228,6 +229,11 @@ class Remote:
                 _copy_back(arg, new, self._rd_chan.resolve)
         return value
 
+    def __setattr__(self, name, value):
+        self._rd_ask(
+            {"op": "setattr", "ref": self._rd_id, "name": str(name), "value": encode(value, None)}
+        )
+
     def __getattr__(self, name):
         if name.startswith("__") and name not in ("__name__", "__qualname__", "__doc__"):
             raise AttributeError(name)
@@ -306,9 +312,9 @@ def judge(chan, cfg):
             reason = "memory_limit" if exc.get("type") == "MemoryError" else "runtime_error"
             return {"passed": False, "reason": reason, "error": why}
         ns = _test_namespace(chan, manifest, set(cfg.get("keep") or ()))
-        for label in ("setup", "tests"):
-            if cfg.get(label):
-                exec(compile(cfg[label], f"<{label}>", "exec", dont_inherit=True), ns)
+        # the setup ran after the program, in its process (its objects are the program's to
+        # use, as MBPP's trees of the program's `Node`s are); its names come with the others
+        exec(compile(cfg.get("tests") or "", "<tests>", "exec", dont_inherit=True), ns)
     except ProgramGone as e:
         if isinstance(e.args[0], str):  # alive but off the protocol: it is killed after
             return {"passed": False, "reason": "runtime_error", "error": e.args[0]}
@@ -392,6 +398,9 @@ def _serve_one(msg, refs, out_fd):
             reply = {"v": encode(value, refs), "after": [encode(a, refs) for a in args]}
         elif op == "getattr":
             reply = {"v": encode(getattr(obj, str(msg.get("name"))), refs)}
+        elif op == "setattr":
+            setattr(obj, str(msg.get("name")), decode(msg.get("value"), resolve))
+            reply = {"v": None}
         elif op == "iter":
             reply = {"v": encode(list(obj), refs)}
         else:

@@ -323,6 +323,20 @@ def test_forgery_fails_for_call_and_check_tests(name, tests):
             "def sum(xs):\n    return 42",
             {"kind": "call", "fn_name": "sum", "cases": [{"input": [[1]], "output": 42}]},
         ),
+        (  # MBPP's function under test may shadow a builtin (task 126's `sum`)
+            "def sum(a, b):\n    return a + b",
+            {"kind": "assert", "code": "assert sum(10, 15) == 25\nassert sum(1, 2) == 3"},
+        ),
+        (  # the setup builds objects of the program's class (MBPP 367's trees of `Node`s)
+            "class Node:\n    def __init__(self, d):\n        self.d, self.left = d, None\n"
+            "def depth(n):\n    return 0 if n is None else 1 + depth(n.left)",
+            {
+                "kind": "assert",
+                "setup": "root = Node(1)\nroot.left = Node(2)",
+                "code": "assert depth(root) == 2\nroot.left.left = Node(3)\n"
+                "assert depth(root) == 3 and root.left.d == 2",
+            },
+        ),
         (  # the setup's names are seen by the program's functions and by the tests
             "def add_k(x):\n    return x + K",
             {"kind": "assert", "setup": "K = 10", "code": "assert add_k(1) == K + 1"},
