@@ -262,7 +262,7 @@ def _copy_back(arg, new, resolve):
         arg.update(value)
 
 
-def _test_namespace(chan, manifest, keep):
+def _test_namespace(chan, manifest, keep, tests_text):
     """The names the program defined, as the tests will see them."""
     ns = {"__name__": "__main__", "__builtins__": builtins}
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
@@ -274,7 +274,8 @@ def _test_namespace(chan, manifest, keep):
             continue  # the tests' own `set`, `abs`, `AssertionError` stay the judge's
         if type(entry) is dict and "module" in entry:
             mod = str(entry["module"])
-            if mod.split(".")[0] in stdlib:
+            # only modules the tests may use: an import here is paid on every run
+            if mod.split(".")[0] in stdlib and name in tests_text:
                 with contextlib.suppress(Exception):
                     ns[name] = __import__(mod, fromlist=["_"])
             continue
@@ -311,7 +312,7 @@ def judge(chan, cfg):
             why = f"{str(exc.get('type', ''))[:100]}: {str(exc.get('msg', ''))[:1000]}"
             reason = "memory_limit" if exc.get("type") == "MemoryError" else "runtime_error"
             return {"passed": False, "reason": reason, "error": why}
-        ns = _test_namespace(chan, manifest, set(cfg.get("keep") or ()))
+        ns = _test_namespace(chan, manifest, set(cfg.get("keep") or ()), cfg.get("tests") or "")
         # the setup ran after the program, in its process (its objects are the program's to
         # use, as MBPP's trees of the program's `Node`s are); its names come with the others
         exec(compile(cfg.get("tests") or "", "<tests>", "exec", dont_inherit=True), ns)

@@ -361,3 +361,37 @@ def test_wrong_answers_keep_their_reasons():
     assert v.correct, v
     v = _verify("def f(g):\n    return g(1)", {"kind": "assert", "code": "assert f(abs) == 1"})
     assert v.reason == "verifier_error" and "function" in v.details["error"]
+
+
+def test_the_program_holds_no_descriptor_of_the_judge():
+    import json
+
+    from reasoning_distill.verifiers.sandbox import run_python
+
+    probe = textwrap.dedent(
+        """
+        import json, os
+        mine = sorted(int(fd) for fd in os.listdir('/proc/self/fd'))
+        opened = []
+        for n in range(64):
+            try:
+                os.close(os.open(f'/proc/{os.getppid()}/fd/{n}', os.O_WRONLY))
+                opened.append(n)
+            except OSError:
+                pass
+        try:
+            open(f'/proc/{os.getppid()}/mem', 'rb').read(1)
+            mem = 'read'
+        except OSError as e:
+            mem = type(e).__name__
+        print(json.dumps([mine, opened, mem]))
+        def f(x):
+            return x + 3
+        """
+    )
+    config = json.dumps({"setup": "", "tests": "assert f(2) == 5", "keep": []})
+    r = run_python(probe, timeout_s=5, judge_config=config)
+    assert r.report == {"passed": True, "reason": "ok", "error": ""}, r
+    mine, opened, mem = json.loads(r.stdout)
+    # stdin/out/err, its two ends of the channel, and the listing's own descriptor
+    assert len(mine) == 6 and opened == [] and mem != "read", r.stdout
