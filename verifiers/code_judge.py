@@ -41,12 +41,14 @@ _SCALARS = (type(None), bool, int, float, str)
 _GONE_HINT = "exited before its tests finished"
 
 
-class JudgeLimit(TypeError):
-    """The judge cannot pass this value to the program (a harness limit, not a failure)."""
+class JudgeLimit(BaseException):
+    """The judge cannot pass this value to the program (a harness limit, not a failure).
+    Not an `Exception`, so that no `except Exception` in the tests can swallow it."""
 
 
-class ProgramGone(Exception):
-    """The program's process ended (or broke the channel) while the tests needed it."""
+class ProgramGone(BaseException):
+    """The program's process ended (or broke the channel) while the tests needed it. Not an
+    `Exception`: a test's `try: f(x) except Exception: pass` must not hide an exit."""
 
 
 class ProgramError(RuntimeError):
@@ -137,6 +139,7 @@ class Channel:
         self.buf = b""
         self.status = None
         self.asked = 0
+        self.lost = None
 
     def send(self, msg):
         data = (json.dumps(msg) + "\n").encode()
@@ -165,6 +168,15 @@ class Channel:
         return msg
 
     def ask(self, msg):
+        if self.lost is not None:  # once lost, always: a swallowed loss is still a loss
+            raise ProgramGone(self.lost)
+        try:
+            return self._ask(msg)
+        except ProgramGone as e:
+            self.lost = e.args[0]
+            raise
+
+    def _ask(self, msg):
         self.asked += 1
         self.send({**msg, "n": self.asked})
         reply = self.recv()
@@ -316,6 +328,8 @@ def judge(chan, cfg):
         # the setup ran after the program, in its process (its objects are the program's to
         # use, as MBPP's trees of the program's `Node`s are); its names come with the others
         exec(compile(cfg.get("tests") or "", "<tests>", "exec", dont_inherit=True), ns)
+        if chan.lost is not None:  # the tests caught it (`except BaseException`)
+            raise ProgramGone(chan.lost)
     except ProgramGone as e:
         if isinstance(e.args[0], str):  # alive but off the protocol: it is killed after
             return {"passed": False, "reason": "runtime_error", "error": e.args[0]}

@@ -395,3 +395,12 @@ def test_the_program_holds_no_descriptor_of_the_judge():
     mine, opened, mem = json.loads(r.stdout)
     # stdin/out/err, its two ends of the channel, and the listing's own descriptor
     assert len(mine) == 6 and opened == [] and mem != "read", r.stdout
+
+
+def test_an_exit_inside_a_tests_try_block_is_not_swallowed():
+    lenient = {
+        "kind": "assert",
+        "code": "for x in (2, 0):\n    try:\n        f(x)\n    except BaseException:\n        pass",
+    }
+    v = _verify("import os\ndef f(x):\n    os._exit(0)", lenient)
+    assert v.reason == "wrong_answer" and "exited before its tests finished" in v.details["error"]
