@@ -27,7 +27,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from reasoning_distill.errors import ConfigError
 
@@ -87,6 +94,9 @@ class MathOptions(_Strict):
 
 class CodeOptions(_Strict):
     timeout_s: float = Field(default=6.0, gt=0)
+    # run code even where the sandbox lacks bubblewrap (`verifiers/sandbox_policy.py`); not
+    # part of any stage's hash: it changes where code may run, not what a verdict means
+    allow_weak_sandbox: StrictBool = Field(default=False, exclude=True)
 
 
 class JudgeOptions(_Strict):

@@ -9,17 +9,19 @@ Test kinds (`tests` dicts, JSON-able so they travel in dataset rows):
 - `{"kind": "call", "fn_name": ..., "cases": [{"input": [args...], "output": ...}]}`: APPS
   call-based problems (a function, or a method of `class Solution`).
 
-An `assert`/`call` run passes only when it exits 0 AND prints a per-run sentinel after the
-last test: a program that calls `exit(0)` before the tests run does not pass. The sentinel
-comes in on stdin, not in the source; a program written to hunt for it in its own process
-could still forge it (not a threat this harness claims to stop).
+An `assert`/`call` run is judged out of band (`code_judge.py`): the program runs in a
+process of its own, the tests run in the trusted judge's process and call the program's
+functions through proxies that carry only data, and the verdict comes from the judge's
+report on a pipe the program never holds. Nothing the program prints, exits with or finds in
+its own memory can make a run pass: a program that exits before its tests, writes a fake
+report to any descriptor, or patches builtins fails (only the tests' own comparisons, made
+by the judge on plain data, can pass it).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import secrets
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -41,12 +43,6 @@ from reasoning_distill.verifiers.verdict import (
     VERIFIER_ERROR,
     WRONG_ANSWER,
     Verdict,
-)
-
-_PRELUDE = "import os as _rd_os, sys as _rd_sys\n_rd_sentinel = _rd_sys.stdin.readline().strip()\n"
-_EPILOGUE = (
-    "\ntry:\n    _rd_sys.stdout.flush()\nexcept Exception:\n    pass\n"
-    "_rd_os.write(1, ('\\n' + _rd_sentinel + '\\n').encode())\n"
 )
 
 # LeetCode-style starters (`def f(self, arr: List[int])`) assume these names, as the judges
@@ -171,16 +167,84 @@ def _check_tests(tests: Any) -> str | None:
     return None
 
 
-def _run_sentinel(program: str, tail: str, opts: dict) -> tuple[ExecResult, bool]:
-    sentinel = secrets.token_hex(16)
-    res = run_python(
-        _PRELUDE + program + "\n\n" + tail + _EPILOGUE,
-        stdin=sentinel + "\n",
+_JUDGE_REASONS = {WRONG_ANSWER, RUNTIME_ERROR, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, VERIFIER_ERROR}
+
+
+def _kept_names(tests: str, setup: str) -> list[str]:
+    """Names the tests get from the program even where they shadow a builtin or a standard
+    module: what the setup binds, and the function each top-level assert calls
+    (`assert sum(10, 15) == 6`: MBPP's function under test may be called `sum`)."""
+    import ast
+
+    names: set[str] = set()
+    for part, code in (("setup", setup), ("tests", tests)):
+        try:
+            tree = ast.parse(code or "")
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if part == "setup":
+                for sub in ast.walk(node) if isinstance(node, ast.Assign) else [node]:
+                    if isinstance(sub, ast.Name):
+                        names.add(sub.id)
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names.add(node.name)
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.Assert):
+                expr = node.test
+                if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+                    expr = expr.operand
+                if isinstance(expr, ast.Compare):
+                    expr = expr.left
+                if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+                    names.add(expr.func.id)
+    return sorted(names)
+
+
+def _run_judged(program: str, setup: str, tests: str, keep: str | None, opts: dict) -> ExecResult:
+    """Run `program` then `setup` in the program's process and `tests` in the judge (`keep`:
+    the entry point, a name the tests get even where it shadows a builtin)."""
+    kept = sorted({*_kept_names(tests, setup), *([keep] if keep else [])})
+    config = json.dumps({"setup": setup, "tests": tests, "keep": kept})
+    return run_python(
+        program,
         timeout_s=opts["total_timeout_s"],
         memory_mb=opts["memory_mb"],
+        judge_config=config,
     )
-    # anywhere, not only last: output the program buffered can be flushed after ours at exit
-    return res, sentinel in res.stdout.split("\n")
+
+
+def _judged_verdict(res: ExecResult, program: str) -> Verdict:
+    """The verdict of a judged run: the sandbox's limits first, then the judge's report."""
+    failed = _failure_from(res, program)
+    if failed is not None:
+        if failed.reason == RUNTIME_ERROR:
+            failed.details["error"] = (
+                f"the judge ended with status {res.returncode} (the program stopped it)"
+            )
+        return failed
+    report = res.report
+    if report is None:
+        return Verdict.fail(
+            RUNTIME_ERROR,
+            program,
+            error="the judge ended without a report (the program stopped it)",
+            stderr=res.stderr[-1500:],
+            isolation=res.isolation,
+        )
+    if report.get("passed") is True and report.get("reason") == "ok":
+        return Verdict.ok(program, wall_s=round(res.wall_s, 4), isolation=res.isolation)
+    reason = report.get("reason")
+    reason = reason if reason in _JUDGE_REASONS else RUNTIME_ERROR
+    return Verdict.fail(
+        reason,
+        program,
+        error=str(report.get("error", ""))[:2000],
+        stderr=res.stderr[-1500:],
+        wall_s=round(res.wall_s, 4),
+        isolation=res.isolation,
+    )
 
 
 def verify_code(
@@ -219,26 +283,16 @@ def verify_code(
                 opts["total_timeout_s"] = float(timeout_s) * len(tests["cases"])
             return _verify_stdio(program, tests["cases"], opts, all_cases)
         if tests["kind"] == "assert":
-            parts = [tests.get("setup") or "", tests["code"]]
-            if tests.get("entry_point"):
-                parts.append(f"check({tests['entry_point']})")
-            tail = "\n\n".join(p for p in parts if p)
-            source = program
+            entry = tests.get("entry_point") or None
+            code = tests["code"] + (f"\n\ncheck({entry})\n" if entry else "")
+            res = _run_judged(program, tests.get("setup") or "", code, entry, opts)
         else:
             cases = json.dumps(list(tests["cases"]))
-            tail = _CALL_HARNESS.format(cases=cases, fn=tests["fn_name"])
-            source = _CALL_IMPORTS + program
-        res, saw_sentinel = _run_sentinel(source, tail, opts)
+            code = _CALL_HARNESS.format(cases=cases, fn=tests["fn_name"])
+            res = _run_judged(_CALL_IMPORTS + program, "", code, tests["fn_name"], opts)
     except Exception as e:  # the sandbox itself failed: say so, never crash the batch
         return Verdict.fail(VERIFIER_ERROR, program, error=repr(e)[:500])
-    failed = _failure_from(res, program)
-    if failed is not None:
-        return failed
-    if not saw_sentinel:
-        return Verdict.fail(
-            WRONG_ANSWER, program, error="exited before its tests finished", isolation=res.isolation
-        )
-    return Verdict.ok(program, wall_s=round(res.wall_s, 4), isolation=res.isolation)
+    return _judged_verdict(res, program)
 
 
 def _verify_stdio(program: str, cases: Sequence[dict], opts: dict, all_cases: bool) -> Verdict:

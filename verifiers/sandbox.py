@@ -30,6 +30,13 @@ processes) and the uid; the server is not dumpable, so a program cannot ptrace i
 memory; a program that kills the server only loses its own result. A sandbox is retired
 after `RETIRE_AFTER` programs anyway.
 
+Judged runs (`run_python(..., judge_config=...)`, the `assert`/`call` tests of `code.py`):
+the server forks a judge (`code_judge.py`) instead of starting the program; the judge forks
+the program's process, runs the tests itself against proxies that carry only data, and
+reports on a pipe the program never holds, so no program can forge its own verdict. The
+program's process is then a fork of the server's, not a fresh interpreter: it sees the
+server's already-imported modules and whatever its memory still holds (earlier requests: other rows' programs and tests, no secret); the server never ran untrusted code.
+
 Weaker, when bubblewrap is missing or cannot start (no user namespaces): the same server
 runs as a plain process. As root it first leaves the network (`unshare(CLONE_NEWNET)`) and
 drops to a uid of its own; unprivileged, it tries a user+network namespace. The file system
@@ -70,6 +77,7 @@ logger = logging.getLogger(__name__)
 
 RETIRE_AFTER = 500
 _SERVER_SRC = (Path(__file__).with_name("sandbox_server.py")).read_text(encoding="utf-8")
+_JUDGE_SRC = (Path(__file__).with_name("code_judge.py")).read_text(encoding="utf-8")
 _START_TIMEOUT_S = 30.0
 _GRACE_S = 10.0  # server-side overhead allowed on top of a program's own time limit
 
@@ -90,6 +98,7 @@ class ExecResult:
     cpu_s: float = 0.0
     isolation: str = ""
     sandbox_lost: bool = False  # the sandbox itself died (e.g. the program killed it)
+    report: dict | None = None  # a judged run: the judge's report (never the program's words)
 
 
 def _uid_base() -> int:
@@ -316,7 +325,9 @@ def sandbox_info() -> dict[str, Any]:
             info["bwrap_error"] = f"probe program failed: {r}"
         except (OSError, RuntimeError) as e:
             info["bwrap_error"] = str(e)
-        logger.warning("bubblewrap unusable, falling back: %s", info["bwrap_error"])
+        # info, not warning: `sandbox_policy` tells the user (a refusal, or a warning when
+        # they opted in), and says why
+        logger.info("bubblewrap unusable, falling back: %s", info["bwrap_error"])
     server = _start("plain", python)
     net = server.net
     server.close()
@@ -324,7 +335,7 @@ def sandbox_info() -> dict[str, Any]:
         isolation = "uid+netns" if net == "netns" else "uid"
     else:
         isolation = "netns" if net == "netns" else "none"
-    logger.warning("sandbox isolation is %s (bubblewrap not in use)", isolation)
+    logger.info("sandbox isolation is %s (bubblewrap not in use)", isolation)
     return {**info, "isolation": isolation, "mode": "plain"}
 
 
@@ -360,8 +371,12 @@ def _release(server: _Server) -> None:
     server.close()
 
 
-def _request(code, stdin, timeout_s, memory_mb, max_output, max_procs, cpu_s=None) -> dict:
+def _request(
+    code, stdin, timeout_s, memory_mb, max_output, max_procs, cpu_s=None, judge_config=None
+) -> dict:
+    judge = {} if judge_config is None else {"judge": _JUDGE_SRC, "judge_config": judge_config}
     return {
+        **judge,
         "code": code,
         "stdin": stdin,
         "timeout_s": float(timeout_s),
@@ -380,13 +395,19 @@ def run_python(
     max_output_bytes: int = 1 << 20,
     max_procs: int = 16,
     cpu_s: float | None = None,
+    judge_config: str | None = None,
 ) -> ExecResult:
     """Run `code` as `python prog.py` in the sandbox with `stdin`; never raises for anything
     the program does. Limits: `timeout_s` wall, `cpu_s` CPU (default: the wall limit),
     `memory_mb` address space, `max_procs` processes, `max_output_bytes` per stream.
-    Safe to call from many threads: each call takes a warm sandbox of its own."""
+    Safe to call from many threads: each call takes a warm sandbox of its own.
+
+    With `judge_config` (JSON for `code_judge.py`), the tests it names are run by the
+    trusted judge against `code`, and the judge's report comes back as `report`."""
     isolation = sandbox_info()["isolation"]
-    req = _request(code, stdin, timeout_s, memory_mb, max_output_bytes, max_procs, cpu_s)
+    req = _request(
+        code, stdin, timeout_s, memory_mb, max_output_bytes, max_procs, cpu_s, judge_config
+    )
     server = _acquire()
     t0 = time.monotonic()
     try:
@@ -420,7 +441,18 @@ def run_python(
         compile_error=bool(r["compile_error"]),
         cpu_s=float(r["cpu_s"]),
         isolation=isolation,
+        report=_parse_report(r.get("report")),
     )
+
+
+def _parse_report(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        report = json.loads(text)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
 
 
 @atexit.register

@@ -7,7 +7,10 @@ two programs. After each program it kills every process it may signal (`kill(-1)
 sandbox's pid namespace, or under the sandbox's own uid), reaps them as child subreaper,
 and wipes the scratch file systems, so one program leaves nothing for the next.
 
-Protocol: one JSON request per line on stdin, one JSON result per line on stdout.
+Protocol: one JSON request per line on stdin, one JSON result per line on stdout. A request
+with a `judge` (source) and `judge_config` runs that judge instead of the program (`judged`):
+it gets the write end of a report pipe, and what it writes there comes back as the result's
+`report` (see `code_judge.py`); the program is never given that pipe.
 """
 
 import ctypes
@@ -111,7 +114,38 @@ def read_capped(path, cap):
     return data[:cap].decode("utf-8", "replace"), len(data) > cap
 
 
-def child(req, run_dir, status_w, python):
+def read_report(fd, cap=1 << 16):
+    """What the judge wrote to its report pipe (every writer is dead by now), or None."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while len(data) <= cap:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return data[:cap].decode("utf-8", "replace") if data else None
+
+
+def judged(req, env, report_w):
+    """A judged run: the judge runs in this fork of the server, with the program's limits
+    already set. It is a fresh fork of a process that never ran untrusted code, is not
+    dumpable (inherited), and has its modules loaded: no interpreter to start. It forks the
+    program's process itself (see `code_judge.py`) and never returns."""
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = ["judge.py"]
+    judge = {"__name__": "rd_judge", "__builtins__": __builtins__}
+    exec(compile(req["judge"], "judge.py", "exec"), judge)
+    judge["main"](report_w)
+    os._exit(0)
+
+
+def child(req, run_dir, status_w, report_w, python):
     try:
         os.setsid()
         os.chdir(run_dir)
@@ -120,22 +154,27 @@ def child(req, run_dir, status_w, python):
         fd2 = os.open("stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         for fd, target in ((fd0, 0), (fd1, 1), (fd2, 2)):
             os.dup2(fd, target)
-        os.closerange(3, status_w)
-        os.closerange(status_w + 1, 1 << 16)
+        keep = sorted(fd for fd in (status_w, report_w) if fd is not None)
+        low = 3
+        for fd in keep:
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, 1 << 16)
         with open("prog.py", "rb") as f:
             src = f.read()
         mem = int(req["memory_mb"]) * 1024 * 1024
         cpu = max(1, int(req["cpu_s"] + 0.999))
         limits = [
             (resource.RLIMIT_AS, mem),
-            (resource.RLIMIT_CPU, cpu),
+            (resource.RLIMIT_CPU, cpu),  # soft; the hard limit is a second later
             (resource.RLIMIT_NPROC, int(req["max_procs"])),
             (resource.RLIMIT_FSIZE, int(req["max_output"]) + 1),
             (resource.RLIMIT_NOFILE, 256),
             (resource.RLIMIT_CORE, 0),
         ]
         for lim, value in limits:
-            resource.setrlimit(lim, (value, value))
+            hard = value + 1 if lim == resource.RLIMIT_CPU else value
+            resource.setrlimit(lim, (value, hard))
         try:
             compile(src, "prog.py", "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as e:
@@ -146,6 +185,8 @@ def child(req, run_dir, status_w, python):
         os.close(status_w)
         env = {"PATH": "/usr/bin:/bin", "HOME": run_dir, "LANG": "C.UTF-8", "TMPDIR": run_dir}
         env["PYTHONHASHSEED"] = "0"
+        if report_w is not None:
+            judged(req, env, report_w)
         os.execve(python, [python, "-I", "prog.py"], env)
     except BaseException:
         os._exit(126)
@@ -159,13 +200,22 @@ def run(req, n, python):
         f.write(req["code"])
     with open(os.path.join(run_dir, "stdin.txt"), "w", encoding="utf-8") as f:
         f.write(req.get("stdin") or "")
+    report_r = report_w = None
+    if req.get("judge"):
+        with open(os.path.join(run_dir, "judge.json"), "w", encoding="utf-8") as f:
+            f.write(req["judge_config"])
+        report_r, report_w = os.pipe()
     status_r, status_w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(status_r)
-        child(req, run_dir, status_w, python)
+        if report_r is not None:
+            os.close(report_r)
+        child(req, run_dir, status_w, report_w, python)
     os.close(status_w)
+    if report_w is not None:
+        os.close(report_w)
     pidfd = os.pidfd_open(pid)
     ready, _, _ = select.select([pidfd], [], [], float(req["timeout_s"]))
     timed_out = not ready
@@ -177,6 +227,7 @@ def run(req, n, python):
     stage = os.read(status_r, 1)
     os.close(status_r)
     kill_all(pid)  # daemons, background children: nothing outlives its program
+    report = read_report(report_r) if report_r is not None else None
     cap = int(req["max_output"])
     out, out_over = read_capped(os.path.join(run_dir, "stdout.txt"), cap)
     err, err_over = read_capped(os.path.join(run_dir, "stderr.txt"), cap)
@@ -188,8 +239,12 @@ def run(req, n, python):
     else:
         rc = os.WEXITSTATUS(status)
     cpu_s = usage.ru_utime + usage.ru_stime
-    # RLIMIT_CPU ends a program with SIGXCPU (then SIGKILL): a time limit, like the wall clock
-    cpu_limit = rc in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_s >= float(req["cpu_s"]) - 0.05
+    # RLIMIT_CPU ends a program with SIGXCPU at the soft limit (SIGKILL at the hard one, for a
+    # program that ignores SIGXCPU): a time limit, like the wall clock. SIGXCPU alone decides:
+    # under load rusage can read a little under the limit the kernel enforced.
+    cpu_limit = rc == -signal.SIGXCPU or (
+        rc == -signal.SIGKILL and cpu_s >= float(req["cpu_s"]) - 0.05
+    )
     return {
         "returncode": rc,
         "stdout": out,
@@ -200,6 +255,7 @@ def run(req, n, python):
         "compile_error": stage == b"S",
         "wall_s": wall,
         "cpu_s": cpu_s,
+        "report": report,
     }
 
 

@@ -48,6 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sel.add_argument("--min-pass-rate", type=float, default=0.0)
     sel.add_argument("--max-pass-rate", type=float, default=1.0)
     p.add_argument("--title", default=None, help="dataset card title")
+    p.add_argument(
+        "--allow-weak-sandbox",
+        action="store_true",
+        help="recipe: verify code even where the sandbox lacks bubblewrap (refused by default; "
+        "the recipe key verify.code.allow_weak_sandbox says the same)",
+    )
 
 
 def read_rows(path: Path, verdict_field: str, keep: str) -> tuple[list[dict], int]:
@@ -133,6 +139,8 @@ def _main_recipe(args: argparse.Namespace) -> int:
     path = find_recipe(args.recipe)
     recipe = load_recipe(path)
     root = args.root or Path.cwd()
+    if not args.dry_run:
+        _require_sandbox(args, recipe, path)
     run = run_recipe(
         recipe,
         root=root,
@@ -155,6 +163,25 @@ def _main_recipe(args: argparse.Namespace) -> int:
         f"problems -> {run.out}"
     )
     return 0
+
+
+def _require_sandbox(args: argparse.Namespace, recipe, path: Path) -> None:
+    """Before anything runs: code sources need bubblewrap, or an opt-in for weaker isolation
+    (--allow-weak-sandbox, `verify.code.allow_weak_sandbox: true` on every code source, or
+    the environment variable). A source with a per-row `kind` field may hold code."""
+    code = [
+        s.name
+        for s in recipe.sources
+        if s.kind == "code" or (s.toy is not None and s.toy.kind == "code") or s.fields.kind
+    ]
+    if not code:
+        return
+    from reasoning_distill.verifiers.sandbox_policy import require_isolation
+
+    allow = args.allow_weak_sandbox or all(
+        recipe.verify_for(name).code.allow_weak_sandbox for name in code
+    )
+    require_isolation(allow, f"the code of source(s) {', '.join(code)} of {path}")
 
 
 def _main_samples(args: argparse.Namespace) -> int:

@@ -72,6 +72,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--redo", action="store_true", help="verify again every sample (options changed)"
     )
+    p.add_argument(
+        "--allow-weak-sandbox",
+        action="store_true",
+        help="run code even where the sandbox lacks bubblewrap (then a program can write the "
+        "host's /tmp, read world-readable files and see host processes; refused by default)",
+    )
 
 
 def _options(args: argparse.Namespace, check_format: bool, kind: str | None = None):
@@ -192,6 +198,7 @@ def _main_input(args: argparse.Namespace) -> int:
     if args.input.resolve() == args.out.resolve():
         raise OutputError("--out must differ from --input (the input is never overwritten)")
     rows, items = read_items(args)
+    _require_sandbox(args, sum(it.kind == "code" for it in items), f"rows of {args.input}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {
         **options.config(),
@@ -260,6 +267,10 @@ def _main_samples(args: argparse.Namespace) -> int:
             f"--samples verifies each sample by its own kind; drop the positional {args.kind!r}"
         )
     options = _options(args, True if args.check_format is None else args.check_format)
+    from reasoning_distill.verification import item_of, read_store
+
+    n_code = sum(item_of(s).kind == "code" for s in read_store(args.samples))
+    _require_sandbox(args, n_code, f"samples in {args.samples}")
     run = verify_store(
         args.samples, options, redo=args.redo, workers=args.workers, progress=RichProgress()
     )
@@ -273,6 +284,14 @@ def _main_samples(args: argparse.Namespace) -> int:
         if summary["generated"]:
             _print_table(f"{kind} verdicts ({args.samples})", Counter(summary["by_reason"]))
     return 0
+
+
+def _require_sandbox(args: argparse.Namespace, n_code: int, where: str) -> None:
+    """Refuse code verification under weak isolation unless --allow-weak-sandbox (or env)."""
+    if n_code:
+        from reasoning_distill.verifiers.sandbox_policy import require_isolation
+
+        require_isolation(args.allow_weak_sandbox, f"the {n_code} code {where}")
 
 
 def main(args: argparse.Namespace) -> int:

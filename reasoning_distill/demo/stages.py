@@ -175,8 +175,26 @@ def verify_traces(cfg: DemoConfig, out: Path, progress) -> tuple[list[Sample], l
             [v for s, v in zip(samples, verdicts, strict=True) if s.kind == kind]
         )
     summary["verdicts_file"] = str(gen / "verdicts.jsonl")
+    summary["sandbox"] = sandbox_record(samples)
     write_json(folder / "summary.json", summary)
     return samples, verdicts, summary
+
+
+def sandbox_record(samples: list[Sample]) -> dict:
+    """Which isolation the demo's code verification ran under. The demo's own toy programs
+    may run under the weaker one (no bubblewrap), where `rdistill verify` and `build` refuse
+    untrusted code without `--allow-weak-sandbox`; the report says which it was."""
+    n_code = sum(s.kind == "code" for s in samples)
+    if not n_code:
+        return {"isolation": "not used", "code_samples": 0}
+    from reasoning_distill.verifiers.sandbox import sandbox_info
+    from reasoning_distill.verifiers.sandbox_policy import STRONG, WHAT_WEAK_ALLOWS
+
+    isolation = sandbox_info()["isolation"]
+    record = {"isolation": isolation, "code_samples": n_code, "bubblewrap": isolation == STRONG}
+    if isolation != STRONG:
+        record["note"] = f"weaker than bubblewrap: {WHAT_WEAK_ALLOWS} (the demo's own programs)"
+    return record
 
 
 def build_datasets(

@@ -63,7 +63,12 @@ def test_report_structure(quick_run):
     assert v["generated"] == sum(v["by_reason"].values())
     assert v["kept"] == v["by_reason"].get("ok", 0)
     assert report["protocol"]["n"] == DemoConfig.quick().eval_n
+    sandbox = report["verification"]["sandbox"]  # which isolation the toy programs ran under
+    assert sandbox["code_samples"] > 0 and sandbox["isolation"] in (
+        "bubblewrap", "uid+netns", "uid", "netns", "none"
+    )  # fmt: skip
     md = (out / "report.md").read_text()
+    assert "sandbox" in md and sandbox["isolation"] in md
     assert md.count("verified_rkl") >= 2
     assert "## Does the white-box stage help?" in md and "verified_sft_eq" in md
     # Its models are too small to rank the arms, and the report says so first.
