@@ -85,9 +85,19 @@ def _read_stages(work: Path) -> dict[str, str]:
     return dict(_read_stages_file(work).get("stages", {}))
 
 
+# What a stage began with when that is not known: a work folder from a build older than the
+# `started` record, killed in that stage. A plain rerun resumes it (the stores refuse other
+# settings themselves); `--rebuild` redoes it.
+UNKNOWN = "unknown"
+
+
 def _read_started(work: Path) -> dict[str, str]:
     """The hash each stage began with (a killed stage is recorded too, so an edit is seen)."""
-    return dict(_read_stages_file(work).get("started", {}))
+    record = _read_stages_file(work)
+    if "started" in record:
+        return dict(record["started"])
+    done = record.get("stages", {})
+    return {st: UNKNOWN for st in STAGE_ORDER if st not in done and _has_artifacts(work, st)}
 
 
 def _write_stages(work: Path, stages: dict[str, str], started: dict[str, str]) -> None:
@@ -98,9 +108,11 @@ def _write_stages(work: Path, stages: dict[str, str], started: dict[str, str]) -
 
 
 def _mark_started(work: Path, stage: str, digest: str) -> None:
-    started = _read_started(work)
-    if started.get(stage) != digest:
-        started[stage] = digest
+    """Record the hash `stage` begins with; one already recorded is kept (an `UNKNOWN` stays
+    until the stage finishes, so `--rebuild` can still redo it)."""
+    record, started = _read_stages_file(work), _read_started(work)
+    if stage not in started or "started" not in record:
+        started.setdefault(stage, digest)
         _write_stages(work, _read_stages(work), started)
 
 
@@ -199,16 +211,12 @@ def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
             f"{work}: folder exists and was not written by rdistill build (no {STAGES_FILE}); "
             "it is left untouched: choose another --out or --work"
         )
-    record = _read_stages_file(work)
-    stored, started = record.get("stages", {}), record.get("started")
+    stored, started = _read_stages(work), _read_started(work)
     now = _stage_hashes(recipe)
     for stage in STAGE_ORDER:
-        built = stored.get(stage, (started or {}).get(stage))
-        if built is None and started is None and rebuild and _has_artifacts(work, stage):
-            # A build older than the `started` record, killed in this stage: what it began
-            # with is unknown, so --rebuild redoes it (a plain rerun resumes, or the store
-            # refuses other settings itself).
-            built = "unknown"
+        built = stored.get(stage, started.get(stage))
+        if built == UNKNOWN and not rebuild:
+            continue  # resumable as it is; its store refuses other settings, naming --rebuild
         if built is not None and built != now[stage]:
             if not rebuild:
                 state = "was built" if stage in stored else "was started (and interrupted)"
