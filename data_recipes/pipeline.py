@@ -3,7 +3,8 @@ and write, resumable at every stage.
 
 Work folder (`<output.dir>.work` unless given), every file ours::
 
-    stages.json                 the hash of the recipe sections each finished stage used
+    stages.json                 the hash of the recipe sections each stage started and
+                                finished with (a killed stage's edit is seen too)
     problems.jsonl              problems after dedupe and decontamination (atomic)
     problems.json               counts per source and stage, duplicates, contamination hits
     generations/                the generation store (shards + manifest), resumes itself
@@ -11,7 +12,8 @@ Work folder (`<output.dir>.work` unless given), every file ours::
 
 A rerun redoes only what is missing. A recipe whose sections changed since a stage was done
 is refused, naming the stage and the sections, unless `rebuild` is set: then that stage and
-every later one are redone (their artifacts, ours, are removed first).
+every later one are redone (their artifacts are removed first, and only after every one of
+them was checked to be ours: a refusal removes nothing).
 """
 
 from __future__ import annotations
@@ -476,15 +478,18 @@ def check_apart(out: Path, work: Path, recipe: Recipe, root: Path) -> None:
             "folder, so the two must be apart; choose a --work outside it (the default is "
             f"{work_dir_for(out)})"
         )
-    for i, src in enumerate(recipe.sources):
-        if src.path is None:
+    inputs = [(f"sources.{i}.path", s.path) for i, s in enumerate(recipe.sources) if s.path]
+    inputs += [("decontaminate.data_dir", recipe.decontaminate.data_dir)]
+    inputs += [("prompt.chat_template", recipe.prompt.chat_template)]
+    for key, value in inputs:
+        if value is None:
             continue
-        path = resolve_path(src.path, root)
+        path = resolve_path(value, root)
         for name, folder in (("output", out), ("work folder", work)):
             if _inside(path, folder):
                 raise ConfigError(
-                    f"sources.{i}.path: {path} lies inside the {name} {folder}, which the "
-                    "build replaces or cleans; move the source out of it"
+                    f"{key}: {path} lies inside the {name} {folder}, which the build replaces "
+                    "or cleans; move it out of there"
                 )
 
 
