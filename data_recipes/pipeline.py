@@ -91,6 +91,9 @@ def _read_stages(work: Path) -> dict[str, str]:
 # `started` record, killed in that stage. A plain rerun resumes it (the stores refuse other
 # settings themselves); `--rebuild` redoes it.
 UNKNOWN = "unknown"
+# Stages that keep what they finished when killed (samples, verdicts): an edit of the recipe
+# after a kill would mix old and new results in them, so their start is what counts.
+_PARTIAL = ("generate", "verify")
 
 
 def _read_started(work: Path) -> dict[str, str]:
@@ -216,12 +219,13 @@ def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
     stored, started = _read_stages(work), _read_started(work)
     now = _stage_hashes(recipe)
     for stage in STAGE_ORDER:
-        built = stored.get(stage, started.get(stage))
+        # problems and write are all-or-nothing (atomic): an interrupted one simply runs again
+        built = stored.get(stage, started.get(stage) if stage in _PARTIAL else None)
         if built == UNKNOWN and not rebuild:
             continue  # resumable as it is; its store refuses other settings, naming --rebuild
         if built is not None and built != now[stage]:
             if not rebuild:
-                state = "was built" if stage in stored else "was started (and interrupted)"
+                state = "was built" if stage in stored else "was started (not finished)"
                 raise ConfigError(
                     f"the recipe changed since stage {stage!r} {state} in {work} (sections "
                     f"{', '.join(STAGE_SECTIONS[stage])}): rerun with --rebuild to redo it and "
@@ -328,7 +332,7 @@ def _problems_stage(
 
 def _generate_stage(
     recipe: Recipe, problems: list[Problem], work: Path, root: Path, progress: Progress,
-    engine_factory: Callable[[], Any] | None,
+    engine_factory: Callable[[], Any] | None, rebuild: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     from reasoning_distill.data_recipes.teacher import make_teacher_engine, sampling_params
 
@@ -341,9 +345,8 @@ def _generate_stage(
     if (gen / MANIFEST).exists() and want <= Store(gen).done_keys():
         return {"samples": len(want), "generated_now": 0}
 
-    engine = engine_factory() if engine_factory else make_teacher_engine(recipe, root)
-    try:
-        summary = run_generation(
+    def generate() -> Any:
+        return run_generation(
             problems,
             engine,
             params,
@@ -352,11 +355,23 @@ def _generate_stage(
             system=recipe.prompt.system,
             store_format=recipe.teacher.format,
         )
-    except ManifestMismatchError as e:
-        raise ManifestMismatchError(
-            f"{e}\nIn a recipe build: rerun with --rebuild to generate again (the samples in "
-            f"{gen} are ours and are replaced), or restore the recipe's teacher section."
-        ) from None
+
+    engine = engine_factory() if engine_factory else make_teacher_engine(recipe, root)
+    try:
+        try:
+            summary = generate()
+        except ManifestMismatchError as e:
+            if not rebuild:
+                raise ManifestMismatchError(
+                    f"{e}\nIn a recipe build: rerun with --rebuild to generate again (the "
+                    f"samples in {gen} are ours and are replaced), or restore the recipe."
+                ) from None
+            # made with other settings (the teacher's path, say) and --rebuild asked for
+            # it: replaced, once everything that goes with it is checked to be ours
+            logger.warning("%s was made with other settings: generating again", gen)
+            _remove_from(work, "generate")
+            _mark_started(work, "generate", _stage_hashes(recipe)["generate"])
+            summary = generate()
     finally:
         engine.close()
     return {"samples": len(want), "summary": summary.to_dict()}
@@ -393,7 +408,8 @@ def _verify_stage(
         by_source[str((s.meta or {}).get("source") or "")].append(s)
     n = 0
     redo_hint = "rerun with --rebuild to verify every sample again, or restore the recipe"
-    with VerdictStore.open(gen, config, redo_hint=redo_hint) as store:
+    # under --rebuild, verdicts made with other options (ours, by their manifest) are redone
+    with VerdictStore.open(gen, config, redo=rebuild, redo_hint=redo_hint) as store:
         done = store.done_keys()
         for src in recipe.sources:
             options = verify_options(recipe, src.name)
@@ -661,7 +677,9 @@ def _run_stages(
         return RecipeRun(work, out, plan={}, stats=stats)
     t0 = time.perf_counter()
     _mark_started(work, "generate", hashes["generate"])
-    stats["generate"] = _generate_stage(recipe, problems, work, root, progress, engine_factory)
+    stats["generate"] = _generate_stage(
+        recipe, problems, work, root, progress, engine_factory, rebuild
+    )
     _mark_done(work, "generate", hashes["generate"])
     timings["generate"] = round(time.perf_counter() - t0, 3)
     if until == "generate":
