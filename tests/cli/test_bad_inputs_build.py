@@ -596,3 +596,40 @@ def test_a_full_disk_names_the_dataset_being_written_and_keeps_the_old_one(
     line = _one_line(err)
     assert "No space left on device" in line and str(out) in line, line
     assert _tree(out) == old
+
+
+@pytest.mark.slow
+def test_a_store_made_with_another_teacher_path_is_redone_by_rebuild(
+    tmp_path, capsys, tiny_model_dir
+):
+    # Two roots whose relative `model` is the same model at another path: the recipe (and its
+    # stage hashes) are the same, the store's manifest is not.
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root in roots:
+        root.mkdir()
+        _problems(root, n=4)
+        (root / "model").symlink_to(tiny_model_dir, target_is_directory=True)
+        recipe = _recipe(root, "model")
+    out = tmp_path / "ds"
+    code, err = _recipe_build(capsys, roots[0] / "recipe.yaml", roots[0], "--out", str(out))
+    assert code == 0, err
+    # what a kill in the middle of generation leaves: whole lines of some samples, the stage
+    # started and not finished, no verdicts yet
+    work = tmp_path / "ds.work"
+    gen = work / "generations"
+    for shard in gen.glob("samples-*.jsonl"):
+        lines = shard.read_text().splitlines(keepends=True)
+        shard.write_text("".join(lines[: len(lines) // 2]))
+    for name in ("verdicts.jsonl", "verdicts.manifest.json"):
+        (gen / name).unlink()
+    record = json.loads((work / "stages.json").read_text())
+    record["stages"] = {"problems": record["stages"]["problems"]}
+    (work / "stages.json").write_text(json.dumps(record))
+    recipe = roots[1] / "recipe.yaml"
+    code, err = _recipe_build(capsys, recipe, roots[1], "--out", str(out))
+    assert code == 2, err
+    assert "rerun with --rebuild" in err and "--redo" not in err, err
+    code, err = _recipe_build(capsys, recipe, roots[1], "--out", str(out), "--rebuild")
+    assert code == 0, err
+    manifest = json.loads((gen / "manifest.json").read_text())
+    assert str(roots[1] / "model") in json.dumps(manifest)
