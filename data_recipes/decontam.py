@@ -56,9 +56,22 @@ def _strength(kind: str) -> float:
 
 def benchmark_texts(name: str, data_dir: str | Path | None = None) -> list[tuple[str, str]]:
     """(problem id, problem text) of a registered benchmark, from `data_dir` or its source."""
-    from reasoning_distill.eval.benchmarks import load_benchmark
+    from reasoning_distill.eval.benchmarks import (
+        BenchmarkUnavailable,
+        get_benchmark,
+        load_benchmark,
+    )
 
-    problems = load_benchmark(name, path=data_dir)
+    try:
+        problems = load_benchmark(name, path=data_dir)
+    except BenchmarkUnavailable as e:
+        cause = e.__cause__ or e
+        raise BenchmarkUnavailable(
+            f"decontaminate.benchmarks: cannot load {name!r} from the Hugging Face Hub "
+            f"({type(cause).__name__}: {str(cause)[:200]}); set decontaminate.data_dir in the "
+            f"recipe to a folder holding {get_benchmark(name).local_file} (as in "
+            "../shared/benchmarks/), or drop the benchmark"
+        ) from None
     return [(p.id, str(p.meta.get("question") or p.prompt)) for p in problems]
 
 

@@ -113,6 +113,11 @@ def write_dataset(
             },
         )
         replace_dir(tmp, out_dir, DATASET_MARKER)
+    except OSError as e:
+        if e.filename is not None or e.errno is None:
+            raise
+        # a full disk inside `datasets`/pyarrow names no file: name the folder being written
+        raise OSError(e.errno, f"{e.strerror} (writing the dataset)", str(out_dir)) from e
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)  # our own temporary, never the target

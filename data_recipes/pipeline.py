@@ -3,7 +3,8 @@ and write, resumable at every stage.
 
 Work folder (`<output.dir>.work` unless given), every file ours::
 
-    stages.json                 the hash of the recipe sections each finished stage used
+    stages.json                 the hash of the recipe sections each stage started and
+                                finished with (a killed stage's edit is seen too)
     problems.jsonl              problems after dedupe and decontamination (atomic)
     problems.json               counts per source and stage, duplicates, contamination hits
     generations/                the generation store (shards + manifest), resumes itself
@@ -11,7 +12,8 @@ Work folder (`<output.dir>.work` unless given), every file ours::
 
 A rerun redoes only what is missing. A recipe whose sections changed since a stage was done
 is refused, naming the stage and the sections, unless `rebuild` is set: then that stage and
-every later one are redone (their artifacts, ours, are removed first).
+every later one are redone (their artifacts are removed first, and only after every one of
+them was checked to be ours: a refusal removes nothing).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from reasoning_distill.data_recipes.recipe import Recipe, resolve_path
 
 from reasoning_distill.atomic import atomic_write_json, atomic_write_text
-from reasoning_distill.errors import ConfigError, OutputError
+from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.progress import Progress, ensure
 from reasoning_distill.records import Problem
 
@@ -65,43 +67,142 @@ def _stage_hashes(recipe: Recipe) -> dict[str, str]:
     return {stage: recipe.stage_hash(*secs) for stage, secs in STAGE_SECTIONS.items()}
 
 
-def _read_stages(work: Path) -> dict[str, str]:
+def _read_stages_file(work: Path) -> dict[str, Any]:
     path = work / STAGES_FILE
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8")).get("stages", {})
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise OutputError(
+            f"{path}: unreadable ({e}); it is ours: delete it to start over"
+        ) from None
+    if not isinstance(data, dict):
+        raise OutputError(f"{path}: not a stages record; delete it to start over")
+    return data
 
 
-def _write_stages(work: Path, stages: dict[str, str]) -> None:
-    atomic_write_json(work / STAGES_FILE, {"written_by": "reasoning-distill", "stages": stages})
+def _read_stages(work: Path) -> dict[str, str]:
+    """The hash each finished stage was built with."""
+    return dict(_read_stages_file(work).get("stages", {}))
+
+
+# What a stage began with when that is not known: a work folder from a build older than the
+# `started` record, killed in that stage. A plain rerun resumes it (the stores refuse other
+# settings themselves); `--rebuild` redoes it.
+UNKNOWN = "unknown"
+# Stages that keep what they finished when killed (samples, verdicts): an edit of the recipe
+# after a kill would mix old and new results in them, so their start is what counts.
+_PARTIAL = ("generate", "verify")
+
+
+def _read_started(work: Path) -> dict[str, str]:
+    """The hash each stage began with (a killed stage is recorded too, so an edit is seen)."""
+    record = _read_stages_file(work)
+    if "started" in record:
+        return dict(record["started"])
+    done = record.get("stages", {})
+    return {st: UNKNOWN for st in STAGE_ORDER if st not in done and _has_artifacts(work, st)}
+
+
+def _write_stages(work: Path, stages: dict[str, str], started: dict[str, str]) -> None:
+    atomic_write_json(
+        work / STAGES_FILE,
+        {"written_by": "reasoning-distill", "stages": stages, "started": started},
+    )
+
+
+def _mark_started(work: Path, stage: str, digest: str) -> None:
+    """Record the hash `stage` begins with; one already recorded is kept (an `UNKNOWN` stays
+    until the stage finishes, so `--rebuild` can still redo it)."""
+    record, started = _read_stages_file(work), _read_started(work)
+    if stage not in started or "started" not in record:
+        started.setdefault(stage, digest)
+        _write_stages(work, _read_stages(work), started)
 
 
 def _mark_done(work: Path, stage: str, digest: str) -> None:
     stages = _read_stages(work)
     stages[stage] = digest
-    _write_stages(work, stages)
+    _write_stages(work, stages, {**_read_started(work), stage: digest})
+
+
+# Files a generation store and its verdict store write (see generation/store.py, verdicts.py).
+_VERDICT_FILES = ("verdicts.jsonl", "verdicts.manifest.json", ".verdicts.lock")
+
+
+def _store_file(name: str) -> bool:
+    from reasoning_distill.generation.store import FOLDER_LOCK, MANIFEST, SHARD_RE
+
+    return (
+        name == MANIFEST
+        or name in _VERDICT_FILES
+        or SHARD_RE.match(name) is not None
+        or name.startswith((FOLDER_LOCK, ".samples-", f".{MANIFEST}.", ".verdicts."))
+    )
+
+
+def _removals(work: Path, first: str) -> list[Path]:
+    """What `--rebuild` from stage `first` removes, each checked to be ours first.
+
+    Raises `OutputError` (nothing removed) if any of it is not: a `generations/` without a
+    store manifest, or holding files a store does not write; a `verdicts.jsonl` without the
+    manifest our verdict store writes before its first verdict.
+    """
+    later = STAGE_ORDER[STAGE_ORDER.index(first) :]
+    gen = work / "generations"
+    targets: list[Path] = []
+    if "problems" in later:
+        targets += [work / n for n in ("problems.jsonl", "problems.json") if (work / n).exists()]
+    keep_hint = "it is left untouched, and so is everything else: move it away and rerun"
+    if "generate" in later and gen.exists():
+        if not gen.is_dir() or gen.is_symlink():
+            raise OutputError(f"{gen}: not a folder this command wrote; {keep_hint}")
+        foreign = sorted(e.name for e in gen.iterdir() if not _store_file(e.name))
+        if foreign or (any(gen.iterdir()) and not (gen / "manifest.json").is_file()):
+            what = f"files it did not write ({', '.join(foreign[:5])})" if foreign else (
+                "no manifest.json, so its samples are not ours"
+            )  # fmt: skip
+            raise OutputError(f"--rebuild would delete {gen}, which holds {what}; {keep_hint}")
+        if (gen / "verdicts.jsonl").exists() and not (gen / "verdicts.manifest.json").exists():
+            raise OutputError(
+                f"--rebuild would delete {gen / 'verdicts.jsonl'}, which has no "
+                f"verdicts.manifest.json, so it is not ours; {keep_hint}"
+            )
+        targets.append(gen)
+    elif "verify" in later:
+        verdicts = gen / "verdicts.jsonl"
+        if verdicts.exists() and not (gen / "verdicts.manifest.json").is_file():
+            raise OutputError(
+                f"--rebuild would delete {verdicts}, which has no verdicts.manifest.json, so it "
+                f"is not ours; {keep_hint}"
+            )
+        targets += [gen / n for n in _VERDICT_FILES[:2] if (gen / n).exists()]
+    return targets
 
 
 def _remove_from(work: Path, first: str) -> None:
-    """Remove the artifacts (ours) of stage `first` and every later stage."""
+    """Remove the artifacts (ours) of stage `first` and every later stage.
+
+    Every target is checked before the first is removed: a refusal leaves everything.
+    """
     later = STAGE_ORDER[STAGE_ORDER.index(first) :]
-    gen = work / "generations"
-    if "problems" in later:
-        for name in ("problems.jsonl", "problems.json"):
-            (work / name).unlink(missing_ok=True)
-    if "generate" in later and (gen / "manifest.json").is_file():
-        shutil.rmtree(gen)  # a generation store: ours, by its manifest
-    elif "verify" in later:
-        for name in ("verdicts.jsonl", "verdicts.manifest.json"):
-            (gen / name).unlink(missing_ok=True)
+    for target in _removals(work, first):
+        if target.is_dir():
+            shutil.rmtree(target)  # a generation store: ours, by its manifest and its files
+        else:
+            target.unlink(missing_ok=True)
     stages = {k: v for k, v in _read_stages(work).items() if k not in later}
-    _write_stages(work, stages)
+    started = {k: v for k, v in _read_started(work).items() if k not in later}
+    _write_stages(work, stages, started)
 
 
 def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
     """The first stage to redo because the recipe changed (None: nothing changed).
 
-    Refuses a work folder that is not ours, and a changed recipe unless `rebuild`.
+    Refuses a work folder that is not ours, and a changed recipe unless `rebuild`. A stage
+    counts as built with the hash it finished with or, if it was interrupted, began with.
+    With `rebuild`, what would be removed is checked to be ours here, before any work.
     """
     if work.exists() and not work.is_dir():
         raise OutputError(f"{work}: exists and is not a folder; choose another --out")
@@ -115,17 +216,33 @@ def check_work_dir(work: Path, recipe: Recipe, rebuild: bool) -> str | None:
             f"{work}: folder exists and was not written by rdistill build (no {STAGES_FILE}); "
             "it is left untouched: choose another --out or --work"
         )
-    stored, now = _read_stages(work), _stage_hashes(recipe)
+    stored, started = _read_stages(work), _read_started(work)
+    now = _stage_hashes(recipe)
     for stage in STAGE_ORDER:
-        if stage in stored and stored[stage] != now[stage]:
+        # problems and write are all-or-nothing (atomic): an interrupted one simply runs again
+        built = stored.get(stage, started.get(stage) if stage in _PARTIAL else None)
+        if built == UNKNOWN and not rebuild:
+            continue  # resumable as it is; its store refuses other settings, naming --rebuild
+        if built is not None and built != now[stage]:
             if not rebuild:
+                state = "was built" if stage in stored else "was started (not finished)"
                 raise ConfigError(
-                    f"the recipe changed since stage {stage!r} was built in {work} (sections "
+                    f"the recipe changed since stage {stage!r} {state} in {work} (sections "
                     f"{', '.join(STAGE_SECTIONS[stage])}): rerun with --rebuild to redo it and "
                     "the stages after it, or build into a new --out"
                 )
+            _removals(work, stage)  # refuses now, before any work, if any of it is not ours
             return stage
     return None
+
+
+def _has_artifacts(work: Path, stage: str) -> bool:
+    gen = work / "generations"
+    if stage == "generate":
+        return (gen / "manifest.json").exists()
+    if stage == "verify":
+        return (gen / "verdicts.manifest.json").exists()
+    return False
 
 
 # ---------------------------------------------------------------- stages
@@ -215,12 +332,12 @@ def _problems_stage(
 
 def _generate_stage(
     recipe: Recipe, problems: list[Problem], work: Path, root: Path, progress: Progress,
-    engine_factory: Callable[[], Any] | None,
+    engine_factory: Callable[[], Any] | None, rebuild: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     from reasoning_distill.data_recipes.teacher import make_teacher_engine, sampling_params
 
     from reasoning_distill.generation.job import run_generation
-    from reasoning_distill.generation.store import MANIFEST, Store
+    from reasoning_distill.generation.store import MANIFEST, ManifestMismatchError, Store
 
     gen = work / "generations"
     params = sampling_params(recipe)
@@ -228,9 +345,8 @@ def _generate_stage(
     if (gen / MANIFEST).exists() and want <= Store(gen).done_keys():
         return {"samples": len(want), "generated_now": 0}
 
-    engine = engine_factory() if engine_factory else make_teacher_engine(recipe, root)
-    try:
-        summary = run_generation(
+    def generate() -> Any:
+        return run_generation(
             problems,
             engine,
             params,
@@ -239,6 +355,23 @@ def _generate_stage(
             system=recipe.prompt.system,
             store_format=recipe.teacher.format,
         )
+
+    engine = engine_factory() if engine_factory else make_teacher_engine(recipe, root)
+    try:
+        try:
+            summary = generate()
+        except ManifestMismatchError as e:
+            if not rebuild:
+                raise ManifestMismatchError(
+                    f"{e}\nIn a recipe build: rerun with --rebuild to generate again (the "
+                    f"samples in {gen} are ours and are replaced), or restore the recipe."
+                ) from None
+            # made with other settings (the teacher's path, say) and --rebuild asked for
+            # it: replaced, once everything that goes with it is checked to be ours
+            logger.warning("%s was made with other settings: generating again", gen)
+            _remove_from(work, "generate")
+            _mark_started(work, "generate", _stage_hashes(recipe)["generate"])
+            summary = generate()
     finally:
         engine.close()
     return {"samples": len(want), "summary": summary.to_dict()}
@@ -258,7 +391,9 @@ def verify_options(recipe: Recipe, source: str) -> Any:
     )
 
 
-def _verify_stage(recipe: Recipe, work: Path, progress: Progress, workers: int | None) -> dict:
+def _verify_stage(
+    recipe: Recipe, work: Path, progress: Progress, workers: int | None, rebuild: bool = False
+) -> dict:
     from reasoning_distill.data_recipes.judge import judge_records
     from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
 
@@ -272,7 +407,9 @@ def _verify_stage(recipe: Recipe, work: Path, progress: Progress, workers: int |
     for s in samples:
         by_source[str((s.meta or {}).get("source") or "")].append(s)
     n = 0
-    with VerdictStore.open(gen, config) as store:
+    redo_hint = "rerun with --rebuild to verify every sample again, or restore the recipe"
+    # under --rebuild, verdicts made with other options (ours, by their manifest) are redone
+    with VerdictStore.open(gen, config, redo=rebuild, redo_hint=redo_hint) as store:
         done = store.done_keys()
         for src in recipe.sources:
             options = verify_options(recipe, src.name)
@@ -334,6 +471,80 @@ def _dataset_stage(
     return result.stats
 
 
+def _inside(a: Path, b: Path) -> bool:
+    """Whether `a` is `b` or lies under it, symlinks resolved."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents
+
+
+def check_apart(out: Path, work: Path, recipe: Recipe, root: Path) -> None:
+    """Refuse a work folder and an output that overlap, or an input inside either.
+
+    The write stage replaces the whole output folder, and `--rebuild` removes stores in the
+    work folder: whatever lies inside them would go (a work folder, a source file).
+    """
+    if _inside(work, out) or _inside(out, work):
+        how = (
+            "are the same folder"
+            if out.resolve() == work.resolve()
+            else ("lies inside" if _inside(work, out) else "holds")
+        )  # fmt: skip
+        raise ConfigError(
+            f"--work {work} {how} the output {out}: the write stage replaces the output "
+            "folder, so the two must be apart; choose a --work outside it (the default is "
+            f"{work_dir_for(out)})"
+        )
+    inputs = [(f"sources.{i}.path", s.path) for i, s in enumerate(recipe.sources) if s.path]
+    inputs += [("decontaminate.data_dir", recipe.decontaminate.data_dir)]
+    inputs += [("prompt.chat_template", recipe.prompt.chat_template)]
+    for key, value in inputs:
+        if value is None:
+            continue
+        path = resolve_path(value, root)
+        for name, folder in (("output", out), ("work folder", work)):
+            if _inside(path, folder):
+                raise ConfigError(
+                    f"{key}: {path} lies inside the {name} {folder}, which the build replaces "
+                    "or cleans; move it out of there"
+                )
+
+
+def check_inputs(recipe: Recipe, root: Path) -> None:
+    """What a build needs from disk and can be checked without a model, checked now.
+
+    Local source files, the chat template, the decontamination folder and the sampling
+    settings: a mistake is refused before generation, and by `--dry-run`.
+    """
+    from reasoning_distill.data_recipes.recipe import chat_template_path
+    from reasoning_distill.data_recipes.teacher import sampling_params
+
+    for i, src in enumerate(recipe.sources):
+        if src.path is not None and not resolve_path(src.path, root).exists():
+            raise InputError(
+                f"sources.{i}.path: source {src.name!r}: no such file or folder "
+                f"{resolve_path(src.path, root)}"
+            )
+    chat_template_path(recipe.prompt, root)
+    dc = recipe.decontaminate
+    if dc.data_dir is not None and dc.benchmarks:
+        from reasoning_distill.eval.benchmarks import get_benchmark
+
+        data_dir = resolve_path(dc.data_dir, root)
+        if not data_dir.exists():
+            raise InputError(f"decontaminate.data_dir: no such folder {data_dir}")
+        for name in dc.benchmarks:
+            b = get_benchmark(name)
+            if b.rows is None and data_dir.is_dir() and not (data_dir / b.local_file).is_file():
+                raise InputError(
+                    f"decontaminate.data_dir: {data_dir} has no {b.local_file} (benchmark "
+                    f"{name!r}); put the file there or drop the benchmark"
+                )
+    try:
+        sampling_params(recipe)
+    except ConfigError as e:
+        raise ConfigError(f"teacher.sampling.{e}") from None
+
+
 def plan(recipe: Recipe, root: Path, out: Path, work: Path) -> dict[str, Any]:
     """What a build would do, without loading a model (sources are read to count rows)."""
     from reasoning_distill.data_recipes.sources import load_source
@@ -347,7 +558,9 @@ def plan(recipe: Recipe, root: Path, out: Path, work: Path) -> dict[str, Any]:
         try:
             rows: int | str = len(load_source(src, recipe, root))
             total += rows
-        except Exception as e:  # noqa: BLE001 - the plan reports what it could not read
+        except Exception as e:  # noqa: BLE001 - the plan reports a Hub source it cannot read
+            if src.hf is None:
+                raise  # a local source (a file, the toy world) the build could not read either
             rows = f"unavailable ({str(e)[:200]})"
         sources.append(
             {
@@ -405,8 +618,10 @@ def run_recipe(
     root = Path(root)
     out = Path(out) if out is not None else resolve_path(recipe.output.dir, root)
     work = Path(work) if work is not None else work_dir_for(out)
+    check_apart(out, work, recipe, root)
     check_output_dir(out)
     first_changed = check_work_dir(work, recipe, rebuild)
+    check_inputs(recipe, root)
     if dry_run:
         return RecipeRun(work, out, plan(recipe, root, out, work))
     work.mkdir(parents=True, exist_ok=True)
@@ -442,7 +657,7 @@ def _run_stages(
     engine_factory: Callable[[], Any] | None, until: str,
 ) -> RecipeRun:  # fmt: skip
     if not (work / STAGES_FILE).exists():
-        _write_stages(work, {})
+        _write_stages(work, {}, {})
     if first_changed is not None:
         logger.warning("recipe changed: rebuilding from stage %s", first_changed)
         _remove_from(work, first_changed)
@@ -451,6 +666,7 @@ def _run_stages(
     timings: dict[str, float] = {}
     stats: dict[str, Any] = {"timings_s": timings}
     t0 = time.perf_counter()
+    _mark_started(work, "problems", hashes["problems"])
     problems, info = _problems_stage(recipe, root, work, progress)
     _mark_done(work, "problems", hashes["problems"])
     timings["problems"] = round(time.perf_counter() - t0, 3)
@@ -460,18 +676,23 @@ def _run_stages(
     if until == "problems":
         return RecipeRun(work, out, plan={}, stats=stats)
     t0 = time.perf_counter()
-    stats["generate"] = _generate_stage(recipe, problems, work, root, progress, engine_factory)
+    _mark_started(work, "generate", hashes["generate"])
+    stats["generate"] = _generate_stage(
+        recipe, problems, work, root, progress, engine_factory, rebuild
+    )
     _mark_done(work, "generate", hashes["generate"])
     timings["generate"] = round(time.perf_counter() - t0, 3)
     if until == "generate":
         return RecipeRun(work, out, plan={}, stats=stats)
     t0 = time.perf_counter()
-    stats["verify"] = _verify_stage(recipe, work, progress, workers)
+    _mark_started(work, "verify", hashes["verify"])
+    stats["verify"] = _verify_stage(recipe, work, progress, workers, rebuild)
     _mark_done(work, "verify", hashes["verify"])
     timings["verify"] = round(time.perf_counter() - t0, 3)
     if until == "verify":
         return RecipeRun(work, out, plan={}, stats=stats)
     t0 = time.perf_counter()
+    _mark_started(work, "write", hashes["write"])
     stats["write"] = _dataset_stage(recipe, work, out, info, recipe_text)
     _mark_done(work, "write", hashes["write"])
     timings["write"] = round(time.perf_counter() - t0, 3)

@@ -1,7 +1,7 @@
 """The data recipe: one YAML file saying what a dataset is made of, validated by a typed schema.
 
 Sections (every key is checked: an unknown key, a wrong type or a missing field is a
-`ConfigError` naming the key, the file and its line):
+`ConfigError` naming the key, the file and its line; types are strict, nothing is coerced):
 
 - `sources`: where problems come from (a Hugging Face dataset id with config, split and
   revision; a local JSONL / Parquet file or a `save_to_disk` folder; or the miniature world),
@@ -49,7 +49,9 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a value of the wrong type is refused, never coerced (`n: true` is not 1,
+    # `enabled: "no"` is not false, `seed: "7"` is not 7); an int is still a float.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class HubSource(_Strict):
@@ -200,6 +202,14 @@ class PassRate(_Strict):
 
     min: float = Field(default=0.0, ge=0, le=1)
     max: float = Field(default=1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _a_band(self) -> PassRate:
+        if self.min > self.max:
+            raise ValueError(
+                f"min {self.min} is above max {self.max}: no problem could pass; need min <= max"
+            )
+        return self
 
 
 class Select(_Strict):

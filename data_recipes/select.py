@@ -36,7 +36,13 @@ class SelectPolicy:
         if self.choose not in ("shortest", "random", "all"):
             raise ConfigError(f"select.choose must be shortest, random or all, got {self.choose!r}")
         if not 0 <= self.min_pass_rate <= self.max_pass_rate <= 1:
-            raise ConfigError("select.pass_rate: need 0 <= min <= max <= 1")
+            raise ConfigError(
+                f"select.pass_rate: need 0 <= min <= max <= 1, got min {self.min_pass_rate}, "
+                f"max {self.max_pass_rate}"
+            )
+        for name, value in (("k", self.k), ("max_tokens", self.max_tokens)):
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise ConfigError(f"select.{name} must be >= 1, got {value}")
 
 
 @dataclass

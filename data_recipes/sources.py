@@ -77,6 +77,11 @@ def _gold(src: Source, kind: str, row: dict, where: str) -> Any:
             f"{where}: missing field {name!r} (map it with fields.{'answer' if kind == 'math' else 'tests'})"
         )
     gold = row[name]
+    if gold is None:
+        raise InputError(
+            f"{where}: field {name!r} is null (present, but no "
+            f"{'answer' if kind == 'math' else 'tests'}); fill it in or drop the row"
+        )
     if kind == "math":
         if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
             raise InputError(

@@ -233,11 +233,13 @@ class VerdictStore:
         redo: bool = False,
         name: str = DEFAULT_NAME,
         provenance: bool = True,
+        redo_hint: str = "rerun with the same options, or add --redo to verify every sample again",
     ) -> VerdictStore:
         """Open (or create) the store for appending under verifier configuration `config`.
 
         A store made with another configuration is refused (`ConfigError` naming each
-        difference) unless `redo`, which discards our own earlier verdicts and starts over.
+        difference and saying what to do: `redo_hint`, which names the caller's flag) unless
+        `redo`, which discards our own earlier verdicts and starts over.
         In a generation folder (and `provenance`), every record written carries the folder's
         provenance and every stored one is checked against it (`ProvenanceError`).
         """
@@ -256,7 +258,7 @@ class VerdictStore:
         try:
             if provenance:
                 store._provenance = _provenance(store.folder)
-            store._check_manifest(json.loads(json.dumps(config)), redo)
+            store._check_manifest(json.loads(json.dumps(config)), redo, redo_hint)
             if store.path.exists():
                 cut = _cut_torn_tail(store.path)
                 if cut:
@@ -269,7 +271,7 @@ class VerdictStore:
             raise
         return store
 
-    def _check_manifest(self, config: dict[str, Any], redo: bool) -> None:
+    def _check_manifest(self, config: dict[str, Any], redo: bool, redo_hint: str) -> None:
         if self.manifest_path.exists():
             try:
                 old = json.loads(self.manifest_path.read_text(encoding="utf-8"))["config"]
@@ -281,7 +283,7 @@ class VerdictStore:
                 raise ConfigError(
                     f"{self.path} holds verdicts made with another verifier configuration ("
                     + "; ".join(_diff(old, config))
-                    + "): rerun with the same options, or add --redo to verify every sample again"
+                    + f"): {redo_hint}"
                 )
             logger.warning("verifier configuration changed: redoing every verdict in %s", self.path)
             self.path.unlink(missing_ok=True)  # our own verdicts, named by our manifest
@@ -314,9 +316,14 @@ class VerdictStore:
             + b"\n"
             for r in new
         )
-        self._fh.write(buf)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write(buf)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as e:
+            if e.filename is not None or e.errno is None:
+                raise
+            raise OSError(e.errno, e.strerror, str(self.path)) from e  # ENOSPC names no file
         self._done.update(r.key for r in new)
         return len(new)
 

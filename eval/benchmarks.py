@@ -123,6 +123,9 @@ def _first(row: Row, *keys: str) -> Any:
     for k in keys:
         if k in row and row[k] is not None:
             return row[k]
+    null = [k for k in keys if k in row]
+    if null:  # present but null: not the same mistake as a field under another name
+        raise ValueError(f"field {null[0]!r} is null; fill it in or drop the row")
     raise KeyError(f"none of the fields {list(keys)} is present (row has {sorted(row)})")
 
 

@@ -115,6 +115,7 @@ def main(args: argparse.Namespace) -> int:
             "give one of: a recipe file, --samples DIR (a verified generation store) or "
             "--input FILE (rows from `rdistill verify`)"
         )
+    _check_selection_flags(args)
     if args.recipe is not None:
         return _main_recipe(args)
     if args.samples is not None:
@@ -122,6 +123,42 @@ def main(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ConfigError("--input needs --out (the dataset folder to write)")
     return _main_input(args)
+
+
+def _check_selection_flags(args: argparse.Namespace) -> None:
+    """Refuse out-of-range `--samples` selection flags, naming the flag, before any read."""
+    from reasoning_distill.cli.engine_options import refuse_out_of_range
+
+    k, tokens, lo, hi = args.k, args.max_tokens, args.min_pass_rate, args.max_pass_rate
+    refuse_out_of_range(
+        [
+            ("--k", k, k is None or k >= 1, ">= 1"),
+            ("--max-tokens", tokens, tokens is None or tokens >= 1, ">= 1"),
+            ("--min-pass-rate", lo, 0 <= lo <= 1, "in [0, 1]"),
+            ("--max-pass-rate", hi, 0 <= hi <= 1, "in [0, 1]"),
+            ("--min-pass-rate", lo, lo <= hi, f"<= --max-pass-rate ({hi})"),
+        ]
+    )
+
+
+def _refuse_selection_flags_with_a_recipe(args: argparse.Namespace) -> None:
+    """A recipe selects by its `select` section: a `--samples` flag given with it would be
+    silently ignored, so it is refused, naming the recipe key to edit."""
+    from reasoning_distill.errors import ConfigError
+
+    given = {
+        "--k": args.k is not None,
+        "--max-tokens": args.max_tokens is not None,
+        "--min-pass-rate": args.min_pass_rate != 0.0,
+        "--max-pass-rate": args.max_pass_rate != 1.0,
+        "--choose": args.choose != "all",
+    }
+    flags = [f for f, on in given.items() if on]
+    if flags:
+        raise ConfigError(
+            f"{', '.join(flags)}: selection flags apply to --samples; with a recipe, set its "
+            "`select` section (select.k, select.max_tokens, select.pass_rate, select.choose)"
+        )
 
 
 def _main_recipe(args: argparse.Namespace) -> int:
@@ -136,6 +173,7 @@ def _main_recipe(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    _refuse_selection_flags_with_a_recipe(args)
     path = find_recipe(args.recipe)
     recipe = load_recipe(path)
     root = args.root or Path.cwd()
@@ -193,8 +231,6 @@ def _main_samples(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise ConfigError("--samples needs --out (the dataset folder to write)")
-    if args.k is not None and args.k < 1:
-        raise ConfigError(f"--k must be at least 1, got {args.k}")
     policy = SelectPolicy(
         keep=args.keep,
         k=args.k,

@@ -73,6 +73,37 @@ def test_a_good_recipe_parses_with_defaults():
             "unknown benchmark",
         ),
         (("name: t\n", "name: t\nselect: {keep: some}\n"), 2, "select.keep"),
+        # strict types: nothing is coerced
+        (
+            ("  sampling: {n: 2}", "  sampling: {n: true}"),
+            8,
+            "teacher.sampling.n: Input should be a valid integer",
+        ),
+        (
+            ("  sampling: {n: 2}", "  sampling: {top_p: true}"),
+            8,
+            "teacher.sampling.top_p: Input should be a valid number",
+        ),
+        (
+            ("  sampling: {n: 2}", "  sampling: {seed: '7'}"),
+            8,
+            "teacher.sampling.seed: Input should be a valid integer",
+        ),
+        (
+            ("name: t\n", "name: t\nverify: {format: {enabled: 'no'}}\n"),
+            2,
+            "verify.format.enabled: Input should be a valid boolean",
+        ),
+        (
+            ("  model: some/model\n", "  model: 7\n"),
+            7,
+            "teacher.model: Input should be a valid string",
+        ),
+        (
+            ("name: t\n", "name: t\nselect: {pass_rate: {min: 0.9, max: 0.1}}\n"),
+            2,
+            "select.pass_rate: min 0.9 is above max 0.1",
+        ),
     ],
 )
 def test_errors_name_the_key_the_file_and_the_line(edit, line, needle):
@@ -83,6 +114,14 @@ def test_errors_name_the_key_the_file_and_the_line(edit, line, needle):
     msg = str(e.value)
     assert msg.startswith(f"my/recipe.yaml:{line}:"), msg
     assert needle in msg, msg
+
+
+def test_an_int_is_still_a_float_and_yaml_booleans_are_booleans():
+    text = GOOD.replace("  sampling: {n: 2}", "  sampling: {n: 2, temperature: 1, top_p: 1}")
+    text = text.replace("name: t\n", "name: t\nverify: {format: {enabled: false}}\n")
+    r = parse_recipe(text, "r.yaml")
+    assert r.teacher.sampling.temperature == 1.0 and r.teacher.sampling.top_p == 1.0
+    assert r.verify.format.enabled is False
 
 
 def test_yaml_syntax_errors_and_missing_files(tmp_path):
