@@ -391,6 +391,20 @@ def verify_options(recipe: Recipe, source: str) -> Any:
     )
 
 
+def verdict_config(recipe: Recipe) -> dict:
+    """What the verdict store records the verdicts were made with: each source's verifier
+    options and judge. A judge's base_url may carry credentials; only its public form is kept."""
+    from reasoning_distill.redact import public_options
+
+    config = {src.name: verify_options(recipe, src.name).config() for src in recipe.sources}
+    config["judge"] = {
+        src.name: (judge := recipe.verify_for(src.name).judge)
+        and public_options(judge.model_dump())
+        for src in recipe.sources
+    }
+    return config
+
+
 def _verify_stage(
     recipe: Recipe, work: Path, progress: Progress, workers: int | None, rebuild: bool = False
 ) -> dict:
@@ -401,8 +415,7 @@ def _verify_stage(
 
     gen = work / "generations"
     samples = read_store(gen)
-    config = {src.name: verify_options(recipe, src.name).config() for src in recipe.sources}
-    config["judge"] = {src.name: recipe.verify_for(src.name).judge and recipe.verify_for(src.name).judge.model_dump() for src in recipe.sources}  # fmt: skip
+    config = verdict_config(recipe)
     by_source: dict[str, list] = defaultdict(list)
     for s in samples:
         by_source[str((s.meta or {}).get("source") or "")].append(s)

@@ -140,3 +140,24 @@ def test_a_chat_template_with_data_parallel_replicas_is_refused_before_loading(t
     text = text.replace("name: t\n", "name: t\nprompt: {chat_template: qwen2_think.jinja}\n")
     with pytest.raises(ConfigError, match="cannot reach data-parallel replicas"):
         make_teacher_engine(parse_recipe(text, "r.yaml"), tmp_path)
+
+
+def test_the_verdict_store_keeps_no_judge_credentials():
+    """A judge URL's user-info and secret query values never reach the verdict store's
+    manifest (the recipe keeps them, for the requests)."""
+    import json
+
+    from reasoning_distill.data_recipes.pipeline import verdict_config
+
+    path = next(p for p in shipped_recipes() if p.name == "gsm8k_r1.yaml")
+    text = path.read_text()
+    text = text.replace(
+        "  math: {timeout_s: 10}\n",
+        "  math: {timeout_s: 10}\n  judge: {model: grader, "
+        "base_url: 'http://user:S3CRET@127.0.0.1:9/v1?api_key=K3Y'}\n",
+    )
+    recipe = parse_recipe(text, "r.yaml")
+    assert "S3CRET" in recipe.verify_for("gsm8k").judge.base_url
+    config = json.dumps(verdict_config(recipe))
+    assert "S3CRET" not in config and "K3Y" not in config
+    assert "127.0.0.1:9/v1" in config and '"grader"' in config
