@@ -179,6 +179,19 @@ def test_assistant_only_needs_messages(tiny_model_dir, tmp_path):
         ),
         ({"padding_free": True, "max_length": 128}, "padding_free"),
         ({"resume": True, "save_only_model": True}, "resume"),
+        # lengths, counts and intervals: positive, of their own type (a bool is no count)
+        ({"max_length": -5}, "max_length"),
+        ({"max_length": 0}, "max_length"),
+        ({"max_length": 2.5}, "max_length"),
+        ({"max_steps": True}, "max_steps"),
+        ({"per_device_train_batch_size": True}, "per_device_train_batch_size"),
+        ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size"),
+        ({"learning_rate": True}, "learning_rate"),
+        ({"learning_rate": "fast"}, "learning_rate"),
+        ({"logging_steps": 0}, "logging_steps"),
+        ({"save_steps": -1}, "save_steps"),
+        ({"save_total_limit": 0}, "save_total_limit"),
+        ({"seed": True}, "seed"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(kwargs, field):
@@ -192,6 +205,24 @@ def test_config_rejects_bad_values_naming_the_field(kwargs, field):
 def test_rkl_config_rejects_bad_values(kwargs, field):
     with pytest.raises(ValueError, match=field):
         ReverseKLConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": True}, "top_k"),
+        ({"max_new_tokens": -1}, "max_new_tokens"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"max_length": -5}, "max_length"),
+        ({"alpha": True}, "alpha"),
+    ],
+)
+def test_distill_config_rejects_bad_values(kwargs, field):
+    from reasoning_distill.training.kd_config import DistillConfig
+
+    with pytest.raises(ConfigError, match=field):
+        DistillConfig(**kwargs)
 
 
 def test_config_defaults_are_cpu_safe():
