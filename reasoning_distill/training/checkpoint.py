@@ -222,7 +222,7 @@ def checkpoint_problem(path: Path) -> str | None:
         json.loads(state.read_text())
     except (ValueError, UnicodeDecodeError):
         return f"{TRAINER_STATE} is cut short: its save was interrupted"
-    if not any(path.glob(pattern) for pattern in WEIGHT_FILES):
+    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_FILES):
         return "no model weights in it"
     return None
 

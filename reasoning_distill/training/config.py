@@ -91,11 +91,12 @@ def check_field_types(config: Any) -> None:
     bool as an int. Fields that also take strings, lists or dicts are left to TRL.
     """
     for f in dataclasses.fields(config):
-        words = _type_words(f.type) - {"None", "NoneType"}
+        named = _type_words(f.type)
+        words = named - {"None", "NoneType"}
         if not words or not words <= {"int", "float"}:
             continue
         value = getattr(config, f.name)
-        if value is None and f.default is None:
+        if value is None and (named & {"None", "NoneType"} or f.default is None):
             continue
         ok = isinstance(value, (int, float)) if "float" in words else isinstance(value, int)
         if isinstance(value, bool) or not ok:
