@@ -5,7 +5,8 @@ first unless `skip_check` is set. It loads the tokenizer, the dataset and the mo
 files, never the weights, and fails (exit 1, with the list) when:
 
 - the chat template has no `{% generation %}` markers and TRL ships no training variant for it
-  (a known template is swapped for TRL's variant, and the report says so);
+  (a known template is swapped for TRL's variant, and the report says so), or it raises while
+  rendering a row or the probe turn (the finding quotes the template's own error);
 - the template drops the `<think>` block from assistant turns (the R1-Distill inference template
   keeps only what follows `</think>`, which silently removes the reasoning from the target);
 - the assistant mask of a real sample misses the think block, the answer or the EOS;

@@ -16,7 +16,10 @@ What the server returns, and how it is read:
   used at temperature 1 only.
 
 Requests go out in parallel (`concurrency` threads); 408/429/5xx answers and dropped
-connections are retried with exponential backoff.
+connections are retried with exponential backoff. Before training, `check_reachable` asks the
+server for its models once, without retries, so a server that is down or serves another name
+is said at once; a reply without vLLM's `prompt_logprobs` is a `ServedTeacherError` naming
+what came instead.
 """
 
 from __future__ import annotations
