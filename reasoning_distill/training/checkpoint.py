@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.atomic import atomic_write_json, atomic_write_text
+from reasoning_distill.atomic import atomic_write_json
 from reasoning_distill.errors import OutputError
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,9 @@ def claim_run_dir(output_dir: str | Path) -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         if int(os.environ.get("RANK", "0")) == 0 and not (run_dir / RUN_MARKER).is_file():
-            atomic_write_text(run_dir / RUN_MARKER, "written by reasoning_distill.training\n")
+            # written in place, not via a temporary: another rank checking the folder at this
+            # moment must see it empty or marked, never holding a stranger's file
+            (run_dir / RUN_MARKER).write_text("written by reasoning_distill.training\n")
     except OSError as e:
         raise OutputError(f"cannot write the training output folder {run_dir}: {e}") from e
     return run_dir
