@@ -66,9 +66,21 @@ RESUMABLE = ("sft", "rkl")
 def resume_hint(stage_args: list[str]) -> str:
     """What to run to continue an interrupted training: without `--resume true` a rerun
     refuses the folder's checkpoints (or starts over when none was saved yet)."""
-    if "--resume" in stage_args:
+    if _asks_resume(stage_args):
         return "rerun the same command to continue from the newest complete checkpoint"
     return (
         "the checkpoints saved so far are kept: rerun the same command with --resume true to "
         "continue from the newest complete one"
     )
+
+
+def _asks_resume(stage_args: list[str]) -> bool:
+    """Whether the flags already say `--resume` (alone, `true`, `--resume=yes`, ...)."""
+    truthy = ("true", "yes", "1", "t", "y")
+    for i, arg in enumerate(stage_args):
+        if arg.startswith("--resume="):
+            return arg.partition("=")[2].lower() in truthy
+        if arg == "--resume":
+            value = stage_args[i + 1] if i + 1 < len(stage_args) else "--"
+            return value.startswith("--") or value.lower() in truthy
+    return False

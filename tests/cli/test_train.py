@@ -183,3 +183,19 @@ def test_cli_module_import_is_light():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        ([], "with --resume true"),
+        (["--resume", "false"], "with --resume true"),
+        (["--resume=no"], "with --resume true"),
+        (["--resume", "true"], "rerun the same command to continue"),
+        (["--resume"], "rerun the same command to continue"),
+    ],
+)
+def test_resume_hint_names_the_flag_unless_given(flags, says):
+    from reasoning_distill.cli.train import resume_hint
+
+    assert says in resume_hint(["--max_steps", "3", *flags])
