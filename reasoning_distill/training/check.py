@@ -5,7 +5,8 @@ first unless `skip_check` is set. It loads the tokenizer, the dataset and the mo
 files, never the weights, and fails (exit 1, with the list) when:
 
 - the chat template has no `{% generation %}` markers and TRL ships no training variant for it
-  (a known template is swapped for TRL's variant, and the report says so);
+  (a known template is swapped for TRL's variant, and the report says so), or it raises while
+  rendering a row or the probe turn (the finding quotes the template's own error);
 - the template drops the `<think>` block from assistant turns (the R1-Distill inference template
   keeps only what follows `</think>`, which silently removes the reasoning from the target);
 - the assistant mask of a real sample misses the think block, the answer or the EOS;
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jinja2 import TemplateError
+
 from reasoning_distill.errors import ConfigError
 from reasoning_distill.training.templates import (  # noqa: F401  (part of this module's API)
     _render,
@@ -43,6 +46,27 @@ logger = logging.getLogger(__name__)
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 PARTS = ("think", "answer", "eos")
+
+
+# The conversation `stop_token_id` renders to find the token a turn ends with.
+PROBE = "a probe conversation (user 'hi', assistant 'ok' without a think block, user 'bye')"
+
+
+class RowTemplateError(Exception):
+    """The chat template raised while rendering dataset row `row`."""
+
+    def __init__(self, row: int, error: Exception) -> None:
+        super().__init__(f"row {row}: {error}")
+        self.row, self.error = row, error
+
+
+def template_failure(what: str, error: Exception) -> str:
+    """The finding for a chat template that raises: where, and the template's own message."""
+    return (
+        f"the chat template raised an error rendering {what}: {type(error).__name__}: {error}. "
+        f"A training template must render every conversation, including turns without a "
+        f"think block: fix it (or chat_template_path)"
+    )
 
 
 @dataclass
@@ -147,12 +171,16 @@ def sample_lengths(tokenizer, dataset, template: str | None, limit: int, seed: i
     """Token lengths of up to `limit` rows (a seeded random subset of a larger dataset)."""
     n = len(dataset)
     rows = list(range(n)) if n <= limit else sorted(random.Random(seed).sample(range(n), limit))
-    texts = [
-        tokenizer.apply_chat_template(
-            dataset[i]["messages"], tokenize=False, chat_template=template
-        )
-        for i in rows
-    ]
+    texts = []
+    for i in rows:
+        try:
+            texts.append(
+                tokenizer.apply_chat_template(
+                    dataset[i]["messages"], tokenize=False, chat_template=template
+                )
+            )
+        except TemplateError as e:
+            raise RowTemplateError(i, e) from e
     enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [len(e) for e in enc]
 
@@ -204,7 +232,12 @@ def check_sft(
         notes.append("assistant_only_loss=False: prompts are trained too")
     report.training_template = template
 
-    stop_id = stop_token_id(tokenizer, template) if config.assistant_only_loss else None
+    try:
+        stop_id = stop_token_id(tokenizer, template) if config.assistant_only_loss else None
+    except TemplateError as e:
+        problems.append(template_failure(PROBE, e))
+        _check_context(report, config, model_config)
+        return report
     eos_name = config.eos_token or tokenizer.eos_token
     eos_id = tokenizer.convert_tokens_to_ids(eos_name) if eos_name else None
     if config.assistant_only_loss:
@@ -236,7 +269,12 @@ def check_sft(
     # One real sample, rendered as the trainer tokenises it.
     row = min(max(sample_row, 0), len(dataset) - 1)
     messages = dataset[row]["messages"]
-    view, think_kept = inspect_sample(tokenizer, messages, template, stop_id, row)
+    try:
+        view, think_kept = inspect_sample(tokenizer, messages, template, stop_id, row)
+    except TemplateError as e:
+        problems.append(template_failure(f"row {row}", e))
+        _check_context(report, config, model_config)
+        return report
     report.sample = view
     # An empty think block (an answer-only dataset) has no reasoning to keep or to train.
     has_think = any(
@@ -286,7 +324,11 @@ def _check_context(report: CheckReport, config, model_config) -> None:
 
 
 def _check_lengths(report: CheckReport, tokenizer, dataset, template, config, max_rows) -> None:
-    lengths = sample_lengths(tokenizer, dataset, template, max_rows, seed=config.seed)
+    try:
+        lengths = sample_lengths(tokenizer, dataset, template, max_rows, seed=config.seed)
+    except RowTemplateError as e:
+        report.problems.append(template_failure(f"row {e.row}", e.error))
+        return
     if not lengths:
         return
     ordered = sorted(lengths)

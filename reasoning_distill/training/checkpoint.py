@@ -3,20 +3,24 @@
 A run directory holds `final/` (model + tokenizer, what later stages load), `train_log.json`
 (this `TrainResult`), and `checkpoint-N/` only when intermediate saves were asked for. `final/`
 is written as `final.tmp/` and renamed, so a half-written checkpoint is never mistaken for a
-finished one after an interrupted run.
+finished one after an interrupted run. The Trainer writes `checkpoint-N/` in place; a resume
+starts from the newest one that is complete (`last_complete_checkpoint`) and names the ones
+it passes over. The folder is ours only when it holds `RUN_MARKER`, written first.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.atomic import atomic_write_json, check_replaceable
+from reasoning_distill.atomic import atomic_write_json
 from reasoning_distill.errors import OutputError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +29,10 @@ FINAL_DIR = "final"
 ADAPTER_DIR = "adapter"
 RUN_MARKER = ".rdistill-train-run"
 LOG_FILE = "train_log.json"
+TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last into a checkpoint
+# weights of a plain, LoRA, FSDP or DeepSpeed checkpoint
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin", "adapter_model.*", "*_fsdp*", "global_step*")
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass
@@ -160,24 +168,39 @@ def write_result(result: TrainResult, run_dir: Path) -> None:
     atomic_write_json(run_dir / LOG_FILE, result.to_json(), indent=2)
 
 
-def claim_run_dir(output_dir: str | Path) -> Path:
-    """Create the run folder `output_dir` and mark it ours.
+def check_run_dir(output_dir: str | Path) -> Path:
+    """Refuse (OutputError) a run folder this command may not write into, writing nothing.
 
-    Refuses (OutputError) a folder that holds files a training run of ours did not write (no
-    marker, and no `final/` or `train_log.json` from before the marker existed), or that
-    cannot be written.
+    Ours: absent, empty, or holding `RUN_MARKER` (written by `claim_run_dir` before anything
+    else). A folder that merely holds a `final/` or a `train_log.json` is not ours: those names
+    are common, and training replaces both.
     """
     run_dir = Path(output_dir)
-    ours = (
-        run_dir.is_dir()
-        and any(run_dir.iterdir())
-        and any((run_dir / n).exists() for n in (FINAL_DIR, LOG_FILE))
+    if not run_dir.exists() and not run_dir.is_symlink():
+        return run_dir
+    if not run_dir.is_dir():
+        raise OutputError(
+            f"{run_dir}: exists and is not a folder; choose another output_dir for the run"
+        )
+    if (run_dir / RUN_MARKER).is_file() or not any(run_dir.iterdir()):
+        return run_dir
+    raise OutputError(
+        f"{run_dir}: folder holds files that no training run of ours wrote (no {RUN_MARKER}); "
+        f"nothing was written to it: choose a new or empty output_dir"
     )
-    if not ours:
-        check_replaceable(run_dir, RUN_MARKER)
+
+
+def claim_run_dir(output_dir: str | Path) -> Path:
+    """Create the run folder `output_dir` and mark it ours, before anything else is written.
+
+    Refuses (OutputError) what `check_run_dir` refuses, or a folder that cannot be written.
+    """
+    run_dir = check_run_dir(output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        if int(os.environ.get("RANK", "0")) == 0:
+        if int(os.environ.get("RANK", "0")) == 0 and not (run_dir / RUN_MARKER).is_file():
+            # written in place, not via a temporary: another rank checking the folder at this
+            # moment must see it empty or marked, never holding a stranger's file
             (run_dir / RUN_MARKER).write_text("written by reasoning_distill.training\n")
     except OSError as e:
         raise OutputError(f"cannot write the training output folder {run_dir}: {e}") from e
@@ -185,3 +208,44 @@ def claim_run_dir(output_dir: str | Path) -> Path:
 
 
 prepare_run_dir = claim_run_dir  # the name the reverse-KL stage imports
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why `checkpoint-N/` cannot be resumed from, or None when it is complete.
+
+    The Trainer writes a checkpoint's weights, then its optimiser, scheduler and RNG state, and
+    `trainer_state.json` last: a save killed part-way leaves a folder without it (often only
+    `config.json`), or with a truncated one.
+    """
+    state = path / TRAINER_STATE
+    if not state.is_file():
+        return f"no {TRAINER_STATE}: its save was interrupted"
+    try:
+        json.loads(state.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return f"{TRAINER_STATE} is cut short: its save was interrupted"
+    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_FILES):
+        return "no model weights in it"
+    return None
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """The run's `checkpoint-N` folders, newest (highest N) first."""
+    found = []
+    if run_dir.is_dir():
+        for entry in run_dir.iterdir():
+            m = _CHECKPOINT_RE.match(entry.name)
+            if m and entry.is_dir():
+                found.append((int(m[1]), entry))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def last_complete_checkpoint(run_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest complete checkpoint and the newer incomplete ones passed over (with why)."""
+    skipped = []
+    for path in checkpoints(run_dir):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path, skipped
+        skipped.append((path, problem))
+    return None, skipped

@@ -22,8 +22,11 @@ with an error naming the field. What differs from TRL's defaults, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import SFTConfig
 
@@ -50,6 +53,68 @@ class SFTScriptArguments:
     tokenizer_name_or_path: str | None = field(
         default=None, metadata={"help": "Tokenizer folder (default: the model's own)."}
     )
+
+
+# Counts and lengths that must be whole numbers >= 1 when set (None keeps TRL's meaning), and
+# step intervals that must be > 0: TRL and the Trainer accept a negative max_length (it cuts
+# every row's last tokens) or a batch size of True (bool is an int in Python).
+POSITIVE_INTS = (
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "eval_accumulation_steps",
+    "max_length",
+    "max_prompt_length",
+    "max_completion_length",
+    "max_new_tokens",
+    "loss_window",
+    "torch_num_threads",
+    "save_total_limit",
+    "dataset_num_proc",
+    "dataloader_prefetch_factor",
+    "torch_empty_cache_steps",
+    "top_k",
+    "chunk_size",
+)
+POSITIVE_NUMBERS = ("logging_steps", "save_steps", "eval_steps")
+_TYPE_WORDS = re.compile(r"\b(int|float|bool|str|None|NoneType|dict|list|Any)\b")
+
+
+def _type_words(annotation: Any) -> set[str]:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+    return set(_TYPE_WORDS.findall(text or str(annotation)))
+
+
+def check_field_types(config: Any) -> None:
+    """Refuse a numeric field whose value is of another type (a recipe's `max_steps: true`, a
+    `learning_rate: "fast"`): YAML values reach the dataclass as they are, and Python counts a
+    bool as an int. Fields that also take strings, lists or dicts are left to TRL.
+    """
+    for f in dataclasses.fields(config):
+        words = _type_words(f.type) - {"None", "NoneType"}
+        if not words or not words <= {"int", "float"}:
+            continue
+        value = getattr(config, f.name)
+        # None is "unset" (HfArgumentParser rewrites `int | None` to `int` in the fields, so
+        # the annotation cannot tell); the checks that need a value make their own.
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) if "float" in words else isinstance(value, int)
+        if isinstance(value, bool) or not ok:
+            want = "a number" if "float" in words else "a whole number"
+            raise ConfigError(f"{f.name} must be {want}; got {value!r}")
+
+
+def check_positive(config: Any, ints: tuple[str, ...], numbers: tuple[str, ...]) -> None:
+    """Refuse a set count or length below 1 and a set step interval <= 0, naming the field."""
+    for name in ints:
+        value = getattr(config, name, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1; got {value!r}")
+    for name in numbers:
+        value = getattr(config, name, None)
+        if value is not None and not value > 0:
+            raise ConfigError(f"{name} must be > 0; got {value!r}")
 
 
 @dataclass
@@ -161,6 +226,8 @@ class StudentSFTConfig(SFTConfig):
     def _validate(self) -> None:
         import torch
 
+        check_field_types(self)
+        check_positive(self, POSITIVE_INTS, POSITIVE_NUMBERS)
         epochs = self.max_steps == -1 and self.num_train_epochs > 0
         if not isinstance(self.max_steps, int) or (self.max_steps <= 0 and not epochs):
             raise ConfigError(
@@ -169,20 +236,6 @@ class StudentSFTConfig(SFTConfig):
             )
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate!r}")
-        if self.per_device_train_batch_size < 1:
-            raise ConfigError(
-                f"per_device_train_batch_size must be >= 1; got {self.per_device_train_batch_size!r}"
-            )
-        if self.gradient_accumulation_steps < 1:
-            raise ConfigError(
-                f"gradient_accumulation_steps must be >= 1; got {self.gradient_accumulation_steps!r}"
-            )
-        if self.loss_window < 1:
-            raise ConfigError(f"loss_window must be >= 1; got {self.loss_window!r}")
-        if self.torch_num_threads is not None and self.torch_num_threads < 1:
-            raise ConfigError(
-                f"torch_num_threads must be None or >= 1; got {self.torch_num_threads!r}"
-            )
         if not 0.0 <= self.max_truncated_share <= 1.0:
             raise ConfigError(
                 f"max_truncated_share must be in [0, 1]; got {self.max_truncated_share!r}"

@@ -22,6 +22,7 @@ vocabularies themselves are compared and a mismatch is refused.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from typing import Any
 
 import torch
 
-from reasoning_distill.training.checkpoint import TrainResult, prepare_run_dir
+from reasoning_distill.errors import ConfigError, InputError
+from reasoning_distill.training.checkpoint import TrainResult, check_run_dir, prepare_run_dir
 from reasoning_distill.training.chunked_loss import (
     chunked_cross_entropy,
     chunked_distillation_loss,
@@ -41,6 +43,7 @@ from reasoning_distill.training.kd_modes import is_on_policy_step, sample_on_pol
 from reasoning_distill.training.losses import IGNORE_INDEX, reverse_kl_loss, shift_labels
 from reasoning_distill.training.sft import (
     build_trainer,
+    check_trainable_rows,
     load_causal_lm,
     load_tokenizer,
     load_train_dataset,
@@ -63,12 +66,13 @@ def _opt(args: Any, name: str) -> Any:
 
 
 def check_same_vocabulary(student_tokenizer, teacher_tokenizer, student=None, teacher=None) -> None:
-    """Raise ValueError unless both tokenizers map the same strings to the same ids (and, when
-    the models are given, both output the same number of logits)."""
+    """Raise `ConfigError` (a ValueError) unless both tokenizers map the same strings to the
+    same ids (and, when the models are given, both output the same number of logits)."""
+
     sv, tv = student_tokenizer.get_vocab(), teacher_tokenizer.get_vocab()
     if sv != tv:
         differ = sorted(k for k in sv.keys() | tv.keys() if sv.get(k) != tv.get(k))
-        raise ValueError(
+        raise ConfigError(
             f"teacher and student vocabularies differ ({len(tv)} vs {len(sv)} tokens, "
             f"{len(differ)} strings mapped differently, e.g. {differ[:5]}): reverse KL needs "
             f"one shared tokenizer. Build the student with the teacher's tokenizer."
@@ -77,7 +81,7 @@ def check_same_vocabulary(student_tokenizer, teacher_tokenizer, student=None, te
         s_out = student.get_output_embeddings().weight.shape[0]
         t_out = teacher.get_output_embeddings().weight.shape[0]
         if s_out != t_out:
-            raise ValueError(
+            raise ConfigError(
                 f"teacher and student output {t_out} and {s_out} logits although they share a "
                 f"tokenizer: resize one model's embeddings to match"
             )
@@ -123,7 +127,7 @@ class DistillTrainer(StudentSFTTrainer):
             for i, s in enumerate(seqs):
                 hit = self.topk_teacher.lookup(s)
                 if hit is None:
-                    raise ValueError(
+                    raise InputError(
                         f"a training sequence ({len(s)} tokens, batch row {i}) is not in the "
                         f"teacher cache {self.topk_teacher.folder}: it was built from other "
                         f"data, another chat template or another max_length"
@@ -131,7 +135,7 @@ class DistillTrainer(StudentSFTTrainer):
                 topk, covered = hit
                 need = (target[i, : len(s) - 1] != IGNORE_INDEX).cpu().numpy()
                 if (need & ~covered[: len(need)]).any():
-                    raise ValueError(
+                    raise InputError(
                         f"the teacher cache {self.topk_teacher.folder} lacks trained positions "
                         f"of batch row {i}: it was built with another assistant mask"
                     )
@@ -232,24 +236,32 @@ ReverseKLTrainer = DistillTrainer
 
 
 def _open_topk_teacher(config: DistillConfig, tokenizer):
-    """The cache or served teacher named by `config`, checked against the student's tokenizer."""
+    """The cache or served teacher named by `config`, checked against the student's tokenizer
+    (and a served one reached once, so a wrong URL is said at once, not after the retries)."""
     if config.teacher_cache is not None:
-        from reasoning_distill.training.teacher_cache import check_cache_matches
+        from reasoning_distill.training.teacher_cache import MANIFEST, check_cache_matches
 
-        cache = check_cache_matches(config.teacher_cache, tokenizer)  # tokenizer, shards: exit 2
+        try:  # tokenizer, shards' checksums, no sequences: each one line, exit 2
+            cache = check_cache_matches(config.teacher_cache, tokenizer)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(
+                f"{Path(config.teacher_cache) / MANIFEST}: not valid JSON ({e}): the cache is "
+                f"damaged; rebuild it"
+            ) from e
         ident = cache.identity
         if ident.get("temperature") != config.temperature:
-            raise ValueError(
+            raise ConfigError(
                 f"the teacher cache {config.teacher_cache} holds log-probs at temperature "
                 f"{ident.get('temperature')}, the config asks for {config.temperature}: the "
                 f"tail bucket cannot be re-tempered, so use its temperature or rebuild it"
             )
         if len(cache) == 0:
-            raise ValueError(f"the teacher cache {config.teacher_cache} holds no sequences")
+            raise InputError(f"the teacher cache {config.teacher_cache} holds no sequences")
         return cache, f"cache {config.teacher_cache} (k={ident.get('k')})"
     from reasoning_distill.training.served_teacher import ServedTeacher
 
     served = ServedTeacher(config.teacher_url, config.teacher_name, k=config.top_k)
+    served.check_reachable()
     return served, f"server {config.teacher_url} ({config.teacher_name}, k={config.top_k})"
 
 
@@ -267,7 +279,6 @@ def train_distill(
     column. The result's `metrics` hold the divergence (under its name), `ce` (the dataset
     tokens' cross-entropy, logged on off-policy steps) and `on_policy` (1 for sampled steps).
     """
-    from reasoning_distill.errors import ConfigError, InputError
 
     if not isinstance(config, DistillConfig):
         raise TypeError(f"train_distill needs a DistillConfig, got {type(config).__name__}")
@@ -278,20 +289,23 @@ def train_distill(
         where = getattr(config, name)
         if where is not None and not Path(where).exists():
             raise InputError(f"{name} {where}: no such folder")
-    run_dir = prepare_run_dir(output_dir)
+    run_dir = check_run_dir(output_dir)
     with quiet_progress(bool(config.disable_tqdm)):
+        dataset = load_train_dataset(train_dataset)
+        check_trainable_rows(dataset, train_dataset, config.assistant_only_loss)
         tokenizer = load_tokenizer(None, student_path)
-        student = load_causal_lm(student_path)
         kwargs: dict[str, Any] = {}
-        if teacher_path is not None:
+        if teacher_path is None:  # checked (and a server reached) before any weights load
+            kwargs["topk_teacher"], described = _open_topk_teacher(config, tokenizer)
+            logger.info("teacher: %s", described)
+        else:
             check_same_vocabulary(tokenizer, load_tokenizer(None, teacher_path))
+        student = load_causal_lm(student_path)
+        if teacher_path is not None:
             teacher = load_causal_lm(teacher_path)
             check_same_vocabulary(tokenizer, tokenizer, student, teacher)
             kwargs["teacher_model"] = teacher
-        else:
-            kwargs["topk_teacher"], described = _open_topk_teacher(config, tokenizer)
-            logger.info("teacher: %s", described)
-        dataset = load_train_dataset(train_dataset)
+        prepare_run_dir(run_dir)
         trainer = build_trainer(
             DistillTrainer, student, tokenizer, dataset, run_dir, config,
             callbacks=callbacks, **kwargs,
@@ -386,13 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     `--teacher_cache DIR`, `--teacher_url URL --teacher_name NAME`), a recipe's keys are the
     defaults; `output_dir` is the run folder.
     """
-    import json
     import sys
     from dataclasses import replace
 
-    from reasoning_distill.errors import ConfigError
     from reasoning_distill.training.check import is_main_process, preflight, print_report
     from reasoning_distill.training.config import parse_config_args
+    from reasoning_distill.training.sft import refuse_unready
 
     script, config = parse_config_args(
         [DistillScriptArguments, DistillConfig], sys.argv[1:] if argv is None else argv
@@ -405,16 +418,18 @@ def main(argv: list[str] | None = None) -> int:
         if config.teacher not in (None, script.teacher_model_name_or_path):
             raise ConfigError("teacher_model_name_or_path and teacher name different teachers")
         config = replace(config, teacher=script.teacher_model_name_or_path)
+    check_run_dir(config.output_dir)  # a folder that is not ours: refused before any work
+    with quiet_progress(True):
+        dataset = load_train_dataset(script.dataset_name)
+    check_trainable_rows(dataset, script.dataset_name, config.assistant_only_loss)
     if not config.skip_check:
         with quiet_progress(True):
             tokenizer = load_tokenizer(None, script.model_name_or_path)
-            dataset = load_train_dataset(script.dataset_name)
             report = preflight(
                 script.model_name_or_path, tokenizer, dataset, config, config.teacher
             )
         print_report(report)
-        if not report.ok:
-            return 1
+        refuse_unready(report)
         config = replace(config, skip_check=True)
     result = train_distill(
         script.model_name_or_path, script.dataset_name, config.output_dir, config

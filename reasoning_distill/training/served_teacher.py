@@ -16,7 +16,10 @@ What the server returns, and how it is read:
   used at temperature 1 only.
 
 Requests go out in parallel (`concurrency` threads); 408/429/5xx answers and dropped
-connections are retried with exponential backoff.
+connections are retried with exponential backoff. Before training, `check_reachable` asks the
+server for its models once, without retries, so a server that is down or serves another name
+is said at once; a reply without vLLM's `prompt_logprobs` is a `ServedTeacherError` naming
+what came instead.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from reasoning_distill.errors import UserError
 from reasoning_distill.training.teacher_topk import TopK, check_raw_logprob_source, tail_from_topk
 
 logger = logging.getLogger(__name__)
@@ -36,8 +40,10 @@ logger = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
-class ServedTeacherError(RuntimeError):
-    """The server refused a request (not a transient failure) or kept failing."""
+class ServedTeacherError(UserError, RuntimeError):
+    """The server cannot be reached, refused a request (not a transient failure), kept
+    failing, or answered with something other than prompt log-probs: the CLI says it in one
+    line (a server to start, a URL, a model name or `--max-logprobs` to fix)."""
 
 
 class MissingLogprobs(ValueError):
@@ -81,10 +87,16 @@ def parse_prompt_logprobs(entries: list, length: int, k: int) -> TopK:
         raise ServedTeacherError(
             f"server returned prompt_logprobs for {len(entries)} positions, expected {length}"
         )
-    pairs = [
-        None if not e else [(int(tok), float(v["logprob"])) for tok, v in e.items()]
-        for e in entries
-    ]
+    try:
+        pairs = [
+            None if not e else [(int(tok), float(v["logprob"])) for tok, v in e.items()]
+            for e in entries
+        ]
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ServedTeacherError(
+            f"server returned prompt_logprobs not of vLLM's shape ({{token: {{logprob}}}} per "
+            f"position): {type(e).__name__} {e}"
+        ) from None
     try:
         return topk_from_entries(pairs, length, k)
     except MissingLogprobs as e:
@@ -137,7 +149,7 @@ class ServedTeacher:
                     raise ServedTeacherError(f"{self.base_url}: {e}") from e
             else:
                 if r.status_code == 200:
-                    return r.json()["choices"][0]["prompt_logprobs"]
+                    return self._prompt_logprobs(r)
                 if r.status_code not in RETRY_STATUS or attempt == self.max_retries:
                     raise ServedTeacherError(
                         f"{self.base_url}/completions answered {r.status_code}: {r.text[:300]}"
@@ -145,6 +157,47 @@ class ServedTeacher:
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 30.0)
         raise ServedTeacherError(f"{self.base_url}: gave up after {self.max_retries} retries")
+
+    def _prompt_logprobs(self, response) -> list:
+        """`choices[0].prompt_logprobs` of a 200 answer, or a `ServedTeacherError` saying what
+        came instead (a server that is not vLLM's, or one that ignores `prompt_logprobs`)."""
+        try:
+            entries = response.json()["choices"][0]["prompt_logprobs"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            entries = None
+        if not isinstance(entries, list):
+            raise ServedTeacherError(
+                f"{self.base_url}/completions answered without choices[0].prompt_logprobs "
+                f"({response.text[:200]!r}): the teacher must be a vLLM OpenAI-compatible server"
+            )
+        return entries
+
+    def check_reachable(self, timeout: float = 10.0) -> None:
+        """Ask the server for its models once, without retries: an unreachable server or a
+        model it does not serve is a `ServedTeacherError` now, not after minutes of backoff."""
+        import httpx
+
+        url = f"{self.base_url}/models"
+        try:
+            r = httpx.get(url, headers=self.headers, timeout=timeout)
+        except (httpx.TransportError, httpx.TimeoutException) as e:
+            raise ServedTeacherError(
+                f"cannot reach the served teacher at {self.base_url} ({e}): start the vLLM "
+                f"server, or fix teacher_url"
+            ) from e
+        if r.status_code != 200:
+            logger.warning("%s answered %d; its models are not checked", url, r.status_code)
+            return
+        try:
+            served = [m["id"] for m in r.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("%s did not list models; the teacher's name is not checked", url)
+            return
+        if self.model not in served:
+            raise ServedTeacherError(
+                f"the server at {self.base_url} serves {served}, not {self.model!r}: fix "
+                f"teacher_name"
+            )
 
     def score(self, sequences: Sequence[Sequence[int]]) -> list[TopK]:
         import httpx

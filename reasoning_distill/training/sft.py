@@ -26,72 +26,22 @@ from typing import Any
 from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.training.checkpoint import (
     TrainResult,
+    check_run_dir,
+    checkpoints,
     claim_run_dir,
+    last_complete_checkpoint,
     result_from_log_history,
     save_final,
     write_result,
 )
 from reasoning_distill.training.config import StudentSFTConfig
+from reasoning_distill.training.data import (  # noqa: F401  (load_train_dataset: part of this API)
+    check_trainable_rows,
+    load_train_dataset,
+)
 from reasoning_distill.training.reporting import prepare_report_to
 
 logger = logging.getLogger(__name__)
-
-
-def load_train_dataset(source: Any, config_name: str | None = None, split: str = "train"):
-    """A `datasets.Dataset` from a Dataset, a `save_to_disk` folder, a JSONL file or a Hub id
-    (`owner/name`, with `config_name` and `split`).
-
-    Loaded into memory: TRL's tokenisation `map` would otherwise write cache files into the
-    dataset's own folder (someone else's artifact).
-    """
-    from datasets import Dataset, DatasetDict, load_from_disk
-
-    if isinstance(source, Dataset):
-        return source
-    if source is None:
-        raise InputError("no training dataset given: set dataset_name (a folder or a .jsonl)")
-    path = Path(source)
-    if path.is_dir():
-        ds = load_from_disk(str(path), keep_in_memory=True)
-        if isinstance(ds, DatasetDict):
-            if split not in ds:
-                raise InputError(
-                    f"dataset folder {path} holds splits {list(ds)}; expected a '{split}' split"
-                )
-            ds = ds[split]
-        return ds
-    if path.suffix in (".jsonl", ".json") and path.is_file():
-        rows = []
-        with path.open() as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-        if not rows:
-            raise InputError(f"{path} holds no rows")
-        return Dataset.from_list(rows)
-    if not path.exists() and _looks_like_hub_id(str(source)):
-        return _load_hub_dataset(str(source), config_name, split)
-    raise InputError(
-        f"no dataset at {path} (expected a save_to_disk folder, a .jsonl file or a Hub id)"
-    )
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
-
-
-def _load_hub_dataset(name: str, config_name: str | None, split: str):
-    from datasets import load_dataset
-
-    try:
-        return load_dataset(name, config_name, split=split)
-    except Exception as e:  # offline, no such dataset, no such split: say which, once
-        raise InputError(f"cannot load the dataset {name} ({split} split) from the Hub: {e}") from e
 
 
 def load_causal_lm(model_path_or_model: Any, model_args=None):
@@ -202,7 +152,10 @@ def build_trainer(
 ):
     """Construct `trainer_cls` (SFTTrainer or a subclass) with the stage's checks applied."""
     import torch
+    from jinja2 import TemplateError
     from transformers.trainer_callback import PrinterCallback
+
+    from reasoning_distill.training.check import template_failure
 
     if config.torch_num_threads is not None:
         torch.set_num_threads(config.torch_num_threads)
@@ -210,35 +163,42 @@ def build_trainer(
     args = replace(config, output_dir=str(run_dir), report_to=prepare_report_to(config.report_to))
     # TRL writes a chat_template_path .jinja into the tokenizer; the saved student keeps its own.
     inference_template = tokenizer.chat_template
-    trainer = trainer_cls(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, **kwargs
-    )
-    trainer.inference_chat_template = inference_template
-    # With disable_tqdm the Trainer swaps its progress bar for PrinterCallback, which print()s
-    # every log dict; library code never prints (the losses are in state.log_history).
-    trainer.remove_callback(PrinterCallback)
-    if config.assistant_only_loss:
-        check_assistant_mask(trainer)
+    try:
+        trainer = trainer_cls(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, **kwargs
+        )
+        trainer.inference_chat_template = inference_template
+        # With disable_tqdm the Trainer swaps its progress bar for PrinterCallback, which
+        # print()s every log dict; library code never prints (the losses are in log_history).
+        trainer.remove_callback(PrinterCallback)
+        if config.assistant_only_loss:
+            check_assistant_mask(trainer)
+    except TemplateError as e:  # TRL renders every row while it tokenises the dataset
+        raise ConfigError(template_failure("the training data", e)) from e
     return trainer
 
 
 def _resume_point(run_dir: Path, config: StudentSFTConfig) -> str | None:
-    """The checkpoint to resume from, or None; refuses to mix a new run into an old one."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The checkpoint to resume from, or None; refuses to mix a new run into an old one.
 
-    last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
-    if config.resume:
-        if last is None:
-            logger.info("resume: no checkpoint-N in %s, starting from the beginning", run_dir)
-        else:
-            logger.info("resuming from %s", last)
-        return last
-    if last is not None:
-        raise OutputError(
-            f"{run_dir} holds checkpoints of an earlier run ({Path(last).name}): pass --resume "
-            f"to continue it, or choose a new output_dir"
-        )
-    return None
+    Resuming, checkpoints whose save was cut short (a kill mid-save) are passed over, saying
+    which: the newest complete one is used.
+    """
+    if not config.resume:
+        if checkpoints(run_dir):
+            raise OutputError(
+                f"{run_dir} holds checkpoints of an earlier run ({checkpoints(run_dir)[0].name}): "
+                f"pass --resume true to continue it, or choose a new output_dir"
+            )
+        return None
+    last, skipped = last_complete_checkpoint(run_dir)
+    for path, problem in skipped:
+        logger.warning("resume: skipping the incomplete %s (%s)", path, problem)
+    if last is None:
+        logger.info("resume: no complete checkpoint-N in %s, starting from the beginning", run_dir)
+        return None
+    logger.info("resuming from %s", last)
+    return str(last)
 
 
 def align_generation_eos(trainer) -> None:
@@ -331,14 +291,16 @@ def train_sft(
     from reasoning_distill.training.student_trainer import StudentSFTTrainer
 
     config = config or StudentSFTConfig()
-    run_dir = claim_run_dir(output_dir or config.output_dir)
+    run_dir = check_run_dir(output_dir or config.output_dir)
     with quiet_progress(bool(config.disable_tqdm)):
         tokenizer = load_tokenizer(tokenizer, model_path_or_model)
         dataset = load_train_dataset(train_dataset)
+        check_trainable_rows(dataset, train_dataset, config.assistant_only_loss)
         config = with_model_context(config, model_path_or_model)
         if not config.skip_check:
             run_preflight(model_path_or_model, tokenizer, dataset, config)
         model = load_causal_lm(model_path_or_model, model_args)
+        claim_run_dir(run_dir)
         peft_config = None
         if model_args is not None and model_args.use_peft:
             from trl import get_peft_config
@@ -401,6 +363,15 @@ def run_preflight(model_path_or_model, tokenizer, dataset, config, teacher=None)
     return report
 
 
+def refuse_unready(report) -> None:
+    """After the printed report: a `ConfigError` (exit 2) when the pre-flight found problems."""
+    if not report.ok:
+        raise ConfigError(
+            f"the pre-flight check found {len(report.problems)} problem(s), listed above: "
+            f"nothing was trained. Fix them, or pass --skip_check true to train anyway"
+        )
+
+
 def parse_args(argv: list[str] | None):
     """`(SFTScriptArguments, StudentSFTConfig, ModelConfig)` from flags and `--config`."""
     from trl import ModelConfig
@@ -421,18 +392,19 @@ def main(argv: list[str] | None = None) -> int:
     script, config, model_args = parse_args(sys.argv[1:] if argv is None else argv)
     if not model_args.model_name_or_path:
         raise ConfigError("set model_name_or_path (a flag or a recipe key)")
+    check_run_dir(config.output_dir)  # a folder that is not ours: refused before any work
     with quiet_progress(bool(config.disable_tqdm)):
         dataset = load_train_dataset(
             script.dataset_name, script.dataset_config, script.dataset_train_split
         )
+    check_trainable_rows(dataset, script.dataset_name, config.assistant_only_loss)
     if not config.skip_check:
         with quiet_progress(True):
             tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
             config = with_model_context(config, model_args.model_name_or_path)
             report = preflight(model_args.model_name_or_path, tokenizer, dataset, config)
         print_report(report)
-        if not report.ok:
-            return 1
+        refuse_unready(report)
         config = replace(config, skip_check=True)
     result = train_sft(
         model_args.model_name_or_path,

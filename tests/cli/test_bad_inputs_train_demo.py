@@ -4,8 +4,12 @@ traceback, and nothing already there touched."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,8 +24,92 @@ def _rdistill(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+class _NotVLLM(BaseHTTPRequestHandler):
+    """Lists the model `teacher`, then answers completions without `prompt_logprobs`."""
+
+    def do_GET(self):
+        self._send({"object": "list", "data": [{"id": "teacher", "object": "model"}]})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send({"id": "x", "choices": [{"text": "!", "index": 0}]})
+
+    def _send(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def not_vllm_url():
+    """A real server on 127.0.0.1 whose replies lack the prompt log-probs; stopped after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotVLLM)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def _closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def raising_template_model_dir(tmp_path_factory, tiny_model_dir):
+    """The tiny student with a template that indexes `content.split('</think>')[1]`: it
+    raises on any assistant turn without a think block (as the check's probe has)."""
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("raising_template") / "model"
+    shutil.copytree(tiny_model_dir, path)
+    tok = AutoTokenizer.from_pretrained(path)
+    body = "{{ message['content'] }}"
+    assert body in tok.chat_template
+    tok.chat_template = tok.chat_template.replace(
+        body, "{{ message['content'].split('</think>')[1].strip() }}"
+    )
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def other_tokenizer_cache(tmp_path_factory, other_vocab_model_dir, train_rows):
+    """A real top-k cache of the same rows, built with another model's tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasoning_distill.training.teacher_cache import build_topk_cache
+    from reasoning_distill.training.teacher_topk import HFTeacher
+
+    tok = AutoTokenizer.from_pretrained(other_vocab_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(other_vocab_model_dir)
+    folder = tmp_path_factory.mktemp("other_cache") / "cache"
+    build_topk_cache(HFTeacher(model, k=4), tok, train_rows[:4], folder, "other")
+    return folder
+
+
 @pytest.fixture
-def world(tmp_path, tiny_model_dir, train_rows):
+def world(
+    tmp_path,
+    tiny_model_dir,
+    train_rows,
+    other_vocab_model_dir,
+    raising_template_model_dir,
+    other_tokenizer_cache,
+    not_vllm_url,
+):
+    from datasets import Dataset
+
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:8]))
     (tmp_path / "afile").write_text("keep me")
@@ -30,13 +118,57 @@ def world(tmp_path, tiny_model_dir, train_rows):
     (tmp_path / "bad.yaml").write_text("max_steps: [1, 2\n")
     (tmp_path / "unknown.yaml").write_text("no_such_field_anywhere: 3\n")
     (tmp_path / "bad_row.jsonl").write_text('{"messages": "not a list"}\n')
-    return {"tmp": tmp_path, "model": str(tiny_model_dir), "data": str(data)}
+    # folders of the user's that merely hold names a run also writes
+    for name in ("user_final/final/mine.txt", "user_log/train_log.json",
+                 "user_ckpt/checkpoint-1/config.json"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True)
+        (tmp_path / name).write_text("keep me")
+    base = {"model_name_or_path": str(tiny_model_dir), "dataset_name": str(data)}
+    (tmp_path / "neg.yaml").write_text(json.dumps({**base, "max_length": -5}))
+    (tmp_path / "booly.yaml").write_text(json.dumps({**base, "max_steps": True}))
+    (tmp_path / "empty_ds").mkdir()
+    Dataset.from_list([{"messages": []}]).select([]).save_to_disk(str(tmp_path / "zero_ds"))
+    (tmp_path / "mixed.jsonl").write_text(
+        json.dumps(train_rows[0]) + "\n" + json.dumps({"messages": "hello"}) + "\n"
+    )
+    users_only = [{"messages": r["messages"][:1]} for r in train_rows[:4]]
+    (tmp_path / "no_assistant.jsonl").write_text("".join(json.dumps(r) + "\n" for r in users_only))
+    (tmp_path / "bad_cache").mkdir()
+    (tmp_path / "bad_cache" / "manifest.json").write_text("{not json")
+    w = {"tmp": tmp_path, "model": str(tiny_model_dir), "data": str(data)}
+    w.update(
+        other=str(other_vocab_model_dir),
+        raising=str(raising_template_model_dir),
+        other_cache=str(other_tokenizer_cache),
+        closed_url=f"http://127.0.0.1:{_closed_port()}/v1",
+        not_vllm_url=not_vllm_url,
+    )
+    w["before"] = _files(tmp_path)
+    return w
 
 
-def _sft(w, *extra, out="run"):
-    return ["train", "sft", "--model_name_or_path", w["model"], "--dataset_name", w["data"],
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _sft(w, *extra, out="run", model=None, data=None):
+    return ["train", "sft", "--model_name_or_path", model or w["model"],
+            "--dataset_name", str(w["tmp"] / data) if data else w["data"],
             "--output_dir", str(w["tmp"] / out), "--max_steps", "1", *extra]  # fmt: skip
 
+
+def _on(w, dataset, *extra):
+    return _sft(w, *extra, data=dataset)
+
+
+def _rkl(w, *extra, out="rkl", data=None):
+    return ["train", "rkl", "--model_name_or_path", w["model"],
+            "--dataset_name", str(w["tmp"] / data) if data else w["data"],
+            "--output_dir", str(w["tmp"] / out), "--max_steps", "1",
+            "--per_device_train_batch_size", "4", "--save_strategy", "no", *extra]  # fmt: skip
+
+
+SKIP = ("--skip_check", "true")
 
 CASES = [
     ("config missing", lambda w: ["train", "sft", "--config", str(w["tmp"] / "nope.yaml")], 2, "nope.yaml"),
@@ -48,6 +180,36 @@ CASES = [
     ("output is a file", lambda w: _sft(w, out="afile"), 2, "afile"),
     ("output holds other files", lambda w: _sft(w, out="foreign"), 2, "foreign"),
     ("rkl without a teacher", lambda w: ["train", "rkl", "--model_name_or_path", w["model"], "--dataset_name", w["data"], "--output_dir", str(w["tmp"] / "rkl")], 2, "teacher"),
+    # a folder is ours only by our marker: final/, train_log.json or checkpoint-N are not one
+    ("output holds a user's final/", lambda w: _sft(w, *SKIP, out="user_final"), 2, "user_final"),
+    ("output holds a user's train_log.json", lambda w: _sft(w, *SKIP, out="user_log"), 2, "user_log"),
+    ("resume into a user's folder", lambda w: _sft(w, "--resume", "true", out="user_ckpt"), 2, "user_ckpt"),
+    ("rkl into a user's final/", lambda w: _rkl(w, "--teacher", w["model"], out="user_final"), 2, "user_final"),
+    # lengths and counts: positive, of their type
+    ("negative max_length in a recipe", lambda w: ["train", "sft", "--config", str(w["tmp"] / "neg.yaml"), *SKIP, "--output_dir", str(w["tmp"] / "run")], 2, "max_length"),
+    ("max_length 0 as a flag", lambda w: _sft(w, "--max_length", "0", *SKIP), 2, "max_length"),
+    ("a bool for max_steps", lambda w: ["train", "sft", "--config", str(w["tmp"] / "booly.yaml"), "--output_dir", str(w["tmp"] / "run")], 2, "max_steps"),
+    ("rkl top_k 0", lambda w: _rkl(w, "--teacher", w["model"], "--top_k", "0"), 2, "top_k"),
+    # the data
+    ("dataset folder empty", lambda w: _on(w, "empty_ds"), 2, "empty_ds"),
+    ("dataset folder empty, check skipped", lambda w: _on(w, "empty_ds", *SKIP), 2, "empty_ds"),
+    ("dataset saved with no rows", lambda w: _on(w, "zero_ds", *SKIP), 2, "no rows"),
+    ("messages of mixed types", lambda w: _on(w, "mixed.jsonl", *SKIP), 2, "mixed.jsonl:2"),
+    ("messages not a list", lambda w: _on(w, "bad_row.jsonl"), 2, "bad_row.jsonl:1"),
+    ("no assistant turns", lambda w: _on(w, "no_assistant.jsonl"), 2, "no assistant turn"),
+    ("no assistant turns, check skipped", lambda w: _on(w, "no_assistant.jsonl", *SKIP), 2, "no assistant turn"),
+    ("rkl: no assistant turns", lambda w: _rkl(w, "--teacher", w["model"], *SKIP, data="no_assistant.jsonl"), 2, "no assistant turn"),
+    # the pre-flight refuses: exit 2, like every other refusal of a training command
+    ("pre-flight refuses", lambda w: _sft(w, "--max_length", "4096"), 2, "pre-flight"),
+    ("template raises, pre-flight", lambda w: _sft(w, model=w["raising"]), 2, "pre-flight"),
+    ("template raises, check skipped", lambda w: _sft(w, *SKIP, model=w["raising"]), 2, "no element 1"),
+    # the teacher
+    ("vocabulary mismatch, check skipped", lambda w: _rkl(w, "--teacher", w["other"], *SKIP), 2, "vocabularies differ"),
+    ("cache manifest not JSON", lambda w: _rkl(w, "--teacher_cache", str(w["tmp"] / "bad_cache"), *SKIP), 2, "manifest.json"),
+    ("cache of another tokenizer", lambda w: _rkl(w, "--teacher_cache", w["other_cache"], *SKIP), 2, "another tokenizer"),
+    ("served teacher unreachable", lambda w: _rkl(w, "--teacher_url", w["closed_url"], "--teacher_name", "teacher", *SKIP), 2, "cannot reach"),
+    ("served teacher not serving the name", lambda w: _rkl(w, "--teacher_url", w["not_vllm_url"], "--teacher_name", "nope", *SKIP), 2, "'nope'"),
+    ("served teacher's reply malformed", lambda w: _rkl(w, "--teacher_url", w["not_vllm_url"], "--teacher_name", "teacher", *SKIP), 2, "prompt_logprobs"),
     ("demo out is a file", lambda w: ["demo", "--quick", "--out", str(w["tmp"] / "afile")], 2, "afile"),
     ("demo out under a file", lambda w: ["demo", "--quick", "--out", str(w["tmp"] / "afile" / "x")], 2, "afile"),
 ]  # fmt: skip
@@ -63,6 +225,12 @@ def test_bad_input_is_one_line(world, argv, code, needle):
     assert (world["tmp"] / "afile").read_text() == "keep me"
     assert (world["tmp"] / "foreign" / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in (world["tmp"] / "foreign").iterdir()) == ["notes.txt"]
+    # every file there before is as it was, and the user's folders gained nothing
+    after = _files(world["tmp"])
+    assert {k: after.get(k) for k in world["before"]} == world["before"]
+    users = ("user_final", "user_log", "user_ckpt", "foreign", "bad_cache", "empty_ds")
+    new = [k for k in after if k not in world["before"] and k.startswith(users)]
+    assert not new, new
 
 
 # ---- `rdistill train cache` (the teacher's top-k cache) -------------------------------------

@@ -70,11 +70,69 @@ def test_check_exit_codes(tiny_model_dir, train_rows, tmp_path, capsys):
     assert main(["train", "check", "--config", str(recipe), "--max_length", "4096"]) == 1
     out = capsys.readouterr().out
     assert "context is 512" in out and "not ready" in out
-    # train sft refuses the same recipe before loading weights, exit 1
+    # train sft refuses the same recipe before loading weights: a refusal, exit 2
     rc = main(["train", "sft", "--config", str(recipe), "--max_length", "4096",
                "--output_dir", str(tmp_path / "o")])  # fmt: skip
-    assert rc == 1
-    assert not (tmp_path / "o" / "final").exists()
+    assert rc == 2
+    captured = capsys.readouterr()
+    assert "context is 512" in captured.out and "pre-flight" in captured.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_check_names_a_template_that_raises_as_a_finding(tiny_model_dir, train_rows, tmp_path):
+    """A template indexing `content.split('</think>')[1]` raises on a turn without a think
+    block: the check reports it, with the template's own message, instead of a traceback."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    tok = AutoTokenizer.from_pretrained(model)
+    tok.chat_template = tok.chat_template.replace(
+        "{{ message['content'] }}", "{{ message['content'].split('</think>')[1].strip() }}"
+    )
+    tok.save_pretrained(model)
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:4]))
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "train", "check",
+           "--model_name_or_path", str(model), "--dataset_name", str(data)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    out = " ".join(proc.stdout.split())
+    assert "chat template raised an error rendering a probe conversation" in out
+    assert "UndefinedError: list object has no element 1" in out and "not ready" in out
+
+
+def test_interrupted_training_says_to_rerun_with_resume(tiny_model_dir, train_rows, tmp_path):
+    """Ctrl-C during `train sft`: the hint names --resume true (a plain rerun refuses the
+    folder's checkpoints)."""
+    import signal
+    import time
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:16]))
+    args = ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", str(data),
+            "--output_dir", str(tmp_path / "run"), "--per_device_train_batch_size", "4",
+            "--save_steps", "1", "--save_total_limit", "1", "--skip_check", "true",
+            "--torch_num_threads", "1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "train", "sft", *args]
+    proc = subprocess.Popen([*cmd, "--max_steps", "100000"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((tmp_path / "run").glob("checkpoint-*/trainer_state.json")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "rerun the same command with --resume true" in err
+    assert "interrupted" in err.strip().splitlines()[-1]
 
 
 def test_check_of_a_kl_recipe_compares_the_vocabularies(
@@ -125,3 +183,19 @@ def test_cli_module_import_is_light():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        ([], "with --resume true"),
+        (["--resume", "false"], "with --resume true"),
+        (["--resume=no"], "with --resume true"),
+        (["--resume", "true"], "rerun the same command to continue"),
+        (["--resume"], "rerun the same command to continue"),
+    ],
+)
+def test_resume_hint_names_the_flag_unless_given(flags, says):
+    from reasoning_distill.cli.train import resume_hint
+
+    assert says in resume_hint(["--max_steps", "3", *flags])

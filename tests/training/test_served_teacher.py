@@ -4,12 +4,15 @@ model computes, and the cache and the loss built from it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -41,6 +44,76 @@ def test_refuses_temperature_other_than_one():
 
     with pytest.raises(ConfigError, match="temperature"):
         ServedTeacher("http://127.0.0.1:1/v1", "m", k=4, temperature=2.0)
+
+
+class _Replies(BaseHTTPRequestHandler):
+    """A server on 127.0.0.1 that lists `teacher` and answers each completion with the next
+    of `server.replies` (bodies that a vLLM server would never send)."""
+
+    def do_GET(self):
+        self._send({"data": [{"id": "teacher"}]})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send(self.server.replies.pop(0))
+
+    def _send(self, body):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def replying(*replies):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
+    server.replies = list(replies)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_unreachable_server_is_said_at_once():
+    url = f"http://127.0.0.1:{_free_port()}/v1"  # released: nothing listens there
+    start = time.monotonic()
+    with pytest.raises(ServedTeacherError, match="cannot reach the served teacher"):
+        ServedTeacher(url, "teacher", k=2).check_reachable()
+    assert time.monotonic() - start < 5  # no retries with backoff
+
+
+def test_a_model_the_server_does_not_serve_is_named():
+    with replying() as url, pytest.raises(ServedTeacherError, match="not 'other'"):
+        ServedTeacher(url, "other", k=2).check_reachable()
+    with replying() as url:
+        ServedTeacher(url, "teacher", k=2).check_reachable()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"choices": [{"text": "!"}]},  # no prompt_logprobs (a server that is not vLLM's)
+        {"choices": []},
+        {"error": "x"},
+        b"not json",
+        {"choices": [{"prompt_logprobs": [None, {"5": 0.1}, {"6": {"p": 1}}]}]},
+    ],
+)
+def test_a_malformed_reply_is_a_served_teacher_error(reply):
+    from reasoning_distill.errors import UserError
+
+    with replying(reply) as url, pytest.raises(ServedTeacherError) as e:
+        ServedTeacher(url, "teacher", k=1, max_retries=0).score([[1, 2, 3]])
+    assert isinstance(e.value, UserError)  # the CLI prints it as one line, exit 2
+    assert "prompt_logprobs" in str(e.value)
 
 
 def _free_port() -> int:

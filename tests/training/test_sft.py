@@ -116,9 +116,36 @@ def test_run_folder_with_checkpoints_needs_resume_and_foreign_folder_is_refused(
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("someone else's")
-    with pytest.raises(OutputError, match="not written by this command"):
+    with pytest.raises(OutputError, match="no training run of ours wrote"):
         train_sft(tiny_model_dir, None, train_dataset, foreign, cfg)
     assert (foreign / "notes.txt").read_text() == "someone else's"
+
+
+@pytest.mark.parametrize("name", ["final/mine.txt", "train_log.json", "checkpoint-1/config.json"])
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_folder_is_ours_only_by_our_marker(tiny_model_dir, train_dataset, tmp_path, name, resume):
+    """A `final/`, a `train_log.json` or a `checkpoint-N/` are common names: a folder holding
+    them without our marker is the user's, refused before anything is written, resume or not."""
+    user = tmp_path / "user"
+    (user / name).parent.mkdir(parents=True)
+    (user / name).write_text("keep")
+    cfg = _cfg(max_steps=1, resume=resume)
+    with pytest.raises(OutputError, match=r"no \.rdistill-train-run"):
+        train_sft(tiny_model_dir, None, train_dataset, user, cfg)
+    assert (user / name).read_text() == "keep"
+    assert sorted(str(p.relative_to(user)) for p in user.rglob("*") if p.is_file()) == [name]
+
+
+def test_an_empty_folder_is_claimed_with_the_marker_first(tiny_model_dir, train_dataset, tmp_path):
+    from reasoning_distill.training.checkpoint import RUN_MARKER
+
+    (tmp_path / "empty").mkdir()
+    once = _cfg(max_steps=1, save_strategy="no")
+    train_sft(tiny_model_dir, None, train_dataset, tmp_path / "empty", once)
+    assert (tmp_path / "empty" / RUN_MARKER).is_file()
+    assert (tmp_path / "empty" / "final" / "config.json").is_file()
+    # ours now: a rerun replaces its own final/
+    train_sft(tiny_model_dir, None, train_dataset, tmp_path / "empty", once)
 
 
 def test_template_without_generation_markers_is_refused(tiny_model_dir, train_dataset, tmp_path):
@@ -179,6 +206,19 @@ def test_assistant_only_needs_messages(tiny_model_dir, tmp_path):
         ),
         ({"padding_free": True, "max_length": 128}, "padding_free"),
         ({"resume": True, "save_only_model": True}, "resume"),
+        # lengths, counts and intervals: positive, of their own type (a bool is no count)
+        ({"max_length": -5}, "max_length"),
+        ({"max_length": 0}, "max_length"),
+        ({"max_length": 2.5}, "max_length"),
+        ({"max_steps": True}, "max_steps"),
+        ({"per_device_train_batch_size": True}, "per_device_train_batch_size"),
+        ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size"),
+        ({"learning_rate": True}, "learning_rate"),
+        ({"learning_rate": "fast"}, "learning_rate"),
+        ({"logging_steps": 0}, "logging_steps"),
+        ({"save_steps": -1}, "save_steps"),
+        ({"save_total_limit": 0}, "save_total_limit"),
+        ({"seed": True}, "seed"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(kwargs, field):
@@ -192,6 +232,24 @@ def test_config_rejects_bad_values_naming_the_field(kwargs, field):
 def test_rkl_config_rejects_bad_values(kwargs, field):
     with pytest.raises(ValueError, match=field):
         ReverseKLConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": True}, "top_k"),
+        ({"max_new_tokens": -1}, "max_new_tokens"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"max_length": -5}, "max_length"),
+        ({"alpha": True}, "alpha"),
+    ],
+)
+def test_distill_config_rejects_bad_values(kwargs, field):
+    from reasoning_distill.training.kd_config import DistillConfig
+
+    with pytest.raises(ConfigError, match=field):
+        DistillConfig(**kwargs)
 
 
 def test_config_defaults_are_cpu_safe():

@@ -114,6 +114,63 @@ def test_resume_continues_a_killed_run_exactly(tiny_model_dir, train_dataset, tm
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
 
 
+def test_resume_skips_a_checkpoint_whose_save_was_killed(
+    tiny_model_dir, train_dataset, tmp_path, caplog
+):
+    """A SIGKILL mid-save leaves checkpoint-N/ with only config.json: resume passes over it,
+    naming it, and continues from the newest complete checkpoint."""
+    import logging
+    import shutil
+
+    from transformers import TrainerCallback
+
+    class StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                control.should_training_stop = True
+
+    train_sft(tiny_model_dir, None, train_dataset, tmp_path / "r", _cfg(**_RESUME), [StopAt()])
+    torn = tmp_path / "r" / "checkpoint-3"
+    torn.mkdir()
+    shutil.copy(tmp_path / "r" / "checkpoint-2" / "config.json", torn / "config.json")
+    with caplog.at_level(logging.INFO, logger="reasoning_distill.training.sft"):
+        resumed = train_sft(
+            tiny_model_dir, None, train_dataset, tmp_path / "r", _cfg(**{**_RESUME, "resume": True})
+        )
+    assert resumed.steps == 4
+    assert resumed.loss_steps == [1, 2, 3, 4]  # steps 1-2 from checkpoint-2's state, then 3-4
+    said = caplog.text
+    assert "skipping the incomplete" in said and "checkpoint-3" in said
+    assert "trainer_state.json" in said and "resuming from" in said and "checkpoint-2" in said
+
+
+_RESUME = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2, "save_total_limit": None}
+
+
+def test_checkpoint_completeness(tmp_path):
+    from reasoning_distill.training.checkpoint import checkpoint_problem, last_complete_checkpoint
+
+    def make(n, *files, state="{}"):
+        d = tmp_path / f"checkpoint-{n}"
+        d.mkdir()
+        for f in files:
+            (d / f).write_text("x")
+        if state is not None:
+            (d / "trainer_state.json").write_text(state)
+        return d
+
+    good = make(2, "config.json", "model.safetensors")
+    make(10, "config.json", state=None)  # killed before the weights
+    make(9, "config.json", "model.safetensors", state='{"global_step": ')  # state cut short
+    make(8, "config.json")  # a state but no weights
+    assert checkpoint_problem(good) is None
+    last, skipped = last_complete_checkpoint(tmp_path)
+    assert last == good
+    assert [p.name for p, _ in skipped] == ["checkpoint-10", "checkpoint-9", "checkpoint-8"]
+    assert "no trainer_state.json" in skipped[0][1] and "cut short" in skipped[1][1]
+    assert "weights" in skipped[2][1]
+
+
 def test_padding_free_batch_gives_the_padded_batch_loss(tiny_model_dir, train_dataset, tmp_path):
     """Packed sequences (position_ids restart, no attention mask) must not attend across rows."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
