@@ -35,6 +35,7 @@ def quick_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may build the quick teacher and run the quick demo
 def test_report_structure(quick_run):
     out, _, proc = quick_run
     report = json.loads((out / "report.json").read_text())
@@ -84,6 +85,7 @@ def test_report_structure(quick_run):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may build the quick teacher and run the quick demo
 def test_artifacts_and_training(quick_run):
     from datasets import load_from_disk
 
@@ -113,6 +115,7 @@ def test_artifacts_and_training(quick_run):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may build the quick teacher and run the quick demo
 def test_rerun_resumes_without_redoing_work(quick_run):
     out, cache, _ = quick_run
     before = (out / "students" / "verified" / "demo_result.json").stat().st_mtime_ns
@@ -123,6 +126,7 @@ def test_rerun_resumes_without_redoing_work(quick_run):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may build the quick teacher and run the quick demo
 def test_seed_spread_script_trains_and_summarises_seeds(quick_run):
     """benchmarks/demo_seed_spread.py on the quick run: seed 0 is the demo's own arm trained
     again (training is deterministic on one machine), seed 1 another data order."""
