@@ -19,12 +19,10 @@ and cached generations are reused).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,25 +58,14 @@ def _jobs(cfg, demo: Path, out: Path, arm: str, seeds: int) -> dict[str, dict]:
 
 
 def _train(jobs: dict[str, dict], workers: int) -> dict[str, dict]:
-    import multiprocessing as mp
+    """Every seed, `workers` at a time (demo.stages.train_arms); resumable."""
+    from reasoning_distill.demo.stages import train_arms
 
-    from reasoning_distill.atomic import atomic_write_json
-    from reasoning_distill.demo.stages import train_arm
-
-    results, todo = {}, []
-    for name, job in jobs.items():
-        done = Path(job["out"]) / "demo_result.json"
-        if done.exists():
-            results[name] = json.loads(done.read_text())
-        else:
-            todo.append(name)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(train_arm, jobs[n]): n for n in todo}
-        for fut in as_completed(futures):
-            name = futures[fut]
-            results[name] = fut.result()
-            atomic_write_json(Path(jobs[name]["out"]) / "demo_result.json", results[name])
-            print(f"trained {name}: {results[name]['train_runtime_s']:.0f} s", flush=True)
+    results = {}
+    for name, result, now in train_arms(jobs, workers):
+        results[name] = result
+        if now:
+            print(f"trained {name}: {result['train_runtime_s']:.0f} s", flush=True)
     return results
 
 
@@ -122,6 +109,9 @@ def _table(summary: dict) -> list[str]:
 def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one line per seed instead of a bar per model load
     from reasoning_distill.atomic import atomic_write_json
     from reasoning_distill.demo.config import load_demo_config
     from reasoning_distill.demo.run import evaluate

@@ -30,11 +30,9 @@ demo's report.md / report.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,27 +92,16 @@ def _jobs(cfg, demo: Path, out: Path, seeds: int) -> dict[str, dict]:
 
 def _train_all(jobs: dict[str, dict], workers: int) -> dict[str, dict]:
     """Every arm, `workers` at a time in spawned single-threaded processes; resumable."""
-    import multiprocessing as mp
+    from reasoning_distill.demo.stages import train_arms
 
-    from reasoning_distill.atomic import atomic_write_json
-    from reasoning_distill.demo.stages import train_arm
-
-    results, todo = {}, []
-    for name, job in jobs.items():
-        done = Path(job["out"]) / "demo_result.json"
-        if done.exists():
-            results[name] = json.loads(done.read_text())
-        else:
-            todo.append(name)
     # the slow on-policy arms first, so the pool does not end on one of them alone
-    todo.sort(key=lambda n: (not n.startswith("rkl_on"), n))
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(train_arm, jobs[n]): n for n in todo}
-        for fut in as_completed(futures):
-            name = futures[fut]
-            results[name] = fut.result()
-            atomic_write_json(Path(jobs[name]["out"]) / "demo_result.json", results[name])
-            print(f"trained {name}: {results[name]['train_runtime_s']:.0f} s", flush=True)
+    first = lambda n: (not n.startswith("rkl_on"), n)  # noqa: E731
+
+    results = {}
+    for name, result, now in train_arms(jobs, workers, first):
+        results[name] = result
+        if now:
+            print(f"trained {name}: {result['train_runtime_s']:.0f} s", flush=True)
     return results
 
 

@@ -275,3 +275,32 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
         "last_loss": result.last_loss,
         "train_runtime_s": result.train_runtime_s,
     }
+
+
+def train_arms(jobs: dict[str, dict[str, Any]], workers: int, first=None):
+    """Train every job not yet done, `workers` at a time in spawned single-threaded
+    processes, each result saved as OUT/demo_result.json (a rerun reuses it). Yields
+    (name, result, trained_now) in the order they finish, the saved ones first; `first(name)`
+    ranks what to start first (e.g. the slowest arms, so the pool does not end on one alone)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from reasoning_distill.atomic import atomic_write_json
+
+    todo = []
+    for name, job in jobs.items():
+        done = Path(job["out"]) / "demo_result.json"
+        if done.exists():
+            yield name, json.loads(done.read_text()), False
+        else:
+            todo.append(name)
+    todo.sort(key=first or (lambda n: 0))
+    if not todo:
+        return
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(train_arm, jobs[n]): n for n in todo}
+        for fut in as_completed(futures):
+            name = futures[fut]
+            result = fut.result()
+            atomic_write_json(Path(jobs[name]["out"]) / "demo_result.json", result)
+            yield name, result, True
