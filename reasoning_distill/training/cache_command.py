@@ -141,29 +141,29 @@ def check_options(args: argparse.Namespace):
 
 def _check_teacher_path(teacher: str, engine: str) -> None:
     """A local checkpoint folder; vLLM's engine also takes a Hub id (owner/name) it can fetch."""
-    from reasoning_distill.training.sft import _looks_like_hub_id
+    from reasoning_distill.training.data import looks_like_hub_id
 
     path = Path(teacher)
     if (path / "config.json").is_file():
         return
-    if not path.exists() and engine == "vllm" and _looks_like_hub_id(teacher):
+    if not path.exists() and engine == "vllm" and looks_like_hub_id(teacher):
         return
     what = "no such folder" if not path.exists() else "no model checkpoint there"
     raise InputError(f"--teacher {teacher}: {what} (config.json missing)")
 
 
 def _check_tokenizer_path(name: str) -> None:
-    from reasoning_distill.training.sft import _looks_like_hub_id
+    from reasoning_distill.training.data import looks_like_hub_id
 
-    if not Path(name).exists() and not _looks_like_hub_id(name):
+    if not Path(name).exists() and not looks_like_hub_id(name):
         raise InputError(f"--tokenizer {name}: no such folder (the student's tokenizer)")
 
 
 def _check_dataset_path(name: str) -> None:
-    from reasoning_distill.training.sft import _looks_like_hub_id
+    from reasoning_distill.training.data import looks_like_hub_id
 
     path = Path(name)
-    if path.exists() or _looks_like_hub_id(name):
+    if path.exists() or looks_like_hub_id(name):
         return
     raise InputError(
         f"--dataset_name {name}: no such file or folder (a save_to_disk folder, a .jsonl "

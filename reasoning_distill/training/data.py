@@ -44,7 +44,7 @@ def load_train_dataset(source: Any, config_name: str | None = None, split: str =
         return ds
     if path.suffix in (".jsonl", ".json") and path.is_file():
         return _load_jsonl(path)
-    if not path.exists() and _looks_like_hub_id(str(source)):
+    if not path.exists() and looks_like_hub_id(str(source)):
         return _load_hub_dataset(str(source), config_name, split)
     raise InputError(
         f"no dataset at {path} (expected a save_to_disk folder, a .jsonl file or a Hub id)"
@@ -143,7 +143,7 @@ def check_trainable_rows(dataset, where: Any, assistant_only_loss: bool) -> None
         )
 
 
-def _looks_like_hub_id(name: str) -> bool:
+def looks_like_hub_id(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
 
