@@ -14,10 +14,28 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Without bubblewrap (setup.sh could not install it) `verify` and `build` refuse code unless
+
+
+# Without a working bubblewrap (setup.sh could not install it) `verify` and `build` refuse code unless
 # told to accept the weaker sandbox: the suite accepts it there only.
 # tests/verifiers/test_sandbox_policy.py tests the refusal itself, with this variable unset.
-if shutil.which("bwrap") is None:
+def _bwrap_starts() -> bool:
+    """bubblewrap is installed and can make the namespaces the sandbox asks for (a container
+    without user namespaces has the binary but cannot use it)."""
+    import subprocess
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    argv += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"]
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+if not _bwrap_starts():
     os.environ.setdefault("RDISTILL_ALLOW_WEAK_SANDBOX", "1")
 
 # A test run started in the background of a non-interactive shell (`bash .ci/run &`) inherits
