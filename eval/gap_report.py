@@ -85,7 +85,7 @@ def _seed_entry(runs: list, teacher_pp: Any, seeds: Sequence[Any]) -> dict[str, 
         return entry
     rec = seed_recovery(runs, teacher_pp, seeds)
     entry["recovery"] = rec.value
-    entry["recovery_ci95"] = None if rec.ci95 is None else list(rec.ci95)
+    entry["recovery_ci95"] = rec.ci95_json()
     entry["recovery_per_seed"] = list(rec.per_seed)
     entry["recovery_method"] = rec.ci_method
     if rec.note:

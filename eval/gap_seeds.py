@@ -55,7 +55,7 @@ def seed_fields(
         "seeds": list(seeds),
         "student": score.to_dict("pass@1"),
         "recovery": rec.value,
-        "recovery_ci95": None if rec.ci95 is None else list(rec.ci95),
+        "recovery_ci95": rec.ci95_json(),
         "recovery_method": rec.ci_method,
         "recovery_per_seed": list(rec.per_seed),
         "recovery_note": rec.note or None,

@@ -68,6 +68,13 @@ class SeedEstimate:
             return False
         return self.ci95[0] > 0 or self.ci95[1] < 0
 
+    def ci95_json(self) -> list[float | None] | None:
+        """The interval as JSON holds it: an unbounded end (a recovery over a teacher that
+        solves almost nothing, one seed) is null, since JSON has no infinity."""
+        if self.ci95 is None:
+            return None
+        return [None if math.isinf(v) else float(v) for v in self.ci95]
+
     def to_dict(self, value_key: str) -> dict[str, Any]:
         """The report's entry: seeds, per_seed, `value_key` (pass@1, diff, recovery), ci95,
         ci_method, and std_err, df, n_problems and the note."""
@@ -75,7 +82,7 @@ class SeedEstimate:
             "seeds": list(self.seeds),
             "per_seed": list(self.per_seed),
             value_key: self.value,
-            "ci95": None if self.ci95 is None else list(self.ci95),
+            "ci95": self.ci95_json(),
             "ci_method": self.ci_method,
             "std_err": self.std_err,
             "df": self.df,

@@ -198,3 +198,19 @@ def test_report_golden_numbers() -> None:
     assert c["diff"] == pytest.approx(want["difference"], abs=1e-12)
     assert c["ci95"] == pytest.approx(want["difference_ci95"], abs=2e-3)
     assert c["separated"] is False
+
+
+def test_one_seed_recovery_over_a_teacher_near_zero_is_written(tmp_path):
+    """One training seed of a student that solves nothing, a teacher that solves one problem:
+    the recovery interval is unbounded above; report.json holds it as null (the quick demo on
+    vLLM died writing an infinity)."""
+    teacher = {f"p{i}": [i == 0, False] for i in range(40)}
+    student = {f"p{i}": [False, False] for i in range(40)}
+    report = build_gap_report({"b": {"teacher": teacher, "student": [student]}}, seeds=[0])
+    e = report["benchmarks"]["b"]["student"]
+    assert e["recovery"] == 0.0 and e["recovery_ci95"][0] == 0.0
+    assert e["recovery_ci95"][1] is None and "seed variance not measured" in e["recovery_note"]
+    write_report(report, tmp_path)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["benchmarks"]["b"]["student"]["recovery_ci95"] == [0.0, None]
+    assert "[0.000, inf]" in (tmp_path / "report.md").read_text()
