@@ -10,7 +10,6 @@ assistant turn under assistant-only loss (nothing of theirs would be trained).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +71,15 @@ def _load_jsonl(path: Path):
     import pyarrow as pa
     from datasets import Dataset
 
+    from reasoning_distill.jsonl import iter_jsonl
+
     rows = []
-    with path.open() as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: a row must be a JSON object")
-            if "messages" in row or (rows and "messages" in rows[0]):
-                problem = messages_problem(row.get("messages"))
-                if problem:
-                    raise InputError(f"{path}:{lineno}: {problem}")
-            rows.append(row)
+    for lineno, row in iter_jsonl(path):  # one line naming file:line for bad JSON or UTF-8
+        if "messages" in row or (rows and "messages" in rows[0]):
+            problem = messages_problem(row.get("messages"))
+            if problem:
+                raise InputError(f"{path}:{lineno}: {problem}")
+        rows.append(row)
     if not rows:
         raise InputError(f"{path} holds no rows")
     try:
