@@ -23,3 +23,10 @@ class ConfigError(UserError, ValueError):
 
 class OutputError(UserError):
     """An output path cannot be written, or holds something this command did not write."""
+
+
+def refuse_out_of_range(checks: list[tuple[str, object, bool, str]]) -> None:
+    """`(flag, value, ok, what it must be)` rows: a `ConfigError` for the first not ok."""
+    for flag, value, ok, want in checks:
+        if not ok:
+            raise ConfigError(f"{flag} must be {want}, got {value}")

@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _check_selection_flags(args: argparse.Namespace) -> None:
     """Refuse out-of-range `--samples` selection flags, naming the flag, before any read."""
-    from reasoning_distill.cli.engine_options import refuse_out_of_range
+    from reasoning_distill.errors import refuse_out_of_range
 
     k, tokens, lo, hi = args.k, args.max_tokens, args.min_pass_rate, args.max_pass_rate
     refuse_out_of_range(

@@ -108,16 +108,9 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
     checks.append(("--request-timeout", timeout, timeout is None or timeout > 0, "> 0"))
     share = getattr(args, "gpu_memory_utilization", None)
     checks.append(("--gpu-memory-utilization", share, share is None or 0 < share <= 1, "in (0, 1]"))
+    from reasoning_distill.errors import refuse_out_of_range
+
     refuse_out_of_range(checks)
-
-
-def refuse_out_of_range(checks: list[tuple[str, Any, bool, str]]) -> None:
-    """`(flag, value, ok, what it must be)` rows: a `ConfigError` for the first not ok."""
-    from reasoning_distill.errors import ConfigError
-
-    for flag, value, ok, want in checks:
-        if not ok:
-            raise ConfigError(f"{flag} must be {want}, got {value}")
 
 
 def sampling_params(args: argparse.Namespace, **extra: Any):

@@ -88,7 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_job_arguments(args: argparse.Namespace) -> None:
-    from reasoning_distill.cli.engine_options import refuse_out_of_range
+    from reasoning_distill.errors import refuse_out_of_range
 
     chunk, limit = args.chunk_size, args.limit
     refuse_out_of_range(

@@ -77,7 +77,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def check_options(args: argparse.Namespace):
     """Every option that can be checked without a model; returns the codec."""
-    from reasoning_distill.cli.engine_options import refuse_out_of_range
+    from reasoning_distill.errors import refuse_out_of_range
     from reasoning_distill.training import topk_codec
 
     if (args.teacher is None) == (args.teacher_url is None):

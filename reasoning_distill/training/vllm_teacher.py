@@ -96,7 +96,7 @@ class VLLMTeacher:
                 f"logprobs_mode {llm_kwargs['logprobs_mode']!r} returns logits; a vLLM teacher "
                 f"needs log-probs (raw_logprobs)"
             )
-        from reasoning_distill.cli.engine_options import refuse_out_of_range
+        from reasoning_distill.errors import refuse_out_of_range
 
         refuse_out_of_range(
             [
