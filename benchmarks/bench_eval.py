@@ -102,6 +102,7 @@ def eval_overheads(problems: int, n: int, workers: int) -> dict[str, float]:
     from reasoning_distill.eval import evaluate as ev
     from reasoning_distill.eval.benchmarks import load_benchmark
 
+    from reasoning_distill.generation.engine import SamplingParams
     from reasoning_distill.generation.hf_engine import HFEngine
     from reasoning_distill.toy.models import make_tiny_model
 
@@ -112,7 +113,7 @@ def eval_overheads(problems: int, n: int, workers: int) -> dict[str, float]:
             "toy_math": load_benchmark("toy_math", limit=problems),
             "toy_code": load_benchmark("toy_code", limit=max(1, problems // 2)),
         }
-        protocol = ev.EvalProtocol(n=n, seed=1)
+        protocol = ev.EvalProtocol(SamplingParams(n=n, seed=1))
         out = Path(tmp) / "eval"
         runs = {}
         for label in ("cold", "rescore", "cached"):

@@ -13,10 +13,8 @@ from reasoning_distill.errors import ConfigError
 
 def make_teacher_engine(recipe: Recipe, root: Path) -> Any:
     """The teacher engine a recipe names, through the generation factory."""
-    import argparse
-
-    from reasoning_distill.cli.engine_options import engine_opts
     from reasoning_distill.generation.factory import make_engine
+    from reasoning_distill.generation.options import engine_opts
 
     t = recipe.teacher
     template = chat_template_path(recipe.prompt, root)
@@ -26,8 +24,8 @@ def make_teacher_engine(recipe: Recipe, root: Path) -> Any:
             "prompt.chat_template cannot reach data-parallel replicas (teacher.options."
             "data_parallel > 1): use tensor_parallel, or put the template in the model folder"
         )
-    ns = argparse.Namespace(engine=t.engine, **t.options.model_dump())
-    engine = make_engine(t.engine, teacher_model(recipe, root), **engine_opts(ns))
+    options = engine_opts(t.engine, t.options.model_dump())
+    engine = make_engine(t.engine, teacher_model(recipe, root), **options)
     if template is not None:
         tok = getattr(engine, "tokenizer", None)
         if tok is None:
@@ -53,16 +51,7 @@ def teacher_model(recipe: Recipe, root: Path) -> str:
 
 
 def sampling_params(recipe: Recipe) -> Any:
-    from reasoning_distill.generation.engine import SamplingParams
+    """The teacher's `SamplingParams`, from the recipe's `teacher.sampling`."""
+    from reasoning_distill.generation.options import sampling_params
 
-    s = recipe.teacher.sampling
-    return SamplingParams(
-        n=s.n,
-        temperature=s.temperature,
-        top_p=s.top_p,
-        top_k=s.top_k,
-        min_p=s.min_p,
-        max_tokens=s.max_tokens,
-        stop=tuple(s.stop),
-        seed=s.seed,
-    )
+    return sampling_params(recipe.teacher.sampling.model_dump())

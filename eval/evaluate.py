@@ -11,15 +11,15 @@ With a teacher and at least one student, `out/gap/` holds the teacher-gap report
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reasoning_distill.atomic import atomic_write_json
 from reasoning_distill.errors import UserError
+from reasoning_distill.generation.engine import SamplingParams
 from reasoning_distill.progress import Progress
 from reasoning_distill.records import Problem
 
@@ -40,59 +40,48 @@ class IncompleteEvaluation(UserError):
 class EvalProtocol:
     """The sampling and engine settings every evaluated model gets.
 
-    `max_tokens` None means each benchmark's own budget (`Benchmark.max_tokens`).
-    `engine_options` are the engine constructor's options (dtype, tensor/data parallel...).
+    `sampling` holds the sampling settings (n, temperature, ..., seed) every benchmark gets;
+    `max_tokens` is the token budget of every benchmark, None for each benchmark's own
+    (`Benchmark.max_tokens`), and replaces `sampling.max_tokens` per benchmark (see
+    `sampling_for`). `engine_options` are the engine constructor's options (dtype,
+    tensor/data parallel...).
     """
 
-    n: int = 4
-    temperature: float = 0.6
-    top_p: float = 0.95
+    sampling: SamplingParams = field(
+        default_factory=lambda: SamplingParams(n=4, max_tokens=DEFAULT_MAX_TOKENS, seed=1234)
+    )
     max_tokens: int | None = None
-    seed: int = 1234
     engine: str = "hf"
-    top_k: int = -1
-    min_p: float = 0.0
-    stop: tuple[str, ...] = ()
     system: str | None = None
     engine_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.sampling(self.max_tokens or DEFAULT_MAX_TOKENS)  # ValueError on a bad value
+        if self.max_tokens is not None:
+            self.sampling_for(self.max_tokens)  # a ConfigError on a bad budget
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, engine_options: Mapping[str, Any]) -> EvalProtocol:
-        return cls(
-            n=args.n,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            top_k=args.top_k,
-            min_p=args.min_p,
-            stop=tuple(args.stop),
-            max_tokens=args.max_tokens,
-            seed=args.seed,
-            engine=args.engine,
-            engine_options={k: v for k, v in engine_options.items() if v is not None},
-        )
+    @property
+    def n(self) -> int:
+        return self.sampling.n
 
-    def sampling(self, max_tokens: int):
-        from reasoning_distill.generation.engine import SamplingParams
-
-        return SamplingParams(
-            n=self.n,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            min_p=self.min_p,
-            max_tokens=max_tokens,
-            stop=tuple(self.stop),
-            seed=self.seed,
-        )
+    def sampling_for(self, max_tokens: int) -> SamplingParams:
+        """The `SamplingParams` of a benchmark whose token budget is `max_tokens`."""
+        return replace(self.sampling, max_tokens=max_tokens)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        d["engine_options"] = dict(self.engine_options)
-        return d
+        s = self.sampling
+        return {
+            "n": s.n,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": s.seed,
+            "engine": self.engine,
+            "top_k": s.top_k,
+            "min_p": s.min_p,
+            "stop": list(s.stop),
+            "system": self.system,
+            "engine_options": dict(self.engine_options),
+        }
 
 
 @dataclass
@@ -204,7 +193,7 @@ def build_manifest(
 
     tokenizer = getattr(engine, "tokenizer", None)
     template = getattr(tokenizer, "chat_template", None)
-    sampling = protocol.sampling(DEFAULT_MAX_TOKENS).to_dict()
+    sampling = protocol.sampling_for(DEFAULT_MAX_TOKENS).to_dict()
     sampling.pop("max_tokens")  # per benchmark, below
     sampling.pop("logprobs", None)
     return {
@@ -237,7 +226,7 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
     from reasoning_distill.generation.job import run_generation
     from reasoning_distill.generation.store import load_samples
 
-    params = protocol.sampling(run.max_tokens)
+    params = protocol.sampling_for(run.max_tokens)
     folder = generation_folder(root, identity_key, engine.name, str(engine.model), params.to_dict())
     keys = [prompt_key(p, protocol.system) for p in run.problems]
     keyed: dict[str, Problem] = {}

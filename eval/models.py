@@ -25,7 +25,7 @@ _CHUNK = 1 << 20
 
 
 def _looks_local(model: str) -> bool:
-    from reasoning_distill.generation.factory import looks_like_local_path
+    from reasoning_distill.generation.model_checks import looks_like_local_path
 
     return looks_like_local_path(model) or Path(model).expanduser().exists()
 

@@ -2,8 +2,9 @@
 
 `rdistill generate`, `rdistill eval` (and the build and on-policy training) call
 `add_engine_arguments` and `add_sampling_arguments`, then `engine_opts(args)` and
-`sampling_params(args)`, so every engine option is available wherever an engine is made.
-Only argparse is imported here, so `--help` stays instant.
+`sampling_params(args)`, which hand the parsed flags to `generation.options`, so every
+engine option is available wherever an engine is made. Only argparse and the light
+`generation.options` are imported here, so `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-ENGINES = ("hf", "vllm", "openai")
+from reasoning_distill.generation.options import ENGINES
 
 
 def add_engine_arguments(p: argparse.ArgumentParser, *, default: str = "hf") -> None:
@@ -65,28 +66,9 @@ def add_sampling_arguments(
 
 def engine_opts(args: argparse.Namespace) -> dict[str, Any]:
     """The engine flags, named as the chosen engine's constructor names them."""
-    if args.engine == "hf":
-        return {
-            "batch_size": args.batch_size,
-            "dtype": args.dtype,
-            "data_parallel": args.data_parallel,
-        }
-    if args.engine == "vllm":
-        return {
-            "dtype": args.dtype,
-            "data_parallel_size": args.data_parallel,
-            "tensor_parallel_size": args.tensor_parallel,
-            "max_model_len": args.max_model_len,
-            "gpu_memory_utilization": args.gpu_memory_utilization,
-            "enforce_eager": args.enforce_eager,
-        }
-    return {
-        "base_url": args.base_url,
-        "api_key_env": args.api_key_env,
-        "concurrency": args.concurrency,
-        "timeout": args.request_timeout,
-        "max_retries": args.max_retries,
-    }
+    from reasoning_distill.generation.options import engine_opts
+
+    return engine_opts(args.engine, vars(args))
 
 
 def check_engine_arguments(args: argparse.Namespace) -> None:
@@ -116,20 +98,10 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
 def sampling_params(args: argparse.Namespace, **extra: Any):
     """A `SamplingParams` from the sampling flags (a `ConfigError` naming the flag if bad)."""
     from reasoning_distill.errors import ConfigError
-    from reasoning_distill.generation.engine import SamplingParams
+    from reasoning_distill.generation.options import sampling_params
 
     try:
-        return SamplingParams(
-            n=args.n,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            top_k=args.top_k,
-            min_p=args.min_p,
-            max_tokens=args.max_tokens,
-            stop=tuple(args.stop),
-            seed=args.seed,
-            **extra,
-        )
+        return sampling_params(vars(args), **extra)
     except ConfigError as e:
         # "max_tokens must be >= 1, got 0" -> "--max-tokens must be >= 1, got 0"
         field, _, rest = str(e).partition(" ")

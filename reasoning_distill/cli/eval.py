@@ -127,9 +127,10 @@ def check_arguments(args: argparse.Namespace):
     from reasoning_distill.cli.engine_options import check_engine_arguments, engine_opts
     from reasoning_distill.errors import ConfigError
     from reasoning_distill.eval.benchmarks import get_benchmark, load_benchmark
-    from reasoning_distill.eval.evaluate import EVAL_MARKER, EvalProtocol
+    from reasoning_distill.eval.evaluate import DEFAULT_MAX_TOKENS, EVAL_MARKER, EvalProtocol
     from reasoning_distill.eval.models import check_context_length, check_model
     from reasoning_distill.eval.paths import check_out_dir
+    from reasoning_distill.generation.options import sampling_params
     from reasoning_distill.generation.spec import check_problems
 
     models: dict[str, str] = {}
@@ -171,7 +172,12 @@ def check_arguments(args: argparse.Namespace):
         raise ConfigError(f"--max-tokens must be >= 1, got {args.max_tokens}")
     check_engine_arguments(args)
     try:
-        protocol = EvalProtocol.from_args(args, engine_opts(args))
+        protocol = EvalProtocol(
+            sampling_params(vars(args), max_tokens=args.max_tokens or DEFAULT_MAX_TOKENS),
+            max_tokens=args.max_tokens,
+            engine=args.engine,
+            engine_options={k: v for k, v in engine_opts(args).items() if v is not None},
+        )
     except ValueError as e:
         raise ConfigError(f"sampling: {e}") from e
     check_out_dir(args.out, EVAL_MARKER)

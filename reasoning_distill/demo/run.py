@@ -198,15 +198,16 @@ def evaluate(
     """Each model under the demo's protocol (results under out/eval/NAME, cached by content):
     {"results": {benchmark: {model: {problem: [bool]}}}, "protocol": the protocol's dict}."""
     from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
+    from reasoning_distill.generation.engine import SamplingParams
 
-    protocol = EvalProtocol(
+    sampling = SamplingParams(
         n=cfg.eval_n,
         temperature=cfg.eval_temperature,
         top_p=cfg.eval_top_p,
         max_tokens=cfg.max_tokens,
         seed=cfg.eval_seed,
-        engine=cfg.engine,
     )
+    protocol = EvalProtocol(sampling, max_tokens=cfg.max_tokens, engine=cfg.engine)
     results: dict[str, dict[str, Any]] = {name: {} for name in benchmarks}
     for model_name, path in models.items():
         engine = make_engine(cfg, path)

@@ -30,7 +30,7 @@ from reasoning_distill.generation.engine import (
     SamplingParams,
     sample_seed,
 )
-from reasoning_distill.generation.factory import check_generation_prompt
+from reasoning_distill.generation.model_checks import check_generation_prompt
 from reasoning_distill.generation.replicas import Replicas
 from reasoning_distill.progress import Progress, ensure
 

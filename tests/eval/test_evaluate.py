@@ -10,6 +10,8 @@ from reasoning_distill.eval import evaluate as ev
 from reasoning_distill.eval.benchmarks import load_benchmark
 from reasoning_distill.eval.evaluate import EvalProtocol, evaluate_model
 
+from reasoning_distill.generation.engine import SamplingParams
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
@@ -48,7 +50,7 @@ class Counting:
         pass
 
 
-PROTOCOL = EvalProtocol(n=2, max_tokens=6, seed=3)
+PROTOCOL = EvalProtocol(SamplingParams(n=2, max_tokens=6, seed=3), max_tokens=6)
 
 
 def _benchmarks(limit: int = 20) -> dict:
@@ -125,7 +127,12 @@ def test_changed_scorer_regenerates_nothing(engine, tmp_path, monkeypatch):
 def test_other_sampling_does_not_reuse_samples(engine, tmp_path):
     evaluate_model(Counting(engine), _benchmarks(2), PROTOCOL, tmp_path / "m")
     other = Counting(engine)
-    evaluate_model(other, _benchmarks(2), EvalProtocol(n=2, max_tokens=6, seed=4), tmp_path / "m")
+    evaluate_model(
+        other,
+        _benchmarks(2),
+        EvalProtocol(SamplingParams(n=2, max_tokens=6, seed=4), max_tokens=6),
+        tmp_path / "m",
+    )
     assert other.samples == 4
 
 
