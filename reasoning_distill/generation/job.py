@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,47 @@ from reasoning_distill.progress import Progress, Task, ensure
 from reasoning_distill.records import Problem
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenJob:
+    """A job's store, opened through its spec, and the requests for the samples it lacks."""
+
+    store: Store
+    problems: dict[str, Problem]  # by id
+    requests: list[GenerationRequest]
+    n: int
+    todo: int  # samples the requests ask for
+    expected: int  # samples the job holds when complete
+    started: float  # time.perf_counter() when the job started
+
+    def summary(self, out_dir: str | Path, written: int, tokens: int) -> GenerationSummary:
+        """The summary of this run (the store still open): its counters and the folder's stats."""
+        elapsed = time.perf_counter() - self.started
+        stats = summarize_store(self.store, self.problems, self.n)
+        return GenerationSummary.of_run(
+            out_dir, self.expected, self.todo, written, tokens, elapsed, stats
+        )
+
+
+@contextmanager
+def open_job(spec: JobSpec, problems: Sequence[Problem], out_dir: str | Path) -> Iterator[OpenJob]:
+    """Open the store of job `spec` in `out_dir` and plan the samples it still lacks.
+
+    Both the local job and the Ray job start here, so they resume the same way."""
+    started = time.perf_counter()
+    n = spec.params.n
+    with Store.open(out_dir, spec.identity(), format=spec.format) as store:
+        requests = plan_requests(problems, n, store.done_keys(), spec.system)
+        yield OpenJob(
+            store,
+            {p.id: p for p in problems},
+            requests,
+            n,
+            count_samples(requests, n),
+            len(problems) * n,
+            started,
+        )
 
 
 @dataclass
@@ -175,31 +217,21 @@ def run_job(
     """Run the job `spec` (already checked by `spec.preflight(out_dir)`) on `engine`."""
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
-    params = spec.params
-    by_id = {p.id: p for p in problems}
-    t0 = time.perf_counter()
-    with Store.open(out_dir, spec.identity(), format=spec.format) as store:
-        requests = plan_requests(problems, params.n, store.done_keys(), spec.system)
-        todo = count_samples(requests, params.n)
-        expected = len(problems) * params.n
+    with open_job(spec, problems, out_dir) as job:
         logger.info(
             "%s: %d samples expected, %d already stored, %d to generate",
             out_dir,
-            expected,
-            expected - todo,
-            todo,
+            job.expected,
+            job.expected - job.todo,
+            job.todo,
         )
-        writer = _Writer(store, by_id, spec, think_in_prompt)
-        with ensure(progress).task("generating", total=todo) as task:
+        writer = _Writer(job.store, job.problems, spec, think_in_prompt)
+        with ensure(progress).task("generating", total=job.todo) as task:
             if streams(engine):
-                _generate_streaming(engine, requests, writer, task, flush_s)
+                _generate_streaming(engine, job.requests, writer, task, flush_s)
             else:
-                _generate_chunked(engine, requests, writer, task, chunk_size)
-        elapsed = time.perf_counter() - t0
-        stats = summarize_store(store, by_id, params.n)
-    return GenerationSummary.of_run(
-        out_dir, expected, todo, writer.written, writer.tokens, elapsed, stats
-    )
+                _generate_chunked(engine, job.requests, writer, task, chunk_size)
+        return job.summary(out_dir, writer.written, writer.tokens)
 
 
 def run_generation(

@@ -20,11 +20,11 @@ from typing import Any
 
 from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import SamplingParams
-from reasoning_distill.generation.plan import count_samples, plan_requests
+from reasoning_distill.generation.job import open_job
 from reasoning_distill.generation.samples import results_to_samples
 from reasoning_distill.generation.spec import JobSpec
 from reasoning_distill.generation.store import Store
-from reasoning_distill.generation.summary import GenerationSummary, summarize_store
+from reasoning_distill.generation.summary import GenerationSummary
 from reasoning_distill.progress import Progress, ensure
 from reasoning_distill.records import Problem
 
@@ -145,23 +145,18 @@ def run_ray_job(
 
     if num_actors < 1 or chunk_size < 1:
         raise ConfigError(f"num_actors and chunk_size must be >= 1, got {num_actors}, {chunk_size}")
-    params = spec.params
-    by_id = {p.id: p for p in problems}
     opts = {k: v for k, v in engine_opts.items() if v is not None}
-    t0 = time.perf_counter()
-    with Store.open(out_dir, spec.identity(), format=spec.format) as store:
-        requests = plan_requests(problems, params.n, store.done_keys(), spec.system)
-        todo = count_samples(requests, params.n)
-        expected = len(problems) * params.n
+    with open_job(spec, problems, out_dir) as job:
+        n = job.n
         logger.info(
             "%s: %d samples expected, %d to generate on %d Ray actors",
             out_dir,
-            expected,
-            todo,
+            job.expected,
+            job.todo,
             num_actors,
         )
         written = tokens = 0
-        if requests:
+        if job.requests:
             if not ray.is_initialized():
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
             actor_spec = {
@@ -174,12 +169,12 @@ def run_ray_job(
                 {
                     "item": json.dumps(
                         {
-                            "problem": by_id[r.request_id].to_dict(),
-                            "indices": list(r.indices(params.n)),
+                            "problem": job.problems[r.request_id].to_dict(),
+                            "indices": list(r.indices(n)),
                         }
                     )
                 }
-                for r in requests
+                for r in job.requests
             ]
             ds = ray.data.from_items(items, override_num_blocks=max(1, len(items) // chunk_size))
             out = ds.map_batches(
@@ -190,11 +185,9 @@ def run_ray_job(
                 num_cpus=actor_num_cpus,
                 num_gpus=actor_num_gpus,
             )
-            with ensure(progress).task("generating (ray)", total=todo) as task:
+            with ensure(progress).task("generating (ray)", total=job.todo) as task:
                 for row in out.iter_rows():
                     written += int(row["written"])
                     tokens += int(row["tokens"])
                     task.advance(int(row["written"]), tokens=int(row["tokens"]))
-        elapsed = time.perf_counter() - t0
-        stats = summarize_store(store, by_id, params.n)
-    return GenerationSummary.of_run(out_dir, expected, todo, written, tokens, elapsed, stats)
+        return job.summary(out_dir, written, tokens)
