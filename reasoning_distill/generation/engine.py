@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from reasoning_distill.errors import ConfigError
 from reasoning_distill.progress import Progress, ensure
@@ -203,3 +203,46 @@ def gather(
         res.completions.sort(key=lambda c: c.index)
         res.elapsed_s = elapsed
     return results
+
+
+class EngineBase:
+    """What every engine shares: `with engine:` closes it on leaving."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class IndexedStreamEngine(EngineBase):
+    """An engine built on one sampling loop, `_stream_indexed`, that yields
+    `(request index, one-completion result)` parts as samples finish: `stream` hands them
+    on in finishing order, `generate` gathers them in request order."""
+
+    def _stream_indexed(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
+    ) -> Generator[list[tuple[int, GenerationResult]], None, None]:
+        raise NotImplementedError
+
+    def stream(
+        self, requests: Iterable[GenerationRequest], params: SamplingParams
+    ) -> Generator[list[GenerationResult], None, None]:
+        """Yield samples as they finish: lists of one-completion results, in finishing order.
+
+        The job writes them as they come, so concurrency never drains at a chunk's end; a
+        caller that stops early (closes the generator) stops the engine's work.
+        """
+        return without_indices(self._stream_indexed(requests, params))
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        params: SamplingParams,
+        progress: Progress | None = None,
+    ) -> list[GenerationResult]:
+        """Results in request order, with one completion per requested sample."""
+        return gather(requests, params, self._stream_indexed(requests, params), progress)

@@ -25,6 +25,7 @@ from typing import Any
 from reasoning_distill.errors import ConfigError
 from reasoning_distill.generation.engine import (
     Completion,
+    EngineBase,
     GenerationRequest,
     GenerationResult,
     SamplingParams,
@@ -152,7 +153,7 @@ def _sample_batch(model, tokenizer, items: list[_Item], params: SamplingParams) 
     return results
 
 
-class HFEngine:
+class HFEngine(EngineBase):
     """Sample with transformers `generate`.
 
     Args:
@@ -266,9 +267,3 @@ class HFEngine:
         if self._replicas is not None:
             self._replicas.close()
             self._replicas = None
-
-    def __enter__(self) -> HFEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

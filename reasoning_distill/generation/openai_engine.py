@@ -27,11 +27,10 @@ from reasoning_distill.generation.engine import (
     Completion,
     GenerationRequest,
     GenerationResult,
+    IndexedStreamEngine,
     PartialResultsError,
     SamplingParams,
-    gather,
     sample_seed,
-    without_indices,
 )
 from reasoning_distill.progress import Progress
 from reasoning_distill.redact import public_url, redact_urls, request_parts
@@ -50,7 +49,7 @@ class _Fatal(Exception):
     """An answer that retrying cannot fix (bad request, auth, unknown model)."""
 
 
-class OpenAIEngine:
+class OpenAIEngine(IndexedStreamEngine):
     """Sample through an OpenAI-compatible `/chat/completions` (or `/completions`) endpoint.
 
     Args:
@@ -348,15 +347,6 @@ class OpenAIEngine:
             raise PartialResultsError(f"{len(errors)} samples failed:\n  {shown}")
 
     # ---- the Engine protocol -------------------------------------------------------------
-    def stream(
-        self, requests: Iterable[GenerationRequest], params: SamplingParams
-    ) -> Iterator[list[GenerationResult]]:
-        """Yield samples as they finish: lists of one-completion results, in finishing order.
-
-        The job writes them as they come, so concurrency never drains at a chunk's end.
-        """
-        return without_indices(self._stream_indexed(requests, params))
-
     def generate(
         self,
         requests: Sequence[GenerationRequest],
@@ -366,19 +356,10 @@ class OpenAIEngine:
         """Results in request order. Chat requests carry no rendered prompt (`prompt == ""`):
         the server applies the template."""
         try:
-            return gather(requests, params, self._stream_indexed(requests, params), progress)
+            return super().generate(requests, params, progress)
         except PartialResultsError as e:
             done = sum(len(r.completions) for r in e.results)
             total = sum(len(r.indices(params.n)) for r in requests)
             raise PartialResultsError(
                 f"{e} ({done} of {total} finished and are kept)", e.results
             ) from None
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> OpenAIEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

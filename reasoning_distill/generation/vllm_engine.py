@@ -24,7 +24,7 @@ import functools
 import itertools
 import logging
 import os
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,12 @@ from reasoning_distill.generation.engine import (
     Completion,
     GenerationRequest,
     GenerationResult,
+    IndexedStreamEngine,
     SamplingParams,
-    gather,
     sample_seed,
-    without_indices,
 )
 from reasoning_distill.generation.model_checks import check_generation_prompt
 from reasoning_distill.generation.replicas import Replicas
-from reasoning_distill.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +238,7 @@ def _stream_job(
     return _stream_items(llm, iter(items), params, max_inflight)
 
 
-class VLLMEngine:
+class VLLMEngine(IndexedStreamEngine):
     """Sample with `vllm.LLM`, optionally as several data-parallel replicas.
 
     Args:
@@ -366,7 +364,11 @@ class VLLMEngine:
     def _stream_indexed(
         self, requests: Iterable[GenerationRequest], params: SamplingParams
     ) -> Generator[list[tuple[int, GenerationResult]], None, None]:
-        """Yield `(request index, one-completion result)` parts as samples finish."""
+        """Yield `(request index, one-completion result)` parts as samples finish.
+
+        Requests are templated and tokenized as the engine's queue has room for them, so a
+        million-problem job starts at once. A caller that stops early aborts what is left.
+        """
         if self._llm is None and (self._replicas is None or self._replicas.closed):
             raise RuntimeError("this VLLMEngine is closed")
         # position -> (request index, request id, prompt text, prompt tokens, sample index, seed)
@@ -410,24 +412,6 @@ class VLLMEngine:
         finally:
             parts.close()  # aborts what is still in the engine when the caller stops early
 
-    def stream(
-        self, requests: Iterable[GenerationRequest], params: SamplingParams
-    ) -> Generator[list[GenerationResult], None, None]:
-        """Yield samples as they finish, in finishing order: lists of one-completion results.
-
-        Requests are templated and tokenized as the engine's queue has room for them, so a
-        million-problem job starts at once. A caller that stops early aborts what is left.
-        """
-        return without_indices(self._stream_indexed(requests, params))
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        params: SamplingParams,
-        progress: Progress | None = None,
-    ) -> list[GenerationResult]:
-        return gather(requests, params, self._stream_indexed(requests, params), progress)
-
     def close(self) -> None:
         if self._replicas is not None:
             self._replicas.close()
@@ -435,9 +419,3 @@ class VLLMEngine:
         if self._llm is not None:
             shutdown_llm(self._llm)
             self._llm = None
-
-    def __enter__(self) -> VLLMEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
