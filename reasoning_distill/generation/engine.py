@@ -223,6 +223,9 @@ class IndexedStreamEngine(EngineBase):
     `(request index, one-completion result)` parts as samples finish: `stream` hands them
     on in finishing order, `generate` gathers them in request order."""
 
+    # Whether a failure that left some samples finished says how many, in its message.
+    counts_finished_on_failure = False
+
     def _stream_indexed(
         self, requests: Iterable[GenerationRequest], params: SamplingParams
     ) -> Generator[list[tuple[int, GenerationResult]], None, None]:
@@ -239,10 +242,16 @@ class IndexedStreamEngine(EngineBase):
         return without_indices(self._stream_indexed(requests, params))
 
     def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        params: SamplingParams,
-        progress: Progress | None = None,
+        self, requests: Sequence[GenerationRequest], params: SamplingParams, progress=None
     ) -> list[GenerationResult]:
-        """Results in request order, with one completion per requested sample."""
-        return gather(requests, params, self._stream_indexed(requests, params), progress)
+        """`Engine.generate`: results in request order (`progress` a `Progress` or None)."""
+        try:
+            return gather(requests, params, self._stream_indexed(requests, params), progress)
+        except PartialResultsError as e:
+            if not self.counts_finished_on_failure:
+                raise
+            done = sum(len(r.completions) for r in e.results)
+            total = sum(len(r.indices(params.n)) for r in requests)
+            raise PartialResultsError(
+                f"{e} ({done} of {total} finished and are kept)", e.results
+            ) from None

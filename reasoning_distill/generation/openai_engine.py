@@ -19,7 +19,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from reasoning_distill.errors import ConfigError
@@ -32,7 +32,6 @@ from reasoning_distill.generation.engine import (
     SamplingParams,
     sample_seed,
 )
-from reasoning_distill.progress import Progress
 from reasoning_distill.redact import public_url, redact_urls, request_parts
 
 logger = logging.getLogger(__name__)
@@ -64,9 +63,14 @@ class OpenAIEngine(IndexedStreamEngine):
         backoff_base, backoff_max: exponential backoff `base * 2**attempt`, capped, jittered.
         check: probe `GET /models` at construction so an unreachable server fails fast.
         vllm_extras: send `top_k` / `min_p` when set (vLLM and SGLang take them; OpenAI does not).
+
+    `generate` gives results in request order; chat requests carry no rendered prompt
+    (`prompt == ""`): the server applies the template. A failure part-way says how many
+    samples finished.
     """
 
     name = "openai"
+    counts_finished_on_failure = True
 
     def __init__(
         self,
@@ -345,21 +349,3 @@ class OpenAIEngine(IndexedStreamEngine):
         if errors:
             shown = "\n  ".join(errors[:5])
             raise PartialResultsError(f"{len(errors)} samples failed:\n  {shown}")
-
-    # ---- the Engine protocol -------------------------------------------------------------
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        params: SamplingParams,
-        progress: Progress | None = None,
-    ) -> list[GenerationResult]:
-        """Results in request order. Chat requests carry no rendered prompt (`prompt == ""`):
-        the server applies the template."""
-        try:
-            return super().generate(requests, params, progress)
-        except PartialResultsError as e:
-            done = sum(len(r.completions) for r in e.results)
-            total = sum(len(r.indices(params.n)) for r in requests)
-            raise PartialResultsError(
-                f"{e} ({done} of {total} finished and are kept)", e.results
-            ) from None
