@@ -116,9 +116,10 @@ def _sample_to_row(s: Sample, made_by: str) -> dict[str, Any]:
 def _parquet_schema() -> Any:
     """One Arrow schema for every Parquet shard, whatever values a chunk happens to hold.
 
-    Inferring it per chunk made a chunk whose `reasoning` was all None a `null` column and the
-    next one a `string` column: each shard read alone, but `datasets.load_dataset("parquet")`
-    or `pyarrow.dataset` over the folder refused to combine them.
+    A schema inferred per chunk would make a chunk whose `reasoning` is all None a `null`
+    column and the next one a `string` column: each shard reads alone, but
+    `datasets.load_dataset("parquet")` or `pyarrow.dataset` over the folder refuses to
+    combine them.
     """
     import dataclasses
 
