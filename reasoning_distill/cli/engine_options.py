@@ -3,8 +3,8 @@
 `rdistill generate`, `rdistill eval` (and the build and on-policy training) call
 `add_engine_arguments` and `add_sampling_arguments`, then `engine_opts(args)` and
 `sampling_params(args)`, which hand the parsed flags to `generation.options`, so every
-engine option is available wherever an engine is made. Only argparse and the light
-`generation.options` are imported here, so `--help` stays instant.
+engine option is available wherever an engine is made. Only argparse is imported here
+(the rest inside the functions), so `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reasoning_distill.generation.options import ENGINES
+# The engines `generation.factory` builds; spelled here so that building the parser imports
+# nothing beyond argparse.
+ENGINES = ("hf", "vllm", "openai")
 
 
 def add_engine_arguments(p: argparse.ArgumentParser, *, default: str = "hf") -> None:
@@ -66,9 +68,9 @@ def add_sampling_arguments(
 
 def engine_opts(args: argparse.Namespace) -> dict[str, Any]:
     """The engine flags, named as the chosen engine's constructor names them."""
-    from reasoning_distill.generation.options import engine_opts
+    from reasoning_distill.generation import options
 
-    return engine_opts(args.engine, vars(args))
+    return options.engine_opts(args.engine, vars(args))
 
 
 def check_engine_arguments(args: argparse.Namespace) -> None:
@@ -98,10 +100,10 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
 def sampling_params(args: argparse.Namespace, **extra: Any):
     """A `SamplingParams` from the sampling flags (a `ConfigError` naming the flag if bad)."""
     from reasoning_distill.errors import ConfigError
-    from reasoning_distill.generation.options import sampling_params
+    from reasoning_distill.generation import options
 
     try:
-        return sampling_params(vars(args), **extra)
+        return options.sampling_params(vars(args), **extra)
     except ConfigError as e:
         # "max_tokens must be >= 1, got 0" -> "--max-tokens must be >= 1, got 0"
         field, _, rest = str(e).partition(" ")

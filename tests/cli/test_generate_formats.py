@@ -4,13 +4,9 @@ and a folder written in one format refused in the other."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
+from child_process import sigkill_when, start_child
 from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
@@ -127,23 +123,14 @@ def test_parquet_run_killed_mid_way_resumes_without_duplicates(tiny_model_dir, t
     inp = write_problems(tmp_path / "p.jsonl", n_problems)
     out = tmp_path / "out"
     argv = gen_args(tiny_model_dir, inp, out, "--format", "parquet", "--chunk-size", "1")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "reasoning_distill.cli.main", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    child = start_child("-m", "reasoning_distill.cli.main", *argv)
+    sigkill_when(
+        child,
+        lambda: len(list(out.glob("samples-*.parquet"))) >= 2,
+        timeout=120,
+        what="the child wrote no shards",
+        poll_s=0.02,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(out.glob("samples-*.parquet"))) < 2:
-            assert child.poll() is None, child.stdout.read().decode()
-            assert time.monotonic() < deadline, "the child wrote no shards"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
     kept = {p.name: p.read_bytes() for p in out.glob("samples-*.parquet")}
     assert 2 <= len(kept) < n_problems, "the kill must land mid-run"
     # A kill inside a chunk's write leaves its temporary file: it never counted as done.

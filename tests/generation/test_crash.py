@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from child_process import sigkill_when, start_child
 
 from reasoning_distill.generation.store import Store, load_samples
 
@@ -27,29 +24,19 @@ def _committed_lines(out: Path) -> list[bytes]:
 
 
 def _run_child(model: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(CHILD), str(model), str(out), str(N_PROBLEMS)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    return start_child(str(CHILD), str(model), str(out), str(N_PROBLEMS))
 
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_restart_gives_every_sample_once(tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     child = _run_child(tiny_model_dir, out)
-    try:
-        deadline = time.monotonic() + 180
-        while len(_committed_lines(out)) < 4 if out.exists() else True:
-            assert child.poll() is None, child.stdout.read().decode()
-            assert time.monotonic() < deadline, "child made no progress"
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+    sigkill_when(
+        child,
+        lambda: out.exists() and len(_committed_lines(out)) >= 4,
+        timeout=180,
+        what="child made no progress",
+    )
     before = {
         (d["problem_id"], d["sample_index"]): d for d in map(json.loads, _committed_lines(out))
     }
