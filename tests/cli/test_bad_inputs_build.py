@@ -7,9 +7,9 @@ import json
 import os
 
 import pytest
-from _verify_rows import write_jsonl
 
 from reasoning_distill.cli.main import main
+from tests.cli._verify_rows import write_jsonl
 
 
 def _row(i: int, correct) -> dict:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _eval_envelopes import envelope, teacher_student, write
 
 from reasoning_distill.cli.main import main
+from tests.cli._eval_envelopes import envelope, teacher_student, write
 
 
 def _setup(tmp: Path) -> dict[str, Path]:

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
+from tests.generation.cli_args import generate_argv
 
 
 def write_problems(path: Path, n: int, prefix: str = "q") -> Path:
@@ -216,7 +216,7 @@ def test_bad_models_fail_fast_with_the_reason(tmp_path, capsys, monkeypatch, mak
 
 
 def test_an_unreachable_server_is_one_line(tmp_path, capsys):
-    from servers import free_port
+    from tests.generation.servers import free_port
 
     inp = write_problems(tmp_path / "p.jsonl", 2)
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there

@@ -11,11 +11,11 @@ import sys
 import time
 
 import pytest
-from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
 from reasoning_distill.records import Sample
+from tests.generation.cli_args import generate_argv
 
 
 def write_problems(path, n):

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from servers import FlakyProxy, VLLMServer, free_port
 
 from reasoning_distill.generation.engine import (
     GenerationRequest,
@@ -17,6 +16,7 @@ from reasoning_distill.generation.job import run_generation
 from reasoning_distill.generation.openai_engine import OpenAIEngine
 from reasoning_distill.generation.store import Store, load_samples
 from reasoning_distill.records import Problem
+from tests.generation.servers import FlakyProxy, VLLMServer, free_port
 
 PARAMS = SamplingParams(n=2, max_tokens=16, seed=5)
 
