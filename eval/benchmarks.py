@@ -38,6 +38,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +166,10 @@ def _define(
     fmt: str,
     local: str,
     to_problem: Callable[[Benchmark, Row, int], Problem],
-    config: str | None,
-    template: str,
+    config: str | None = None,
+    template: str = "",
 ) -> Benchmark:
+    """Register a benchmark of `kind` ("math" or "code"), version 1, with its metric."""
     metric = {
         "math": "pass@1 (math-verify equivalence of the last \\boxed{} answer)",
         "code": "pass@1 (every test passes in the sandbox)",
@@ -191,11 +193,7 @@ def _define(
     )
 
 
-def _math(
-    name: str, source: str, split: str, size: int, fmt: str, local: str, config: str | None = None
-) -> Benchmark:
-    return _define("math", name, source, split, size, fmt, local, _math_problem, config,
-                   MATH_TEMPLATE)  # fmt: skip
+_math = partial(_define, "math", to_problem=_math_problem, template=MATH_TEMPLATE)
 
 
 _math("gsm8k", "openai/gsm8k", "test", 1319, "integer", "gsm8k_test.jsonl", config="main")
@@ -323,18 +321,7 @@ def _stdio_problem(b: Benchmark, row: Row, index: int) -> Problem:
     return Problem(id=rid, prompt=prompt, gold=gold, kind="code", source=b.name, meta=meta)
 
 
-def _code(
-    name: str,
-    source: str,
-    split: str,
-    size: int,
-    fmt: str,
-    local: str,
-    to_problem: Callable[[Benchmark, Row, int], Problem],
-    config: str | None = None,
-    template: str = STDIO_TEMPLATE,
-) -> Benchmark:
-    return _define("code", name, source, split, size, fmt, local, to_problem, config, template)
+_code = partial(_define, "code", template=STDIO_TEMPLATE)
 
 
 _code("humaneval", "openai/openai_humaneval", "test", 164, "Python function", "humaneval.jsonl",
