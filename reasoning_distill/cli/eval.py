@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from reasoning_distill.cli.engine_options import add_engine_arguments, add_sampling_arguments
+from reasoning_distill.cli.gap import add_allow_mismatch
 
 HELP = "evaluate models on benchmarks (one protocol for all) and report the teacher gap"
 
@@ -102,10 +103,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="max tokens for one benchmark (repeatable); overrides --max-tokens there",
     )
     p.add_argument("--workers", type=int, default=None, help="verifier processes")
-    p.add_argument(
-        "--allow-mismatch",
-        action="store_true",
-        help="write the gap report even when the models' protocols differ (listed at its top)",
+    add_allow_mismatch(
+        p, "write the gap report even when the models' protocols differ (listed at its top)"
     )
     add_engine_arguments(p)
     g = add_sampling_arguments(p, n=4, seed=1234, title="sampling (defaults: R1's evaluation)")

@@ -45,6 +45,12 @@ def _model_pair(text: str) -> tuple[str, str]:
     return a, b
 
 
+def add_allow_mismatch(p: argparse.ArgumentParser, help: str) -> None:
+    """`--allow-mismatch`, as `rdistill gap` and `rdistill eval --teacher` both take it: write
+    the gap report even when the protocols differ, the differences listed at its top."""
+    p.add_argument("--allow-mismatch", action="store_true", help=help)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
@@ -63,11 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "reported pooled with seed-aware intervals",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for the report")
-    p.add_argument(
-        "--allow-mismatch",
-        action="store_true",
-        help="report even when the protocols differ (the differences head the report)",
-    )
+    add_allow_mismatch(p, "report even when the protocols differ (the differences head the report)")
     p.add_argument("--results", type=Path, default=None, help="a plain multi-model results file")
     p.add_argument(
         "--compare",

@@ -53,22 +53,23 @@ def _setup_foreign(tmp: Path) -> Path:
     return d
 
 
-def _bad_jsonl(tmp: Path) -> Path:
-    p = tmp / "bad.jsonl"
-    p.write_text('{"problem": "1+1?", "answer": "2"}\n{not json\n')
-    return p
+def _file(name: str, content: bytes):
+    """A setup that writes `content` to `tmp/name` and returns its path."""
+
+    def setup(tmp: Path) -> Path:
+        p = tmp / name
+        p.write_bytes(content)
+        return p
+
+    return setup
 
 
-def _bad_utf8(tmp: Path) -> Path:
-    p = tmp / "bad_utf8.jsonl"
-    p.write_bytes(b'{"problem": "1+1?", "answer": "2"}\n{"problem": "\xff\xfe", "answer": "3"}\n')
-    return p
-
-
-def _no_answer(tmp: Path) -> Path:
-    p = tmp / "no_answer.jsonl"
-    p.write_text('{"problem": "1+1?"}\n')
-    return p
+_bad_jsonl = _file("bad.jsonl", b'{"problem": "1+1?", "answer": "2"}\n{not json\n')
+_bad_utf8 = _file(
+    "bad_utf8.jsonl",
+    b'{"problem": "1+1?", "answer": "2"}\n{"problem": "\xff\xfe", "answer": "3"}\n',
+)
+_no_answer = _file("no_answer.jsonl", b'{"problem": "1+1?"}\n')
 
 
 def _empty_dir(tmp: Path) -> Path:

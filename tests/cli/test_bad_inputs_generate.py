@@ -20,6 +20,7 @@ import pytest
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
+from tests.cli._disk import tmpfs
 from tests.generation.cli_args import generate_argv
 
 
@@ -328,17 +329,8 @@ def test_interrupted_or_killed_run_keeps_what_finished_and_the_rerun_completes(
 @pytest.fixture()
 def small_disk(tmp_path):
     """A 2 MiB tmpfs (root only); skipped where mounting is refused."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
-    try:
+    with tmpfs(tmp_path / "disk", "2m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def fill(mnt: Path, leave: int) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,13 @@ from tests.cli._rdistill import rdistill as _rdistill
 @pytest.fixture(scope="module")
 def toy_models(tmp_path_factory) -> tuple[Path, Path]:
     """The toy world's teacher (a few steps) and an untrained student on its tokenizer."""
-    from reasoning_distill.toy.models import TEST_ARCH, Arch, init_model
-    from reasoning_distill.toy.world import TeacherRecipe, get_teacher
+    from reasoning_distill.toy.models import TEST_ARCH, init_model
+    from reasoning_distill.toy.world import get_teacher
     from reasoning_distill.training.sft import load_tokenizer
+    from tests.toy.tiny_teacher import TINY
 
     root = tmp_path_factory.mktemp("toy")
-    recipe = replace(
-        TeacherRecipe(),
-        math_problems=120,
-        code_problems=40,
-        vocab_size=320,
-        arch=Arch(hidden_size=32, num_hidden_layers=1),
-        steps=8,
-        batch_size=8,
-    )
-    teacher = get_teacher(recipe, cache_dir=root / "cache").path
+    teacher = get_teacher(TINY, cache_dir=root / "cache").path
     tokenizer = load_tokenizer(str(teacher))
     student = root / "student"
     init_model(tokenizer, TEST_ARCH, seed=1).save_pretrained(str(student))
