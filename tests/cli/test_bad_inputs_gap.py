@@ -82,20 +82,29 @@ CASES = [
     ("results: unknown compare", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--compare", "teacher:ghost"), "'ghost'"),
     ("results: missing file", lambda t: _args(t, "--results", f"{t}/none.json", "--teacher", "teacher"), "no such file"),
     ("results: ragged samples", lambda t: _args(t, "--results", f"{t}/ragged.json", "--teacher", "teacher"), "'p3'"),
-    ("hand-edit: no manifest", _pair("teacher", "no_manifest"), 'no_manifest/results.json: field "manifest" is missing'),
-    ("hand-edit: manifest a string", _pair("teacher", "manifest_string"), 'manifest_string/results.json: field "manifest" must be an object, got a string'),
     ("hand-edit: no model", _pair("no_model", "student"), 'no_model/results.json: field "model" is missing'),
-    ("hand-edit: model without a name", _pair("teacher", "model_no_name"), 'model_no_name/results.json: field "model.name" must be a non-empty string'),
-    ("hand-edit: engine a string", _pair("teacher", "engine_string"), 'engine_string/results.json: field "manifest.engine" must be an object'),
-    ("hand-edit: manifest benchmarks a list", _pair("teacher", "bench_manifest_list"), 'field "manifest.benchmarks" must be an object, got a list'),
-    ("hand-edit: uneven sample counts", _pair("teacher", "uneven_samples"), "uneven_samples/results.json: benchmark 'toy_math', problem 4 ('p3'): 'correct' has 1 samples but problem 'p0' has 4"),
-    ("hand-edit: fewer samples than the manifest's n", _pair("teacher", "fewer_samples"), 'fewer_samples/results.json: benchmark \'toy_math\': 2 samples per problem but "manifest.sampling.n" is 4'),
-    ("hand-edit: no samples", _pair("teacher", "no_samples"), "problem 4 ('p3'): 'correct' is empty"),
-    ("hand-edit: no id", _pair("teacher", "no_id"), 'problem 4: field "id" must be a string, got null'),
-    ("hand-edit: duplicate id", _pair("teacher", "duplicate_id"), "problem 4: id 'p0' is also problem 1"),
-    ("hand-edit: tokens a string", _pair("teacher", "tokens_string"), "'tokens' must be a list of numbers"),
     ("results with student", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--student", f"{t}/student"), "does not go with --results"),
 ]  # fmt: skip
+
+# A student folder edited by hand (EDITS) -> what the one error line names.
+HAND_EDITED_STUDENTS = {
+    "no_manifest": 'no_manifest/results.json: field "manifest" is missing',
+    "manifest_string": 'manifest_string/results.json: field "manifest" must be an object, got a string',
+    "model_no_name": 'model_no_name/results.json: field "model.name" must be a non-empty string',
+    "engine_string": 'engine_string/results.json: field "manifest.engine" must be an object',
+    "bench_manifest_list": 'field "manifest.benchmarks" must be an object, got a list',
+    "uneven_samples": "uneven_samples/results.json: benchmark 'toy_math', problem 4 ('p3'): 'correct' has 1 samples but problem 'p0' has 4",
+    "fewer_samples": 'fewer_samples/results.json: benchmark \'toy_math\': 2 samples per problem but "manifest.sampling.n" is 4',
+    "no_samples": "problem 4 ('p3'): 'correct' is empty",
+    "no_id": 'problem 4: field "id" must be a string, got null',
+    "duplicate_id": "problem 4: id 'p0' is also problem 1",
+    "tokens_string": "'tokens' must be a list of numbers",
+}  # fmt: skip
+
+CASES += [
+    (f"hand-edit: {name}", _pair("teacher", name), expect)
+    for name, expect in HAND_EDITED_STUDENTS.items()
+]
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
