@@ -678,35 +678,32 @@ def _run_stages(
     progress = ensure(progress)
     timings: dict[str, float] = {}
     stats: dict[str, Any] = {"timings_s": timings}
-    t0 = time.perf_counter()
-    _mark_started(work, "problems", hashes["problems"])
-    problems, info = _problems_stage(recipe, root, work, progress)
-    _mark_done(work, "problems", hashes["problems"])
-    timings["problems"] = round(time.perf_counter() - t0, 3)
+
+    def timed(stage: str, run: Callable[[], Any]) -> Any:
+        """Run one stage between its started and done marks, timing it."""
+        t0 = time.perf_counter()
+        _mark_started(work, stage, hashes[stage])
+        result = run()
+        _mark_done(work, stage, hashes[stage])
+        timings[stage] = round(time.perf_counter() - t0, 3)
+        return result
+
+    problems, info = timed("problems", lambda: _problems_stage(recipe, root, work, progress))
     if not problems:
         raise ConfigError("no problems left after dedupe and decontamination: nothing to generate")
     stats["problems"] = info
     if until == "problems":
         return RecipeRun(work, out, plan={}, stats=stats)
-    t0 = time.perf_counter()
-    _mark_started(work, "generate", hashes["generate"])
-    stats["generate"] = _generate_stage(
-        recipe, problems, work, root, progress, engine_factory, rebuild
+    stats["generate"] = timed(
+        "generate",
+        lambda: _generate_stage(recipe, problems, work, root, progress, engine_factory, rebuild),
     )
-    _mark_done(work, "generate", hashes["generate"])
-    timings["generate"] = round(time.perf_counter() - t0, 3)
     if until == "generate":
         return RecipeRun(work, out, plan={}, stats=stats)
-    t0 = time.perf_counter()
-    _mark_started(work, "verify", hashes["verify"])
-    stats["verify"] = _verify_stage(recipe, work, progress, workers, rebuild)
-    _mark_done(work, "verify", hashes["verify"])
-    timings["verify"] = round(time.perf_counter() - t0, 3)
+    stats["verify"] = timed(
+        "verify", lambda: _verify_stage(recipe, work, progress, workers, rebuild)
+    )
     if until == "verify":
         return RecipeRun(work, out, plan={}, stats=stats)
-    t0 = time.perf_counter()
-    _mark_started(work, "write", hashes["write"])
-    stats["write"] = _dataset_stage(recipe, work, out, info, recipe_text)
-    _mark_done(work, "write", hashes["write"])
-    timings["write"] = round(time.perf_counter() - t0, 3)
+    stats["write"] = timed("write", lambda: _dataset_stage(recipe, work, out, info, recipe_text))
     return RecipeRun(work, out, plan={}, stats=stats, done=True)

@@ -38,13 +38,33 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from reasoning_distill.eval import livecodebench as _livecodebench  # noqa: F401  (registers)
+from reasoning_distill.eval import toy_benchmarks as _toy_benchmarks  # noqa: F401  (registers)
+from reasoning_distill.eval.registry import (
+    REGISTRY,
+    Benchmark,
+    BenchmarkUnavailable,
+    Row,
+    register,
+)
 
 from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.jsonl import iter_jsonl
 from reasoning_distill.records import Problem
+
+__all__ = [
+    "REGISTRY",
+    "Benchmark",
+    "BenchmarkUnavailable",
+    "Row",
+    "get_benchmark",
+    "list_benchmarks",
+    "load_benchmark",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,48 +87,6 @@ CALL_TEMPLATE = (
     "{problem}\n\nComplete this starter code and reply with it in a ```python code block:"
     "\n\n```python\n{starter}```"
 )
-
-
-class BenchmarkUnavailable(InputError, RuntimeError):
-    """The benchmark could not be loaded from its public source (offline, gated, removed)."""
-
-
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One registered benchmark: where it comes from and how a row becomes a `Problem`."""
-
-    name: str
-    version: str
-    kind: str  # "math" or "code"
-    source: str  # Hugging Face dataset id
-    hf_split: str
-    size: int
-    metric: str
-    answer_format: str
-    local_file: str  # file name of the local copy (as in ../shared/benchmarks)
-    to_problem: Callable[[Benchmark, Row, int], Problem] = field(repr=False, compare=False)
-    hf_config: str | None = None
-    prompt_template: str = ""
-    max_tokens: int = 32768
-    # A benchmark whose rows do not come from one JSONL or one hub dataset (LiveCodeBench's
-    # release files, the miniature world's generator): rows(benchmark, path or None).
-    rows: Callable[[Benchmark, Path | None], Iterable[Row]] | None = field(
-        default=None, repr=False, compare=False
-    )
-    dated: bool = False  # rows carry a contest_date, so a date window applies
-
-
-REGISTRY: dict[str, Benchmark] = {}
-
-
-def _register(b: Benchmark) -> Benchmark:
-    if b.name in REGISTRY:
-        raise ValueError(f"benchmark {b.name!r} registered twice")
-    REGISTRY[b.name] = b
-    return b
 
 
 def _meta(b: Benchmark, row: Row, keys: Iterable[str], **more: Any) -> dict[str, Any]:
@@ -179,26 +157,43 @@ def _math_problem(b: Benchmark, row: Row, index: int) -> Problem:
     )
 
 
-def _math(
-    name: str, source: str, split: str, size: int, fmt: str, local: str, config: str | None = None
+def _define(
+    kind: str,
+    name: str,
+    source: str,
+    split: str,
+    size: int,
+    fmt: str,
+    local: str,
+    to_problem: Callable[[Benchmark, Row, int], Problem],
+    config: str | None = None,
+    template: str = "",
 ) -> Benchmark:
-    return _register(
+    """Register a benchmark of `kind` ("math" or "code"), version 1, with its metric."""
+    metric = {
+        "math": "pass@1 (math-verify equivalence of the last \\boxed{} answer)",
+        "code": "pass@1 (every test passes in the sandbox)",
+    }[kind]
+    return register(
         Benchmark(
             name=name,
             version="1",
-            kind="math",
+            kind=kind,
             source=source,
             hf_split=split,
             hf_config=config,
             size=size,
-            metric="pass@1 (math-verify equivalence of the last \\boxed{} answer)",
+            metric=metric,
             answer_format=fmt,
             local_file=local,
-            to_problem=_math_problem,
-            prompt_template=MATH_TEMPLATE,
+            to_problem=to_problem,
+            prompt_template=template,
             max_tokens=32768,
         )
     )
+
+
+_math = partial(_define, "math", to_problem=_math_problem, template=MATH_TEMPLATE)
 
 
 _math("gsm8k", "openai/gsm8k", "test", 1319, "integer", "gsm8k_test.jsonl", config="main")
@@ -326,34 +321,7 @@ def _stdio_problem(b: Benchmark, row: Row, index: int) -> Problem:
     return Problem(id=rid, prompt=prompt, gold=gold, kind="code", source=b.name, meta=meta)
 
 
-def _code(
-    name: str,
-    source: str,
-    split: str,
-    size: int,
-    fmt: str,
-    local: str,
-    to_problem: Callable[[Benchmark, Row, int], Problem],
-    config: str | None = None,
-    template: str = STDIO_TEMPLATE,
-) -> Benchmark:
-    return _register(
-        Benchmark(
-            name=name,
-            version="1",
-            kind="code",
-            source=source,
-            hf_split=split,
-            hf_config=config,
-            size=size,
-            metric="pass@1 (every test passes in the sandbox)",
-            answer_format=fmt,
-            local_file=local,
-            to_problem=to_problem,
-            prompt_template=template,
-            max_tokens=32768,
-        )
-    )
+_code = partial(_define, "code", template=STDIO_TEMPLATE)
 
 
 _code("humaneval", "openai/openai_humaneval", "test", 164, "Python function", "humaneval.jsonl",
@@ -475,8 +443,3 @@ def _in_window(row: Row, window: tuple[str | None, str | None]) -> bool:
 
 def _path(path: str | Path | None) -> Path | None:
     return None if path is None else Path(path)
-
-
-# Benchmarks defined in their own modules register themselves on import.
-from reasoning_distill.eval import livecodebench as _livecodebench  # noqa: E402, F401
-from reasoning_distill.eval import toy_benchmarks as _toy_benchmarks  # noqa: E402, F401

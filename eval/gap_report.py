@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from reasoning_distill.eval.metrics import difference, recovery, score
 
+from reasoning_distill.atomic import atomic_write_text
 from reasoning_distill.markdown import md_code_span, md_text
 from reasoning_distill.numbers import fmt_ci as _fmt_ci
 from reasoning_distill.numbers import fmt_num as _fmt
@@ -352,24 +352,6 @@ def render_markdown(report: Mapping[str, Any], title: str = "Teacher-gap report"
 # ---------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, write: Callable[[IO[str]], None]) -> Path:
-    """Write through `write(file)` to a temp file in the same folder, then rename over `path`.
-
-    On any failure the temp file is removed and an existing `path` is left untouched.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_report(
     report: dict[str, Any], out_dir: Path, title: str = "Teacher-gap report"
 ) -> dict[str, Path]:
@@ -395,8 +377,8 @@ def write_report(
     md = render_markdown(report, title=title)
     paths = {
         "png": plot_gap(report, out_dir / "report.png", title=title),
-        "md": _atomic_write(out_dir / "report.md", lambda f: f.write(md)),
-        "json": _atomic_write(out_dir / "report.json", lambda f: f.write(text + "\n")),
+        "md": atomic_write_text(out_dir / "report.md", md),
+        "json": atomic_write_text(out_dir / "report.json", text + "\n"),
     }
     logger.info("wrote teacher-gap report to %s", out_dir)
     return paths

@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.eval.benchmarks import Benchmark, BenchmarkUnavailable, Row, _register
+from reasoning_distill.eval.registry import Benchmark, BenchmarkUnavailable, Row, register
 
 from reasoning_distill.errors import InputError
 from reasoning_distill.jsonl import iter_jsonl
@@ -213,7 +213,7 @@ def load_window(
 
 def _lcb(name: str, release: str, size: int, start: str | None = None, end: str | None = None):
     window = f", contest dates {start} to {end}" if start or end else ""
-    return _register(
+    return register(
         Benchmark(
             name=name,
             version="1",

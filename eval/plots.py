@@ -7,10 +7,10 @@ costs nothing and it works on a machine without a display.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from reasoning_distill.atomic import renamed_into_place
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +53,8 @@ def plot_gap(report: dict[str, Any], path: Path, title: str = "Teacher gap") -> 
         fig.suptitle(title)
         fig.tight_layout()
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with renamed_into_place(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         plt.close(fig)
     logger.debug("wrote %s", path)

@@ -3,6 +3,9 @@
 Shape: `{"format": "rdistill-eval-results", "format_version": 1, "model": {name, path},
 "manifest": {...}, "benchmarks": {name: {"metrics": {...}, "problems": [{id, correct,
 reasons, answers, tokens, finish, meta}]}}, "warnings": [...]}`.
+
+Also what `rdistill gap` reads: a plain multi-model results file (`load_plain_results`) and
+student envelopes grouped by label into one student's training seeds (`group_students`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.errors import InputError
+from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.markdown import md_text
 from reasoning_distill.numbers import fmt_ci
 
@@ -188,3 +191,60 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def load_plain_results(path: Path) -> tuple[dict, dict | None, Any, Any]:
+    """A plain results file (`rdistill gap --results`): (results {benchmark: {model:
+    {problem_id: [bool per sample]}}}, extra (its "targets"), verification, protocol); the
+    results may stand alone or sit under "results" beside the other three."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--results {path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"--results {path}: is a folder, not a results file") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"--results {path}: not UTF-8 text ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"--results {path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(data, dict) or not data:
+        raise InputError(f"--results {path}: expected a JSON object {{benchmark: {{model: ...}}}}")
+    if "results" in data and isinstance(data["results"], dict):
+        results = data["results"]
+        extra = {"targets": data["targets"]} if "targets" in data else None
+        verification, protocol = data.get("verification"), data.get("protocol")
+    else:
+        results, extra, verification, protocol = data, None, None, None
+    if not all(isinstance(m, dict) for m in results.values()):
+        raise InputError(f"--results {path}: expected {{benchmark: {{model: ...}}}}")
+    return results, extra, verification, protocol
+
+
+def _split_label(text: str) -> tuple[str | None, Path]:
+    """`LABEL=PATH` or `PATH` (a path that itself holds "=" and exists is a path)."""
+    label, sep, rest = text.partition("=")
+    if not sep or not label or not rest or Path(text).exists():
+        return None, Path(text)
+    return label, Path(rest)
+
+
+def group_students(values: list[Path], teacher_name: str) -> dict:
+    """{name: envelope, or a list of envelopes: one per training seed of that student}.
+
+    Results given one label (`--student verified=runs/eval/s0 --student verified=runs/eval/s1`)
+    or, without labels, whose models carry one name are seeds of one student; the same file
+    twice is refused, since it would count one run as two seeds."""
+    groups: dict[str, list] = {}
+    seen: dict[Path, str] = {}
+    for value in values:
+        label, path = _split_label(str(value))
+        env = load_results(path, "--student")
+        where = results_path(path).resolve()
+        if where in seen:
+            raise ConfigError(f"--student {value}: {seen[where]} already reads {where}")
+        seen[where] = str(value)
+        name = label or env["model"]["name"]
+        if name == teacher_name:
+            name = f"{name} (student)"
+        groups.setdefault(name, []).append(env)
+    return {name: envs[0] if len(envs) == 1 else envs for name, envs in groups.items()}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from reasoning_distill.eval.benchmarks import Benchmark, Row, _register
+from reasoning_distill.eval.registry import Benchmark, Row, register
 
 from reasoning_distill.jsonl import iter_jsonl
 from reasoning_distill.records import Problem
@@ -57,7 +57,7 @@ for _kind, _size, _fmt, _metric in (
     ("math", 300, "\\boxed{} answer", "pass@1 (math-verify equivalence of the \\boxed{} answer)"),
     ("code", 100, "Python function f(x)", "pass@1 (three assert tests pass in the sandbox)"),
 ):
-    _register(
+    register(
         Benchmark(
             name=f"toy_{_kind}",
             version=f"toy-{TASKS_VERSION}",

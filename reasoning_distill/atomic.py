@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,28 @@ def replace_dir(new: str | Path, target: str | Path, marker: str) -> Path:
         shutil.rmtree(old, ignore_errors=True)  # our own previous output, set aside above
     clean_stale_temporaries(target.parent, target.name)
     return target
+
+
+@contextmanager
+def renamed_into_place(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling of `path` (`temp_sibling`, absent at entry) for the body to write,
+    a file or a folder; renamed over `path` when the body returns, removed when it raises,
+    so `path` is the whole new one or left as it was. A folder at `path` must be empty or
+    moved away by the body first (a rename does not replace a non-empty folder)."""
+    path = Path(path)
+    tmp = temp_sibling(path)
+    _remove(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)  # our own temporary, never the target
+        raise
+    fsync_dir(path.parent)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

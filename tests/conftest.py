@@ -10,6 +10,8 @@ import signal
 
 import pytest
 
+from tests.benchmark_files import SHARED_BENCHMARKS
+
 # Tests never reach the Hugging Face Hub: models and tokenizers are built locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -73,3 +75,12 @@ def pytest_collection_modifyitems(config, items):
         for marker, reason in reasons.items():
             if reason and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def shared_benchmarks():
+    """The local benchmark copies (`tests.benchmark_files.SHARED_BENCHMARKS`); a test that
+    asks for them is skipped when the folder is absent."""
+    if not SHARED_BENCHMARKS.is_dir():
+        pytest.skip(f"benchmark copies not present at {SHARED_BENCHMARKS} (a fresh checkout)")
+    return SHARED_BENCHMARKS

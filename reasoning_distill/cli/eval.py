@@ -15,14 +15,12 @@ goes to --out/gap/; with one model, only its results are written.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from reasoning_distill.cli.engine_options import add_engine_arguments, add_sampling_arguments
+from reasoning_distill.cli.gap import add_allow_mismatch
 
 HELP = "evaluate models on benchmarks (one protocol for all) and report the teacher gap"
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _name_value(text: str) -> tuple[str, str | None]:
@@ -105,10 +103,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="max tokens for one benchmark (repeatable); overrides --max-tokens there",
     )
     p.add_argument("--workers", type=int, default=None, help="verifier processes")
-    p.add_argument(
-        "--allow-mismatch",
-        action="store_true",
-        help="write the gap report even when the models' protocols differ (listed at its top)",
+    add_allow_mismatch(
+        p, "write the gap report even when the models' protocols differ (listed at its top)"
     )
     add_engine_arguments(p)
     g = add_sampling_arguments(p, n=4, seed=1234, title="sampling (defaults: R1's evaluation)")
@@ -126,48 +122,19 @@ def check_arguments(args: argparse.Namespace):
     """
     from reasoning_distill.cli.engine_options import check_engine_arguments, engine_opts
     from reasoning_distill.errors import ConfigError
-    from reasoning_distill.eval.benchmarks import get_benchmark, load_benchmark
     from reasoning_distill.eval.evaluate import DEFAULT_MAX_TOKENS, EVAL_MARKER, EvalProtocol
+    from reasoning_distill.eval.inputs import check_benchmark_names, check_models, load_benchmarks
     from reasoning_distill.eval.models import check_context_length, check_model
     from reasoning_distill.eval.paths import check_out_dir
     from reasoning_distill.generation.options import sampling_params
-    from reasoning_distill.generation.spec import check_problems
 
-    models: dict[str, str] = {}
-    for name, path in args.model:
-        if path is None or not path.strip():
-            raise ConfigError(f"--model {name}: give NAME=PATH (a model folder or a hub id)")
-        if not _NAME_RE.match(name):
-            raise ConfigError(
-                f"--model {name}=...: a name may hold letters, digits, '_', '.' and '-' "
-                "(it names a folder under --out)"
-            )
-        if name in models:
-            raise ConfigError(f"--model {name}: the name is given twice")
-        models[name] = path
-    if args.teacher is not None:
-        if args.teacher not in models:
-            raise ConfigError(
-                f"--teacher {args.teacher!r} is not one of the --model names ({', '.join(models)})"
-            )
-        if len(models) < 2:
-            raise ConfigError(
-                f"--teacher {args.teacher}: a gap report needs at least one other --model "
-                "(a student); give one, or drop --teacher to write results only"
-            )
+    models = check_models(args.model, args.teacher)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    names = [name for name, _ in args.benchmark]
-    for name in names:
-        get_benchmark(name)
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--benchmark: a benchmark is given twice ({', '.join(names)})")
     token_budgets = dict(args.max_tokens_for)
-    for name in token_budgets:
-        if name not in names:
-            raise ConfigError(f"--max-tokens-for {name}: not one of the --benchmark names")
+    check_benchmark_names(args.benchmark, token_budgets)
     if args.max_tokens is not None and args.max_tokens < 1:
         raise ConfigError(f"--max-tokens must be >= 1, got {args.max_tokens}")
     check_engine_arguments(args)
@@ -181,14 +148,14 @@ def check_arguments(args: argparse.Namespace):
     except ValueError as e:
         raise ConfigError(f"sampling: {e}") from e
     check_out_dir(args.out, EVAL_MARKER)
-    benchmarks = {}
-    for name, path in args.benchmark:
-        b = get_benchmark(name)
-        budget = token_budgets.get(name) or args.max_tokens or b.max_tokens
-        problems = load_benchmark(name, path, args.limit, args.date_window)
-        check_problems(problems, protocol.n)
-        origin = path if args.date_window is None else f"{path or b.source} {args.date_window}"
-        benchmarks[name] = (b, problems, budget, origin)
+    benchmarks = load_benchmarks(
+        args.benchmark,
+        n=protocol.n,
+        limit=args.limit,
+        window=args.date_window,
+        max_tokens=args.max_tokens,
+        token_budgets=token_budgets,
+    )
     for path in models.values():
         check_model(path, args.engine)
         if args.engine == "vllm":

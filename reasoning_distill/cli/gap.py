@@ -24,7 +24,6 @@ A plain results file {benchmark: {model: {problem_id: [bool per sample]}}} (opti
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -45,6 +44,12 @@ def _model_pair(text: str) -> tuple[str, str]:
     return a, b
 
 
+def add_allow_mismatch(p: argparse.ArgumentParser, help: str) -> None:
+    """`--allow-mismatch`, as `rdistill gap` and `rdistill eval --teacher` both take it: write
+    the gap report even when the protocols differ, the differences listed at its top."""
+    p.add_argument("--allow-mismatch", action="store_true", help=help)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
@@ -63,11 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "reported pooled with seed-aware intervals",
     )
     p.add_argument("--out", required=True, type=Path, help="folder for the report")
-    p.add_argument(
-        "--allow-mismatch",
-        action="store_true",
-        help="report even when the protocols differ (the differences head the report)",
-    )
+    add_allow_mismatch(p, "report even when the protocols differ (the differences head the report)")
     p.add_argument("--results", type=Path, default=None, help="a plain multi-model results file")
     p.add_argument(
         "--compare",
@@ -80,42 +81,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", default="Teacher-gap report")
 
 
-def _load_plain(path: Path) -> dict:
-    from reasoning_distill.errors import InputError
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--results {path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"--results {path}: is a folder, not a results file") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"--results {path}: not UTF-8 text ({e.reason})") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"--results {path}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    if not isinstance(data, dict) or not data:
-        raise InputError(f"--results {path}: expected a JSON object {{benchmark: {{model: ...}}}}")
-    return data
-
-
 def _plain_report(args: argparse.Namespace, console) -> int:
     from rich.markdown import Markdown
 
     from reasoning_distill.errors import ConfigError, InputError
     from reasoning_distill.eval.gap_report import build_gap_report, render_markdown, write_report
     from reasoning_distill.eval.paths import check_out_dir
+    from reasoning_distill.eval.results import load_plain_results
 
     if args.student:
         raise ConfigError("--student reads results.json envelopes; it does not go with --results")
-    data = _load_plain(args.results)
-    if "results" in data and isinstance(data["results"], dict):
-        results = data["results"]
-        extra = {"targets": data["targets"]} if "targets" in data else None
-        verification, protocol = data.get("verification"), data.get("protocol")
-    else:
-        results, extra, verification, protocol = data, None, None, None
-    if not all(isinstance(m, dict) for m in results.values()):
-        raise InputError(f"--results {args.results}: expected {{benchmark: {{model: ...}}}}")
+    results, extra, verification, protocol = load_plain_results(args.results)
     known = sorted({m for models in results.values() for m in models})
     args.teacher = args.teacher or "teacher"
     if args.teacher not in known:
@@ -149,39 +125,6 @@ def _plain_report(args: argparse.Namespace, console) -> int:
     return 0
 
 
-def _split_label(text: str) -> tuple[str | None, Path]:
-    """`LABEL=PATH` or `PATH` (a path that itself holds "=" and exists is a path)."""
-    label, sep, rest = text.partition("=")
-    if not sep or not label or not rest or Path(text).exists():
-        return None, Path(text)
-    return label, Path(rest)
-
-
-def _group_students(values: list[Path], teacher_name: str) -> dict:
-    """{name: envelope, or a list of envelopes: one per training seed of that student}.
-
-    Results given one label (`--student verified=runs/eval/s0 --student verified=runs/eval/s1`)
-    or, without labels, whose models carry one name are seeds of one student; the same file
-    twice is refused, since it would count one run as two seeds."""
-    from reasoning_distill.errors import ConfigError
-    from reasoning_distill.eval.results import load_results, results_path
-
-    groups: dict[str, list] = {}
-    seen: dict[Path, str] = {}
-    for value in values:
-        label, path = _split_label(str(value))
-        env = load_results(path, "--student")
-        where = results_path(path).resolve()
-        if where in seen:
-            raise ConfigError(f"--student {value}: {seen[where]} already reads {where}")
-        seen[where] = str(value)
-        name = label or env["model"]["name"]
-        if name == teacher_name:
-            name = f"{name} (student)"
-        groups.setdefault(name, []).append(env)
-    return {name: envs[0] if len(envs) == 1 else envs for name, envs in groups.items()}
-
-
 def main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -190,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
     from reasoning_distill.eval.gap import build_gap, write_gap
     from reasoning_distill.eval.gap_html import render_gap_markdown
     from reasoning_distill.eval.paths import check_out_dir
-    from reasoning_distill.eval.results import load_results
+    from reasoning_distill.eval.results import group_students, load_results
 
     console = Console()
     if args.results is not None:
@@ -202,7 +145,7 @@ def main(args: argparse.Namespace) -> int:
     if args.compare:
         raise ConfigError("--compare goes with --results; with --student every student is compared")
     teacher = load_results(args.teacher, "--teacher")
-    students = _group_students(args.student, teacher["model"]["name"])
+    students = group_students(args.student, teacher["model"]["name"])
     for name, runs in students.items():
         if isinstance(runs, list):
             console.print(f"{escape(name)}: {len(runs)} results pooled as training seeds")

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.atomic import renamed_into_place
 from reasoning_distill.demo.config import ARMS, DemoConfig
 from reasoning_distill.demo.stages import (
     DemoStageError,
@@ -105,10 +106,9 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
     if not (init / "config.json").exists():
         tokenizer = load_tokenizer(str(teacher))
         model = init_model(tokenizer, cfg.student_arch, seed=cfg.seed)
-        tmp = students / f".init.tmp-{os.getpid()}"
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        os.replace(tmp, init)
+        with renamed_into_place(init) as tmp:
+            model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
 
     def job(name: str, kind: str, start: Path, dataset: str, steps: int, lr: float, k: int):
         return {

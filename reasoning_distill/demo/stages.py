@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.atomic import atomic_write_text, renamed_into_place
 from reasoning_distill.demo.config import DemoConfig
 from reasoning_distill.errors import UserError
 from reasoning_distill.records import Problem, Sample
@@ -23,17 +23,11 @@ class DemoStageError(UserError, RuntimeError):
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def make_problems(cfg: DemoConfig, out: Path) -> dict[str, list[Problem]]:
@@ -65,11 +59,9 @@ def copy_teacher(src: Path, out: Path) -> Path:
         src / "world.json"
     ).read_bytes():
         return dst
-    tmp = out / f".teacher.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    shutil.rmtree(dst, ignore_errors=True)
-    os.replace(tmp, dst)
+    with renamed_into_place(dst) as tmp:
+        shutil.copytree(src, tmp)
+        shutil.rmtree(dst, ignore_errors=True)
     return dst
 
 

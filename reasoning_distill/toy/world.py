@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reasoning_distill.atomic import renamed_into_place
 from reasoning_distill.progress import Progress
 from reasoning_distill.toy.models import TEACHER_ARCH, Arch
 from reasoning_distill.toy.tasks import TASKS_VERSION
@@ -167,14 +168,8 @@ def get_teacher(
         logger.warning("cached toy teacher is unusable, rebuilding: %s", problem)
         shutil.rmtree(final)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{recipe.key()}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     logger.info("building toy teacher %s (about %d steps)", recipe.key(), recipe.steps)
-    try:
+    with renamed_into_place(final) as tmp:
+        tmp.mkdir()
         meta = build_teacher(recipe, tmp, progress)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Teacher(final, recipe, {**meta, "built_now": True})

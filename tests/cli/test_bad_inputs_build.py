@@ -7,9 +7,10 @@ import json
 import os
 
 import pytest
-from _verify_rows import write_jsonl
 
 from reasoning_distill.cli.main import main
+from tests.cli._disk import tmpfs
+from tests.cli._verify_rows import write_jsonl
 
 
 def _row(i: int, correct) -> dict:
@@ -565,19 +566,8 @@ def test_an_older_work_folder_killed_in_verify_names_rebuild_and_rebuild_redoes_
 @pytest.fixture()
 def small_disk(tmp_path):
     """A 1 MiB tmpfs (root only); skipped where mounting is refused."""
-    import subprocess
-
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
-    try:
+    with tmpfs(tmp_path / "disk", "1m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_a_full_disk_names_the_dataset_being_written_and_keeps_the_old_one(

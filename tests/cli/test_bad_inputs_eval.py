@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,22 +53,23 @@ def _setup_foreign(tmp: Path) -> Path:
     return d
 
 
-def _bad_jsonl(tmp: Path) -> Path:
-    p = tmp / "bad.jsonl"
-    p.write_text('{"problem": "1+1?", "answer": "2"}\n{not json\n')
-    return p
+def _file(name: str, content: bytes):
+    """A setup that writes `content` to `tmp/name` and returns its path."""
+
+    def setup(tmp: Path) -> Path:
+        p = tmp / name
+        p.write_bytes(content)
+        return p
+
+    return setup
 
 
-def _bad_utf8(tmp: Path) -> Path:
-    p = tmp / "bad_utf8.jsonl"
-    p.write_bytes(b'{"problem": "1+1?", "answer": "2"}\n{"problem": "\xff\xfe", "answer": "3"}\n')
-    return p
-
-
-def _no_answer(tmp: Path) -> Path:
-    p = tmp / "no_answer.jsonl"
-    p.write_text('{"problem": "1+1?"}\n')
-    return p
+_bad_jsonl = _file("bad.jsonl", b'{"problem": "1+1?", "answer": "2"}\n{not json\n')
+_bad_utf8 = _file(
+    "bad_utf8.jsonl",
+    b'{"problem": "1+1?", "answer": "2"}\n{"problem": "\xff\xfe", "answer": "3"}\n',
+)
+_no_answer = _file("no_answer.jsonl", b'{"problem": "1+1?"}\n')
 
 
 def _empty_dir(tmp: Path) -> Path:
@@ -115,23 +115,22 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case,change,expect", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line(case, change, expect, tiny, tmp_path, capsys, monkeypatch):
+def test_bad_input_is_one_line(
+    case, change, expect, tiny, tmp_path, capsys, monkeypatch, no_model_loads
+):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     parts = _base(tiny, tmp_path / "out")
     change(tmp_path, parts)
     before = _snapshot(tmp_path)
-    t0 = time.perf_counter()
     rc = main(_argv(parts))
-    elapsed = time.perf_counter() - t0
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip() and "INFO" not in line]
     assert rc == 2, err
     assert len(lines) == 1 and lines[0].startswith("rdistill eval: error:"), err
     assert expect in lines[0], lines[0]
     assert "Traceback" not in err
-    # Nothing loaded a model (that takes seconds) and nothing already there changed.
-    assert elapsed < 10, elapsed
+    # Nothing loaded a model (no_model_loads) and nothing already there changed.
     after = _snapshot(tmp_path)
     assert all(after.get(k) == v for k, v in before.items())
     assert not (tmp_path / "out").exists()

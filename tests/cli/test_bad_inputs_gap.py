@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _eval_envelopes import envelope, teacher_student, write
 
 from reasoning_distill.cli.main import main
+from tests.cli._eval_envelopes import envelope, teacher_student, write
 
 
 def _setup(tmp: Path) -> dict[str, Path]:
@@ -64,33 +64,47 @@ def _args(tmp: Path, *extra: str, out: str = "out") -> list[str]:
     return ["gap", *extra, "--out", str(tmp / out)]
 
 
+def _pair(teacher: str, student: str, out: str = "out"):
+    """The arguments `--teacher TMP/<teacher> --student TMP/<student>` (folders under tmp)."""
+    return lambda t: _args(t, "--teacher", f"{t}/{teacher}", "--student", f"{t}/{student}", out=out)
+
+
 CASES = [
-    ("teacher folder missing", lambda t: _args(t, "--teacher", f"{t}/nope", "--student", f"{t}/student"), "no results.json there"),
-    ("teacher not JSON", lambda t: _args(t, "--teacher", f"{t}/broken", "--student", f"{t}/student"), "not valid JSON"),
-    ("not an envelope", lambda t: _args(t, "--teacher", f"{t}/plain", "--student", f"{t}/student"), "--results"),
+    ("teacher folder missing", _pair("nope", "student"), "no results.json there"),
+    ("teacher not JSON", _pair("broken", "student"), "not valid JSON"),
+    ("not an envelope", _pair("plain", "student"), "--results"),
     ("no student", lambda t: _args(t, "--teacher", f"{t}/teacher"), "at least one --student"),
-    ("protocols differ", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/other_n"), "sampling.temperature"),
-    ("out is a file", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/student", out="afile"), "not a folder"),
-    ("out under a file", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/student", out="afile/x"), "is a file"),
-    ("out not ours", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/student", out="foreign"), "not written by this command"),
+    ("protocols differ", _pair("teacher", "other_n"), "sampling.temperature"),
+    ("out is a file", _pair("teacher", "student", out="afile"), "not a folder"),
+    ("out under a file", _pair("teacher", "student", out="afile/x"), "is a file"),
+    ("out not ours", _pair("teacher", "student", out="foreign"), "not written by this command"),
     ("results: misspelled teacher", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "techer"), "known: student, teacher"),
     ("results: unknown compare", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--compare", "teacher:ghost"), "'ghost'"),
     ("results: missing file", lambda t: _args(t, "--results", f"{t}/none.json", "--teacher", "teacher"), "no such file"),
     ("results: ragged samples", lambda t: _args(t, "--results", f"{t}/ragged.json", "--teacher", "teacher"), "'p3'"),
-    ("hand-edit: no manifest", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/no_manifest"), 'no_manifest/results.json: field "manifest" is missing'),
-    ("hand-edit: manifest a string", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/manifest_string"), 'manifest_string/results.json: field "manifest" must be an object, got a string'),
-    ("hand-edit: no model", lambda t: _args(t, "--teacher", f"{t}/no_model", "--student", f"{t}/student"), 'no_model/results.json: field "model" is missing'),
-    ("hand-edit: model without a name", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/model_no_name"), 'model_no_name/results.json: field "model.name" must be a non-empty string'),
-    ("hand-edit: engine a string", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/engine_string"), 'engine_string/results.json: field "manifest.engine" must be an object'),
-    ("hand-edit: manifest benchmarks a list", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/bench_manifest_list"), 'field "manifest.benchmarks" must be an object, got a list'),
-    ("hand-edit: uneven sample counts", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/uneven_samples"), "uneven_samples/results.json: benchmark 'toy_math', problem 4 ('p3'): 'correct' has 1 samples but problem 'p0' has 4"),
-    ("hand-edit: fewer samples than the manifest's n", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/fewer_samples"), 'fewer_samples/results.json: benchmark \'toy_math\': 2 samples per problem but "manifest.sampling.n" is 4'),
-    ("hand-edit: no samples", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/no_samples"), "problem 4 ('p3'): 'correct' is empty"),
-    ("hand-edit: no id", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/no_id"), 'problem 4: field "id" must be a string, got null'),
-    ("hand-edit: duplicate id", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/duplicate_id"), "problem 4: id 'p0' is also problem 1"),
-    ("hand-edit: tokens a string", lambda t: _args(t, "--teacher", f"{t}/teacher", "--student", f"{t}/tokens_string"), "'tokens' must be a list of numbers"),
+    ("hand-edit: no model", _pair("no_model", "student"), 'no_model/results.json: field "model" is missing'),
     ("results with student", lambda t: _args(t, "--results", f"{t}/multi.json", "--teacher", "teacher", "--student", f"{t}/student"), "does not go with --results"),
 ]  # fmt: skip
+
+# A student folder edited by hand (EDITS) -> what the one error line names.
+HAND_EDITED_STUDENTS = {
+    "no_manifest": 'no_manifest/results.json: field "manifest" is missing',
+    "manifest_string": 'manifest_string/results.json: field "manifest" must be an object, got a string',
+    "model_no_name": 'model_no_name/results.json: field "model.name" must be a non-empty string',
+    "engine_string": 'engine_string/results.json: field "manifest.engine" must be an object',
+    "bench_manifest_list": 'field "manifest.benchmarks" must be an object, got a list',
+    "uneven_samples": "uneven_samples/results.json: benchmark 'toy_math', problem 4 ('p3'): 'correct' has 1 samples but problem 'p0' has 4",
+    "fewer_samples": 'fewer_samples/results.json: benchmark \'toy_math\': 2 samples per problem but "manifest.sampling.n" is 4',
+    "no_samples": "problem 4 ('p3'): 'correct' is empty",
+    "no_id": 'problem 4: field "id" must be a string, got null',
+    "duplicate_id": "problem 4: id 'p0' is also problem 1",
+    "tokens_string": "'tokens' must be a list of numbers",
+}  # fmt: skip
+
+CASES += [
+    (f"hand-edit: {name}", _pair("teacher", name), expect)
+    for name, expect in HAND_EDITED_STUDENTS.items()
+]
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

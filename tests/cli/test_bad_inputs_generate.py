@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
+from tests.cli._disk import tmpfs
+from tests.generation.cli_args import generate_argv
 
 
 def write_problems(path: Path, n: int, prefix: str = "q") -> Path:
@@ -71,16 +72,14 @@ BAD_ARGUMENTS = [
     ("extra", "expected"), [c[1:] for c in BAD_ARGUMENTS], ids=[c[0] for c in BAD_ARGUMENTS]
 )
 def test_bad_arguments_are_one_line_before_anything_loads(
-    tiny_model_dir, tmp_path, capsys, extra, expected
+    tiny_model_dir, tmp_path, capsys, extra, expected, no_model_loads
 ):
     inp = write_problems(tmp_path / "p.jsonl", 5)
     out = tmp_path / "out"
-    t0 = time.perf_counter()
     # generate_argv sets --n 2 and --batch-size 8; later flags win in argparse.
     assert main(generate_argv(tiny_model_dir, inp, out, *extra)) == 2
     assert expected in one_error_line(capsys.readouterr().err)
-    assert not out.exists()
-    assert time.perf_counter() - t0 < 10  # refused, not planned: --n 1e9 once took 13 GB
+    assert not out.exists()  # refused before planning or loading (no_model_loads)
 
 
 def _existing_file(tmp_path: Path) -> Path:
@@ -203,20 +202,20 @@ BAD_MODELS = [
 @pytest.mark.parametrize(
     ("make_model", "expected"), [c[1:] for c in BAD_MODELS], ids=[c[0] for c in BAD_MODELS]
 )
-def test_bad_models_fail_fast_with_the_reason(tmp_path, capsys, monkeypatch, make_model, expected):
+def test_bad_models_fail_fast_with_the_reason(
+    tmp_path, capsys, monkeypatch, make_model, expected, no_model_loads
+):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     inp = write_problems(tmp_path / "p.jsonl", 2)
-    t0 = time.perf_counter()
     assert main(generate_argv(make_model(tmp_path), inp, tmp_path / "out")) == 2
-    assert expected in one_error_line(capsys.readouterr().err)
-    assert time.perf_counter() - t0 < 10  # once 49 s and a 107-line traceback
+    assert expected in one_error_line(capsys.readouterr().err)  # and no model load was tried
 
 
 def test_an_unreachable_server_is_one_line(tmp_path, capsys):
-    from servers import free_port
+    from tests.generation.servers import free_port
 
     inp = write_problems(tmp_path / "p.jsonl", 2)
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
@@ -295,19 +294,16 @@ def test_interrupted_or_killed_run_keeps_what_finished_and_the_rerun_completes(
     proc = rdistill(argv)
     try:
         wait_for_samples(out, proc, at_least=4)
-        # A second run on the same folder while the first writes: refused, and fast.
-        t0 = time.perf_counter()
+        # A second run on the same folder while the first writes: refused before it loads
+        # a model (the timeout only guards against a hang).
         second = rdistill(argv)
         _, err2 = second.communicate(timeout=120)
         assert second.returncode == 2, err2
         assert "another generation job is writing to this folder" in one_error_line(err2)
-        assert time.perf_counter() - t0 < 60
         kept_before = stored_lines(out)
-        t_signal = time.perf_counter()
         proc.send_signal(sig)
+        # Replicas mid-batch get 2 s, then they are killed (the timeout guards against a hang).
         _, err = proc.communicate(timeout=60)
-        # Promptly: replicas mid-batch get 2 s, then they are killed.
-        assert time.perf_counter() - t_signal < 20
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -333,17 +329,8 @@ def test_interrupted_or_killed_run_keeps_what_finished_and_the_rerun_completes(
 @pytest.fixture()
 def small_disk(tmp_path):
     """A 2 MiB tmpfs (root only); skipped where mounting is refused."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
-    try:
+    with tmpfs(tmp_path / "disk", "2m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def fill(mnt: Path, leave: int) -> Path:

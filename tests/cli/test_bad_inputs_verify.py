@@ -11,9 +11,9 @@ import sys
 import time
 
 import pytest
-from _verify_rows import PLUS3, code_completion, make_store, mixed_samples, write_jsonl
 
 from reasoning_distill.cli.main import main
+from tests.cli._verify_rows import PLUS3, code_completion, make_store, mixed_samples, write_jsonl
 
 
 def _verify(capsys, *args: str) -> tuple[int, str]:

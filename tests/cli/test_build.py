@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-
-def _rdistill(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "reasoning_distill.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.cli._rdistill import rdistill as _rdistill
 
 
 def _row(i: int, correct: bool) -> dict:
@@ -69,10 +60,10 @@ def test_build_names_the_bad_line(tmp_path):
 
 
 def test_build_from_a_verified_store(tmp_path, capsys):
-    from _verify_rows import make_store, mixed_samples
     from datasets import load_from_disk
 
     from reasoning_distill.cli.main import main
+    from tests.cli._verify_rows import make_store, mixed_samples
 
     store = make_store(tmp_path / "gen", mixed_samples())
     out = tmp_path / "ds"

@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-
-
-def _rdistill(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "reasoning_distill.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.cli._rdistill import rdistill as _rdistill
 
 
 @pytest.fixture(scope="module")
 def toy_models(tmp_path_factory) -> tuple[Path, Path]:
     """The toy world's teacher (a few steps) and an untrained student on its tokenizer."""
-    from reasoning_distill.toy.models import TEST_ARCH, Arch, init_model
-    from reasoning_distill.toy.world import TeacherRecipe, get_teacher
+    from reasoning_distill.toy.models import TEST_ARCH, init_model
+    from reasoning_distill.toy.world import get_teacher
     from reasoning_distill.training.sft import load_tokenizer
+    from tests.toy.tiny_teacher import TINY
 
     root = tmp_path_factory.mktemp("toy")
-    recipe = replace(
-        TeacherRecipe(),
-        math_problems=120,
-        code_problems=40,
-        vocab_size=320,
-        arch=Arch(hidden_size=32, num_hidden_layers=1),
-        steps=8,
-        batch_size=8,
-    )
-    teacher = get_teacher(recipe, cache_dir=root / "cache").path
+    teacher = get_teacher(TINY, cache_dir=root / "cache").path
     tokenizer = load_tokenizer(str(teacher))
     student = root / "student"
     init_model(tokenizer, TEST_ARCH, seed=1).save_pretrained(str(student))
@@ -89,14 +69,13 @@ def test_one_model_writes_results_only_and_says_so(toy_models, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (benchmark files not shipped)")
-def test_eval_two_models_on_gsm8k(tmp_path):
+def test_eval_two_models_on_gsm8k(tmp_path, shared_benchmarks):
     from reasoning_distill.toy.models import make_tiny_model
 
     model = make_tiny_model(tmp_path / "tiny", ["The answer is \\boxed{18}. <think></think>"] * 20)
     out = tmp_path / "eval"
     proc = _rdistill("eval", "--model", f"teacher={model}", "--model", f"student={model}",
-                     "--teacher", "teacher", "--benchmark", f"gsm8k={SHARED / 'gsm8k_test.jsonl'}",
+                     "--teacher", "teacher", "--benchmark", f"gsm8k={shared_benchmarks / 'gsm8k_test.jsonl'}",
                      "--limit", "3", "--n", "2", "--max-tokens", "8", "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     env = json.loads((out / "teacher" / "results.json").read_text())
@@ -126,12 +105,10 @@ def test_eval_through_vllm_records_its_engine_options(toy_models, tmp_path):
     tokenizer.save_pretrained(str(model))
     out = tmp_path / "eval"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "reasoning_distill.cli.main", "eval", "--model", f"t={model}",
+    proc = _rdistill("eval", "--model", f"t={model}",
          "--benchmark", "toy_math", "--limit", "3", "--n", "2", "--engine", "vllm",
-         "--dtype", "float32", "--max-model-len", "512", "--enforce-eager", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
+         "--dtype", "float32", "--max-model-len", "512", "--enforce-eager", "--out", str(out),
+         timeout=900, env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads((out / "t" / "results.json").read_text())["manifest"]
     assert m["engine"]["name"] == "vllm" and m["engine"]["version"].startswith("vllm ")

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _eval_envelopes import envelope, teacher_student, write
 
 from reasoning_distill.cli.main import main
+from tests.cli._eval_envelopes import envelope, teacher_student, write
 
 
 def _results() -> dict:

@@ -7,9 +7,9 @@ import random
 from pathlib import Path
 
 import pytest
-from _eval_envelopes import envelope, teacher_student, write
 
 from reasoning_distill.cli.main import main
+from tests.cli._eval_envelopes import envelope, teacher_student, write
 
 
 def _seed_runs(seeds: int, seed_shift: list[float]) -> list[dict[str, list[bool]]]:

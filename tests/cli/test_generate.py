@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import load_samples
+from tests.generation.cli_args import generate_argv
 
 
 @pytest.fixture()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from child_process import sigkill_when, start_child
-from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
 from reasoning_distill.records import Sample
+from tests.generation.child_process import sigkill_when, start_child
+from tests.generation.cli_args import generate_argv
 
 
 def write_problems(path, n):

@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from _eval_envelopes import envelope, teacher_student, write
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.markdown import md_code, md_code_span, md_text
+from tests.cli._eval_envelopes import envelope, teacher_student, write
 
 markdown_it = pytest.importorskip("markdown_it")
 

@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_args import generate_argv
 
 from reasoning_distill.cli.main import main
+from tests.generation.cli_args import generate_argv
 
 SHARD = "samples-0-00000.jsonl"
 PLANTED = "samples-1-00000.jsonl"  # a name the store itself would give a second writer

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from servers import FlakyProxy, VLLMServer, _Handler
+
+from tests.generation.servers import FlakyProxy, VLLMServer, _Handler
 
 SECRETS = {
     "user-info": "SECRETPW1",
@@ -136,7 +137,7 @@ def test_generate_stores_and_logs_no_credential(server, tiny_model_dir, tmp_path
 
 
 def test_an_unreachable_server_names_only_the_public_url(tmp_path):
-    from servers import free_port
+    from tests.generation.servers import free_port
 
     url = f"http://alice:{SECRETS['user-info']}@127.0.0.1:{free_port()}/v1?token=SECRETQ2"
     argv = ["eval", "--model", "m=served", "--benchmark", "toy_math", "--limit", "1",

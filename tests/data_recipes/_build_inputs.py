@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+from tests.benchmark_files import SHARED_BENCHMARKS as SHARED
+
 PLUS = {"kind": "assert", "code": "assert f(2) == 5", "entry_point": None, "setup": ""}
 
 

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _build_inputs import write_recipe, write_sources
+
+from tests.data_recipes._build_inputs import write_recipe, write_sources
 
 
 def _build(root: Path) -> subprocess.Popen:

@@ -4,14 +4,14 @@ problems alone (real benchmark files from ../shared/benchmarks)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from reasoning_distill.data_recipes import find_contamination
 from reasoning_distill.data_recipes.decontam import benchmark_texts, build_index, match_texts
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
+from tests.benchmark_files import SHARED_BENCHMARKS as SHARED
+
+pytestmark = pytest.mark.usefixtures("shared_benchmarks")  # skipped without the files
 
 
 def _respace(t: str) -> str:

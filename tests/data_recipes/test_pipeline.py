@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from _build_inputs import SHARED, write_recipe, write_sources
 
 from reasoning_distill.cli.main import main
+from tests.benchmark_files import SHARED_BENCHMARKS as SHARED
+from tests.data_recipes._build_inputs import write_recipe, write_sources
 
 
 @pytest.fixture

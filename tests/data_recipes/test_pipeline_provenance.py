@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from _build_inputs import write_recipe, write_sources
 
 from reasoning_distill.cli.main import main
+from tests.data_recipes._build_inputs import write_recipe, write_sources
 
 
 def _tree(folder):

@@ -15,12 +15,6 @@ from reasoning_distill.eval.benchmarks import get_benchmark, list_benchmarks, lo
 
 from reasoning_distill.errors import InputError
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"benchmark copies not present at {SHARED} (a fresh checkout)"
-)
-
 COUNTS = {
     "gsm8k": 1319,
     "math500": 500,
@@ -65,10 +59,9 @@ def test_toy_version_follows_the_generator() -> None:
     assert get_benchmark("toy_math").version == f"toy-{TASKS_VERSION}"
 
 
-@needs_shared
 @pytest.mark.parametrize("name", sorted(COUNTS))
-def test_row_counts_and_shapes(name: str) -> None:
-    problems = load_benchmark(name, SHARED)
+def test_row_counts_and_shapes(name: str, shared_benchmarks: Path) -> None:
+    problems = load_benchmark(name, shared_benchmarks)
     assert len(problems) == COUNTS[name]
     assert len({p.id for p in problems}) == len(problems)
     b = get_benchmark(name)
@@ -90,39 +83,42 @@ def test_row_counts_and_shapes(name: str) -> None:
                 )
 
 
-@needs_shared
-def test_math_field_mapping() -> None:
-    gsm = load_benchmark("gsm8k", SHARED / "gsm8k_test.jsonl", limit=3)
+def test_math_field_mapping(shared_benchmarks: Path) -> None:
+    gsm = load_benchmark("gsm8k", shared_benchmarks / "gsm8k_test.jsonl", limit=3)
     assert [p.id for p in gsm] == ["gsm8k-test-0", "gsm8k-test-1", "gsm8k-test-2"]
     assert gsm[0].gold == "18" and gsm[0].prompt.startswith("Janet")
     assert "#### 18" in gsm[0].meta["solution"]
-    m5 = load_benchmark("math500", SHARED, limit=1)[0]
+    m5 = load_benchmark("math500", shared_benchmarks, limit=1)[0]
     assert m5.id == "test/precalculus/807.json"
     assert m5.gold == "\\left( 3, \\frac{\\pi}{2} \\right)"
     assert m5.meta["subject"] == "Precalculus" and m5.meta["level"] == 2
-    aime = load_benchmark("aime2024", SHARED) + load_benchmark("aime2025", SHARED)
+    aime = load_benchmark("aime2024", shared_benchmarks) + load_benchmark(
+        "aime2025", shared_benchmarks
+    )
     assert len(aime) == 60 and all(0 <= int(p.gold) <= 999 for p in aime)
     assert aime[0].id == "2024-AIME-I-1" and aime[0].gold == "204"
-    amc = load_benchmark("amc2023", SHARED)
+    amc = load_benchmark("amc2023", shared_benchmarks)
     assert amc[0].id == "2023-AMC12A-1" and amc[0].gold == "27"
 
 
-@needs_shared
-def test_code_field_mapping() -> None:
-    he = load_benchmark("humaneval", SHARED, limit=1)[0]
+def test_code_field_mapping(shared_benchmarks: Path) -> None:
+    he = load_benchmark("humaneval", shared_benchmarks, limit=1)[0]
     assert he.id == "HumanEval/0"
     assert (
         he.gold["entry_point"] == "has_close_elements" and "def check(candidate)" in he.gold["code"]
     )
     assert "def has_close_elements" in he.prompt
     assert he.meta["reference_solution"].startswith("from typing import List")
-    mbpp = {p.id: p for p in load_benchmark("mbpp", SHARED)}
+    mbpp = {p.id: p for p in load_benchmark("mbpp", shared_benchmarks)}
     first = mbpp["mbpp-11"]
     assert first.gold["entry_point"] is None and first.gold["code"].count("assert") == 3
     assert 'assert remove_Occ("hello","l") == "heo"' in first.prompt  # the name is given
     assert "root = Node(1)" in mbpp["mbpp-367"].gold["setup"]
-    assert sum(len(p.gold["cases"]) for p in load_benchmark("code_contests", SHARED)) == 1837
-    apps = load_benchmark("apps", SHARED)
+    assert (
+        sum(len(p.gold["cases"]) for p in load_benchmark("code_contests", shared_benchmarks))
+        == 1837
+    )
+    apps = load_benchmark("apps", shared_benchmarks)
     kinds = [p.gold["kind"] for p in apps]
     assert kinds == ["stdio", "stdio", "stdio", "call", "call"]
     call = apps[3].gold

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from reasoning_distill.eval.gap_report import (
-    _atomic_write,
     build_gap_report,
     render_markdown,
     write_report,
 )
+
+from reasoning_distill.atomic import renamed_into_place
 
 MODELS = {"teacher": 0.7, "answer_only": 0.3, "unverified": 0.45, "verified": 0.65}
 
@@ -163,15 +164,13 @@ def test_write_report_failure_keeps_previous(report: dict, tmp_path: Path) -> No
 
 
 def test_atomic_write_failing_midway_leaves_old_file(tmp_path: Path) -> None:
+    """The report's files (the plot included) are renamed into place: a writer failing
+    halfway leaves the old file and no temporary."""
     target = tmp_path / "report.json"
     target.write_text('{"old": true}')
-
-    def half_then_fail(f) -> None:
-        f.write('{"new": ')
+    with pytest.raises(OSError, match="disk full"), renamed_into_place(target) as tmp:
+        tmp.write_text('{"new": ')
         raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        _atomic_write(target, half_then_fail)
     assert target.read_text() == '{"old": true}'
     assert os.listdir(tmp_path) == ["report.json"]
 

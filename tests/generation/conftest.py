@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from model_fixtures import tiny_model_dir, tiny_model_think_open_dir  # noqa: E402, F401
+from tests.generation.model_fixtures import tiny_model_dir, tiny_model_think_open_dir  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

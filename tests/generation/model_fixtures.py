@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tiny_model
+
+from tests.generation import tiny_model
 
 
 @pytest.fixture(scope="session")

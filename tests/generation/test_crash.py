@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from child_process import sigkill_when, start_child
+from tests.generation.child_process import sigkill_when, start_child
 
 from reasoning_distill.generation.store import Store, load_samples
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
-from servers import FlakyProxy, VLLMServer, free_port
 
 from reasoning_distill.generation.engine import (
     GenerationRequest,
@@ -17,8 +17,19 @@ from reasoning_distill.generation.job import run_generation
 from reasoning_distill.generation.openai_engine import OpenAIEngine
 from reasoning_distill.generation.store import Store, load_samples
 from reasoning_distill.records import Problem
+from tests.generation.servers import FlakyProxy, VLLMServer, free_port
 
 PARAMS = SamplingParams(n=2, max_tokens=16, seed=5)
+
+
+def wait_until(condition, timeout: float = 120) -> bool:
+    """Wait for `condition()` to hold (polled), at most `timeout` seconds; whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def problems(k: int) -> list[Problem]:
@@ -115,12 +126,12 @@ def test_server_killed_and_restarted_mid_job(server, tiny_model_dir, tmp_path):
     killed = threading.Event()
 
     def crash_and_restart() -> None:
-        # Once some samples are on disk, kill the server outright, then bring it back.
-        while not Store(out).shards() or not Store(out).done_keys():
-            time.sleep(0.05)
+        # Once some samples are on disk, kill the server outright; once the engine has met
+        # the dead server (a retry), bring it back.
+        wait_until(lambda: Store(out).shards() and Store(out).done_keys(), timeout=600)
         server.kill()
         killed.set()
-        time.sleep(1)
+        wait_until(lambda: engine.retries_done > 0)
         server.start(wait=False)
 
     t = threading.Thread(target=crash_and_restart, daemon=True)
@@ -155,8 +166,10 @@ def test_stream_keeps_the_concurrency_limit_and_stops_when_the_caller_does(serve
         first = next(stream)
         stream.close()
         assert not [t for t in threading.enumerate() if t.name == "openai-engine"]
-        time.sleep(0.5)  # requests sent just before the close may still reach the proxy
+        # Requests sent just before the close may still be at the proxy: wait until it
+        # forwards none, then one request of ours is the only one it sees after that.
+        assert wait_until(lambda: proxy.inflight == 0)
         sent = proxy.seen
         assert first and sent < len(got)
-        time.sleep(1.0)
-        assert proxy.seen == sent
+        httpx.get(f"{proxy.base_url}/models", timeout=60)
+        assert proxy.seen == sent + 1

@@ -64,11 +64,11 @@ def test_a_replicas_exception_is_raised_in_the_caller_and_the_set_stays_usable(r
 
 
 def test_stopping_early_ends_the_jobs_in_flight_and_the_replicas_take_the_next(replicas):
-    parts = replicas.run(count, [(1000, 0.01), (1000, 0.01)])
+    # Jobs that never end on their own: the next run completes only if close() ended them.
+    parts = replicas.run(count, [(10**9, 0.01), (10**9, 0.01)])
     first = next(parts)
-    t0 = time.perf_counter()
     parts.close()
-    assert time.perf_counter() - t0 < 5 and first[0] in (0, 1)
+    assert first[0] in (0, 1)
     assert not replicas.closed
     assert sorted(j for j, _ in replicas.run(count, [(1, 0.0), (1, 0.0)])) == [0, 1]
 

@@ -7,19 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from reasoning_distill.toy.models import Arch
 from reasoning_distill.toy.tasks import TASKS_VERSION
 from reasoning_distill.toy.world import TeacherRecipe, check_teacher, get_teacher
-
-TINY = replace(
-    TeacherRecipe(),
-    math_problems=120,
-    code_problems=40,
-    vocab_size=320,
-    arch=Arch(hidden_size=32, num_hidden_layers=1),
-    steps=8,
-    batch_size=8,
-)
+from tests.toy.tiny_teacher import TINY
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,13 @@ does not stop; math-only data never needs the sandbox; the demo's report says wh
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from reasoning_distill.verifiers.sandbox import close_sandboxes, sandbox_info
 
 from reasoning_distill.cli.main import main
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
-from _verify_rows import PLUS3, code_completion, make_store, write_jsonl  # noqa: E402
+from tests.cli._verify_rows import PLUS3, code_completion, make_store, write_jsonl
 
 CODE_ROW = {"completion": code_completion("return x + 3"), "gold": PLUS3, "kind": "code"}
 MATH_ROW = {"completion": "<think>x</think> \\boxed{5}", "gold": "5", "kind": "math"}

@@ -11,16 +11,13 @@
 import ast
 import json
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from reasoning_distill.verifiers import verify_code_batch, verify_math_batch
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+from tests.benchmark_files import SHARED_BENCHMARKS as SHARED
 
-pytestmark = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"shared benchmark data not found at {SHARED}"
-)
+pytestmark = pytest.mark.usefixtures("shared_benchmarks")  # skipped without the files
 
 
 def _rows(name):
