@@ -81,7 +81,8 @@ def test_bad_input_names_the_line_and_leaves_the_output_alone(tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_a_mixed_store_is_verified_per_sample_kind(tmp_path, capsys, fmt):
     from _verify_rows import make_store, mixed_samples
-    from reasoning_distill.data_recipes.verdicts import read_verdicts
+
+    from reasoning_distill.verification import read_verdicts
 
     store = make_store(tmp_path / "gen", mixed_samples(), fmt)
     assert main(["verify", "--samples", str(store)]) == 0
