@@ -6,8 +6,9 @@ Public API:
 - `dedupe(texts, ...)` -> `DedupeResult` (exact normalised text + MinHash LSH);
 - `load_recipe(path)` -> `Recipe`, `run_recipe(recipe, root=...)` (what `rdistill build` runs);
 - `build_dataset(samples_dir, out_dir, SelectPolicy(...))`: a generation store plus its
-  verdicts to a `messages` dataset with its card;
-- `VerdictRecord` / `VerdictStore` (`verdicts.py`): the one verdict record format.
+  verdicts to a `messages` dataset with its card.
+
+The verdict records and their store are `reasoning_distill.verification`'s.
 """
 
 from reasoning_distill.data_recipes.dataset import build_dataset
@@ -16,15 +17,12 @@ from reasoning_distill.data_recipes.dedupe import DedupeResult, dedupe
 from reasoning_distill.data_recipes.pipeline import run_recipe
 from reasoning_distill.data_recipes.recipe import Recipe, load_recipe
 from reasoning_distill.data_recipes.select import SelectPolicy
-from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
 
 __all__ = [
     "ContaminationHit",
     "DedupeResult",
     "Recipe",
     "SelectPolicy",
-    "VerdictRecord",
-    "VerdictStore",
     "build_dataset",
     "dedupe",
     "find_contamination",

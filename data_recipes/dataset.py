@@ -96,9 +96,8 @@ def build_dataset(
     `samples` / `verdicts` spare re-reading them when the caller already has them.
     """
     from reasoning_distill.data_recipes.messages import check_output_dir
-    from reasoning_distill.data_recipes.verdicts import read_verdicts
 
-    from reasoning_distill.verification import read_store
+    from reasoning_distill.verification import read_store, read_verdicts
 
     policy = policy or SelectPolicy()
     check_output_dir(out_dir)

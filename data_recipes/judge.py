@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from reasoning_distill.data_recipes.verdicts import VerdictRecord
+from reasoning_distill.verification.verdicts import VerdictRecord
 
 logger = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -409,9 +410,8 @@ def _verify_stage(
     recipe: Recipe, work: Path, progress: Progress, workers: int | None, rebuild: bool = False
 ) -> dict:
     from reasoning_distill.data_recipes.judge import judge_records
-    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
 
-    from reasoning_distill.verification import item_of, iter_verdicts, read_store
+    from reasoning_distill.verification import VerdictStore, item_of, read_store, verify_into
 
     gen = work / "generations"
     samples = read_store(gen)
@@ -423,22 +423,17 @@ def _verify_stage(
     redo_hint = "rerun with --rebuild to verify every sample again, or restore the recipe"
     # under --rebuild, verdicts made with other options (ours, by their manifest) are redone
     with VerdictStore.open(gen, config, redo=rebuild, redo_hint=redo_hint) as store:
-        done = store.done_keys()
         for src in recipe.sources:
-            options = verify_options(recipe, src.name)
             judge = recipe.verify_for(src.name).judge
-            todo = [item_of(s) for s in by_source.get(src.name, []) if s.key not in done]
-            batch: list[VerdictRecord] = []
-            for it, v in iter_verdicts(todo, options, workers, progress):
-                batch.append(VerdictRecord.of(it.key, it.kind, v, options.verifier_name(it.kind)))
-                if judge is None and (it.kind == "code" or len(batch) >= 64):
-                    n += store.append(batch)
-                    batch = []
-                elif len(batch) >= 64:
-                    n += store.append(judge_records(batch, samples, judge))
-                    batch = []
-            if batch:
-                n += store.append(judge_records(batch, samples, judge) if judge else batch)
+            run = verify_into(
+                store,
+                map(item_of, by_source.get(src.name, [])),
+                verify_options(recipe, src.name),
+                workers=workers,
+                progress=progress,
+                judge=partial(judge_records, samples=samples, judge=judge) if judge else None,
+            )
+            n += run.written
     return {"verified_now": n}
 
 

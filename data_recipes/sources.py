@@ -8,7 +8,6 @@ decontamination compare) and gets its prompt from the recipe's template for its 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Iterator
@@ -91,21 +90,14 @@ def _gold(src: Source, kind: str, row: dict, where: str) -> Any:
         if "####" in text:  # GSM8K solutions end with '#### 72'
             text = text.rsplit("####", 1)[1].strip().replace(",", "")
         return text
-    if isinstance(gold, str):
-        try:
-            gold = json.loads(gold)
-        except json.JSONDecodeError as e:
-            raise InputError(
-                f"{where}: field {name!r} is not a tests object or JSON ({e})"
-            ) from None
-    if f.tests_format == "apps":
-        gold = _apps_tests(gold, where, name)
-    from reasoning_distill.verifiers.code import _check_tests
+    from reasoning_distill.verifiers.code import TestsError, parse_tests
 
-    why = _check_tests(gold)
-    if why:
-        raise InputError(f"{where}: field {name!r}: {why}")
-    return gold
+    apps = f.tests_format == "apps"
+    try:
+        return parse_tests(gold, (lambda io: _apps_tests(io, where, name)) if apps else None)
+    except TestsError as e:
+        why = f" is not a tests object or JSON ({e})" if e.not_json else f": {e}"
+        raise InputError(f"{where}: field {name!r}{why}") from None
 
 
 def _text(v: Any) -> Any:

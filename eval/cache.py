@@ -8,9 +8,9 @@ larger --limit, or a changed scorer regenerates nothing it already has, and an i
 run resumes at the first missing sample.
 
 Verdicts are appended beside the samples they judge, to `verdicts-<verifier version>.jsonl`
-in the one verdict record format (`data_recipes.verdicts`), keyed like the samples: a resume
-re-verifies nothing, and a new verifier version re-scores every sample without generating
-any.
+in the one verdict record format (`reasoning_distill.verification`), keyed like the samples:
+a resume re-verifies nothing, and a new verifier version re-scores every sample without
+generating any.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Per model, under `out/<model>/`:
 - `generations/<key>/`: the sample store (content-keyed, resumable; see `eval.cache`), and
   beside its shards `verdicts-<verifier version>.jsonl`: the verdicts, in the one verdict
-  record format of `data_recipes.verdicts` (keyed by the stored sample);
+  record format of `reasoning_distill.verification` (keyed by the stored sample);
 - `results.json`: one envelope (format, manifest, per-problem results, metrics, warnings),
   written atomically.
 With a teacher and at least one student, `out/gap/` holds the teacher-gap report.
@@ -260,38 +260,31 @@ def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, workers, p
     """Verdict dicts [problem][index], computing only those not stored beside the samples.
 
     A stored verdict counts only for a sample made for the same gold (a corrected gold is
-    re-verified, not looked up).
+    re-verified, not looked up, and its verdict is not stored).
     """
-    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore, read_verdicts
-
-    from reasoning_distill.verification import verify_samples
+    from reasoning_distill.verification import VerdictStore, item_of, read_verdicts, verify_into
 
     name = f"verdicts-{verifier['version']}"
     with VerdictStore.open(folder, verifier, name=name) as store:
-        done = read_verdicts(folder, name) if store.done_keys() else {}
-        found: dict[tuple[str, int], dict[str, Any]] = {}
-        todo, golds, keep = [], [], []
-        queued: set[tuple[str, int]] = set()
-        for p, row in zip(run.problems, samples, strict=True):
-            for s in row:
-                rec = done.get(s.key)
-                if rec is not None and s.gold == p.gold:
-                    found[s.key] = rec.to_dict()
-                elif s.key not in queued:
-                    s.kind = p.kind  # the problem decides the verifier
-                    queued.add(s.key)
-                    todo.append(s)
-                    golds.append(p.gold)
-                    keep.append(s.gold == p.gold)
+        stored = read_verdicts(folder, name) if store.done_keys() else {}
+        found = {k: r.to_dict() for k, r in stored.items()}
+        pairs = [(p, s) for p, row in zip(run.problems, samples, strict=True) for s in row]
+        stale = {s.key for p, s in pairs if s.gold != p.gold}
+        todo = {s.key for _, s in pairs if s.key not in found or s.key in stale}
         if todo:
-            logger.info("%s: verifying %d samples (%d stored)", run.name, len(todo), len(found))
-            verdicts = verify_samples(todo, golds=golds, workers=workers, progress=progress)
-            records = [
-                VerdictRecord.of(s.key, s.kind, v, f"format+{s.kind}")
-                for s, v in zip(todo, verdicts, strict=True)
-            ]
-            store.append(r for r, k in zip(records, keep, strict=True) if k)
-            found.update({r.key: r.to_dict() for r in records})
+            n_keys = len({s.key for _, s in pairs})
+            logger.info(
+                "%s: verifying %d samples (%d stored)", run.name, len(todo), n_keys - len(todo)
+            )
+        made = verify_into(
+            store,
+            [item_of(s, kind=p.kind, gold=p.gold) for p, s in pairs],  # the problem decides
+            workers=workers,
+            progress=progress,
+            gold_changed=lambda it: it.key in stale,
+            verifier=lambda kind: f"format+{kind}",
+        )
+        found.update({k: r.to_dict() for k, r in made.records.items()})
     return [[found[s.key] for s in row] for row in samples]
 
 

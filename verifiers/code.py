@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -136,7 +136,32 @@ def _check_cases(kind: str, cases: Any) -> str | None:
     return None
 
 
-def _check_tests(tests: Any) -> str | None:
+class TestsError(ValueError):
+    """Why a tests value cannot be run; `not_json` when it is text that does not parse."""
+
+    def __init__(self, why: str, not_json: bool = False) -> None:
+        super().__init__(why)
+        self.not_json = not_json
+
+
+def parse_tests(value: Any, convert: Callable[[Any], Any] | None = None) -> dict:
+    """The tests dict `value` holds: a dict, or its JSON text (as JSONL rows and dataset
+    columns store it), passed through `convert` (a dataset's own layout to a tests dict) and
+    checked by `check_tests`. A `TestsError` says why not."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise TestsError(str(e), not_json=True) from None
+    if convert is not None:
+        value = convert(value)
+    why = check_tests(value)
+    if why:
+        raise TestsError(why)
+    return value
+
+
+def check_tests(tests: Any) -> str | None:
     """Why `tests` cannot be run, or None. Values of the wrong type are refused, never turned
     into text: a list given as `code` would become a list literal, a statement that tests
     nothing, and every program would pass."""
@@ -269,7 +294,7 @@ def verify_code(
     program = extract_program(completion, include_think)
     if program is None:
         return Verdict.fail(NO_CODE, None)
-    why = _check_tests(tests)
+    why = check_tests(tests)
     if why:
         return Verdict.fail(BAD_TESTS, program, error=why)
     opts = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from reasoning_distill.verifiers.math_parts import final_box_group
+from reasoning_distill.verifiers.math_parts import close_brace, final_box_group
 
 # How a completion without any box is read: "markers" (rules 2-4 above; the default), or
 # "math_verify": a marker whose answer parses, else math-verify's own extraction over the
@@ -75,21 +75,8 @@ def last_boxed(text: str) -> tuple[str | None, bool]:
     if m.group(1) is None:
         tok = re.match(r"\s*([^\s$]+)", text[m.end() :])
         return (tok.group(1) if tok else None), True
-    depth, start = 1, m.end()
-    i = start
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            i += 2  # an escaped brace `\{` does not open or close a group
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i], True
-        i += 1
-    return None, True
+    end = close_brace(text, m.end())
+    return (None if end is None else text[m.end() : end]), True
 
 
 def _clean_tail(s: str) -> str:

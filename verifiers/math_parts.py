@@ -66,7 +66,7 @@ def box_spans(text: str) -> list[tuple[int, int, str | None]]:
             out.append((m.start(), end, tok.group(1) if tok else None))
             pos = max(end, m.end())
             continue
-        end = _close_brace(text, m.end())
+        end = close_brace(text, m.end())
         if end is None:
             out.append((m.start(), len(text), None))
             return out
@@ -74,8 +74,10 @@ def box_spans(text: str) -> list[tuple[int, int, str | None]]:
         pos = end + 1
 
 
-def _close_brace(text: str, start: int) -> int | None:
-    """Index of the `}` closing a group whose `{` ends just before `start`."""
+def close_brace(text: str, start: int) -> int | None:
+    """Index of the `}` closing a group whose `{` ends just before `start`; None when the
+    group never closes. A backslash escapes the character after it (`\\{` does not open or
+    close a group); a backslash that ends the text escapes nothing and closes nothing."""
     depth, i = 1, start
     while i < len(text):
         c = text[i]

@@ -5,7 +5,7 @@
   rdistill verify code --input samples.jsonl --out verified.jsonl --tests-field gold
   rdistill verify auto --input mixed.jsonl --out verified.jsonl   # route rows by their `kind`
 
-`--samples DIR` writes keyed verdict records (`data_recipes/verdicts.py`) to DIR/verdicts.jsonl
+`--samples DIR` writes keyed verdict records (`verification/verdicts.py`) to DIR/verdicts.jsonl
 beside the shards, appended and fsynced as they finish: Ctrl-C keeps them and a rerun verifies
 only the samples without one. A rerun with other verifier options is refused (`--redo`
 verifies everything again). The format check is on by default there. A shard or verdicts
@@ -104,27 +104,26 @@ def _options(args: argparse.Namespace, check_format: bool, kind: str | None = No
 
 
 def _tests_of(value: Any, where: str, field: str) -> Any:
-    import json
-
     from reasoning_distill.errors import InputError
+    from reasoning_distill.verifiers.code import TestsError, parse_tests
 
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise InputError(
-                f"{where}: field {field!r} is not a tests dict or JSON ({e})"
-            ) from None
-    if not isinstance(value, dict) or "kind" not in value:
-        raise InputError(f"{where}: field {field!r} must be a tests dict with a 'kind'")
-    return value
+    def with_kind(tests: Any) -> Any:
+        if not isinstance(tests, dict) or "kind" not in tests:
+            raise InputError(f"{where}: field {field!r} must be a tests dict with a 'kind'")
+        return tests
+
+    try:
+        return parse_tests(value, with_kind)
+    except TestsError as e:
+        why = f" is not a tests dict or JSON ({e})" if e.not_json else f": {e}"
+        raise InputError(f"{where}: field {field!r}{why}") from None
 
 
 def read_items(args: argparse.Namespace) -> tuple[list[dict], list[Any]]:
     """Rows of --input and the items to verify; every error names the file, line and field."""
     from reasoning_distill.errors import InputError
     from reasoning_distill.jsonl import JSONLError, iter_jsonl
-    from reasoning_distill.verification import Item, bad_input
+    from reasoning_distill.verification.runner import Item, bad_input
 
     path = args.input
     rows, items = [], []
@@ -184,9 +183,9 @@ def _main_input(args: argparse.Namespace) -> int:
 
     from reasoning_distill.atomic import atomic_write_text
     from reasoning_distill.cli.rich_progress import RichProgress
-    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
     from reasoning_distill.errors import ConfigError, InputError, OutputError
-    from reasoning_distill.verification import iter_verdicts
+    from reasoning_distill.verification import VerdictStore, verify_into
+    from reasoning_distill.verification.verdicts import iter_records
 
     if args.out is None:
         raise ConfigError("--input needs --out (the output JSONL file)")
@@ -210,18 +209,13 @@ def _main_input(args: argparse.Namespace) -> int:
         args.out.parent, config, redo=True, name=f".{args.out.name}.partial", provenance=False
     )
     try:
-        done = {int(k[0]) for k in journal.done_keys()}
         verdicts: dict[int, Any] = {}
-        if done:
-            from reasoning_distill.data_recipes.verdicts import iter_records
-
+        if journal.done_keys():
             for r in iter_records(journal.path):
                 verdicts[int(r.problem_id)] = r.verdict()
-            logger.info("resuming: %d of %d rows already verified", len(done), len(rows))
-        todo = [it for it in items if int(it.key[0]) not in done]
-        for it, v in iter_verdicts(todo, options, args.workers, RichProgress()):
-            journal.append([VerdictRecord.of(it.key, it.kind, v, options.verifier_name(it.kind))])
-            verdicts[int(it.key[0])] = v
+            logger.info("resuming: %d of %d rows already verified", len(verdicts), len(rows))
+        run = verify_into(journal, items, options, workers=args.workers, progress=RichProgress())
+        verdicts.update({int(k[0]): r.verdict() for k, r in run.records.items()})
         for i, row in enumerate(rows):
             row[args.verdict_field] = verdicts[i].to_dict()
         import json

@@ -151,8 +151,7 @@ def _recipe_problems(out: Path) -> list[dict]:
 def verify_traces(cfg: DemoConfig, out: Path, progress) -> tuple[list[Sample], list[Any], dict]:
     """Keyed verdicts for every trace (`out/build/generations/verdicts.jsonl`, the format of
     `rdistill verify --samples`), and the yield by reason in `out/verification/summary.json`."""
-    from reasoning_distill.data_recipes.verdicts import read_verdicts
-    from reasoning_distill.verification import read_store, yield_by_reason
+    from reasoning_distill.verification import read_store, read_verdicts, yield_by_reason
 
     run = _run(cfg, Path(out) / "teacher", out, progress, "verify")
     gen = run.work / "generations"

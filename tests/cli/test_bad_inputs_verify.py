@@ -242,9 +242,7 @@ def test_a_torn_verdict_line_is_cut_and_redone(tmp_path, capsys):
 
 
 def test_a_second_verify_on_one_store_is_refused(tmp_path, capsys):
-    from reasoning_distill.data_recipes.verdicts import VerdictStore
-
-    from reasoning_distill.verification import VerifyOptions
+    from reasoning_distill.verification import VerdictStore, VerifyOptions
 
     store = make_store(tmp_path / "gen", mixed_samples())
     with VerdictStore.open(store, VerifyOptions().config()):  # a run in progress

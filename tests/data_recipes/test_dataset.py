@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from reasoning_distill.data_recipes.dataset import build_dataset
 from reasoning_distill.data_recipes.select import SelectPolicy
-from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore
 
 from reasoning_distill.generation.store import Store
 from reasoning_distill.records import Sample
+from reasoning_distill.verification import VerdictRecord, VerdictStore
 
 SYSTEM = {"role": "system", "content": "You are terse."}
 

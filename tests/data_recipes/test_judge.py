@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from reasoning_distill.data_recipes.judge import judge_records, parse_judgement
 from reasoning_distill.data_recipes.recipe import JudgeOptions
-from reasoning_distill.data_recipes.verdicts import VerdictRecord
 
 from reasoning_distill.records import Sample
+from reasoning_distill.verification import VerdictRecord
 
 
 class _Grader(BaseHTTPRequestHandler):

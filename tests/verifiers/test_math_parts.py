@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 from reasoning_distill.verifiers import extract_answer, extract_gold, verify_math, verify_math_batch
-from reasoning_distill.verifiers.math_parts import final_box_group, split_parts
+from reasoning_distill.verifiers.math_extract import last_boxed
+from reasoning_distill.verifiers.math_parts import (
+    box_spans,
+    close_brace,
+    final_box_group,
+    split_parts,
+)
 
 R1 = "<think>\nTry x = 1: no. Try 2: yes, and 3 too. Maybe \\boxed{7}?\n</think>\n\n"
 
@@ -305,3 +311,26 @@ def test_math500_solutions_as_golds_give_their_answer():
 )
 def test_tuples_of_numbers_compare_exactly(completion, gold, correct):
     assert verify_math(completion, gold).correct is correct
+
+
+@pytest.mark.parametrize(
+    "text, end",
+    [
+        ("7}", 1),
+        ("{1}{2}}", 6),
+        (r"\{1\}}", 5),  # escaped braces neither open nor close
+        (r"\}", None),  # an escaped close brace leaves the group open
+        ("7", None),
+        ("7\\", None),  # a backslash that ends the text closes nothing
+        ("", None),
+    ],
+)
+def test_the_one_brace_matcher_up_to_the_end_of_the_text(text, end):
+    assert close_brace(text, 0) == end
+
+
+def test_a_box_cut_after_a_backslash_is_unclosed_for_both_readers():
+    text = "so \\boxed{7\\"
+    assert last_boxed(text) == (None, True)
+    assert box_spans(text) == [(3, len(text), None)]
+    assert last_boxed("\\boxed{7}\\") == ("7", True)

@@ -2,10 +2,10 @@
 tests (code, sandboxed).
 
 This joins the generation records to the verifiers room. `iter_verdicts` yields verdicts as
-they finish (math in chunks, code program by program), so a caller that writes each one to a
-`VerdictStore` keeps everything that finished when it is interrupted; `verify_store` does
-that for a generation store folder and skips the keys already verified (resume).
-`verify_samples` is the in-memory form (one `Verdict` per sample, in order).
+they finish (math in chunks, code program by program); `verify_into` writes them to a
+`VerdictStore` as they come, skipping the keys the store already holds, so an interrupted run
+keeps everything that finished and a rerun resumes. `verify_store` does that for a generation
+store folder. `verify_samples` is the in-memory form (one `Verdict` per sample, in order).
 """
 
 from __future__ import annotations
@@ -13,20 +13,23 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.progress import Progress, ensure
 from reasoning_distill.records import Sample
+from reasoning_distill.verification.verdicts import Key, VerdictRecord, VerdictStore, read_verdicts
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("math", "code")
 # Math verdicts are written this many at a time: a kill loses at most one chunk's grading.
 MATH_CHUNK = 256
+# Rule verdicts of math (and every batch a judge sees) are appended this many at a time.
+APPEND_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -78,14 +81,18 @@ class Item:
     program_text: Any = None  # code: where the program is (default: the completion)
 
 
-def item_of(sample: Sample) -> Item:
-    """The item to verify for a stored sample (its kind, else its problem meta's)."""
-    kind = sample.kind or str((sample.meta or {}).get("kind") or "")
+_OWN = object()
+
+
+def item_of(sample: Sample, *, kind: str | None = None, gold: Any = _OWN) -> Item:
+    """The item to verify for a stored sample: its kind (else its problem meta's) and its
+    gold, unless `kind` / `gold` are given (a benchmark's problem decides both)."""
+    kind = kind or sample.kind or str((sample.meta or {}).get("kind") or "")
     return Item(
         key=sample.key,
         kind=kind,
         completion=sample.completion,
-        gold=sample.gold,
+        gold=sample.gold if gold is _OWN else gold,
         finish_reason=sample.finish_reason,
         program_text=(sample.answer or sample.completion) if kind == "code" else None,
     )
@@ -105,9 +112,9 @@ def bad_input(kind: str, completion: Any, gold: Any) -> str | None:
         if isinstance(gold, str) and not gold.strip():
             return "math gold is empty"
     elif kind == "code":
-        from reasoning_distill.verifiers.code import _check_tests
+        from reasoning_distill.verifiers.code import check_tests
 
-        return _check_tests(gold)
+        return check_tests(gold)
     return None
 
 
@@ -206,13 +213,87 @@ def verify_samples(
     golds = list(golds) if golds is not None else [s.gold for s in samples]
     if len(golds) != len(samples):
         raise ValueError(f"{len(samples)} samples but {len(golds)} golds")
-    items = [item_of(s) for s in samples]
-    for it, g in zip(items, golds, strict=True):
-        it.gold = g
+    items = [item_of(s, gold=g) for s, g in zip(samples, golds, strict=True)]
     index = {id(it): i for i, it in enumerate(items)}
     out: list[Any] = [None] * len(items)
     for it, v in iter_verdicts(items, options, workers, progress):
         out[index[id(it)]] = v
+    return out
+
+
+@dataclass
+class Verified:
+    """What `verify_into` did: the records made now by key (as written, judged ones included),
+    how many were written, and how many items were skipped because the store had their key."""
+
+    records: dict[Key, VerdictRecord] = field(default_factory=dict)
+    written: int = 0
+    skipped: int = 0
+
+
+def verify_into(
+    store: VerdictStore,
+    items: Iterable[Item],
+    options: VerifyOptions | None = None,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    judge: Callable[[list[VerdictRecord]], list[VerdictRecord]] | None = None,
+    gold_changed: Callable[[Item], bool] | None = None,
+    verifier: Callable[[str], str] | None = None,
+) -> Verified:
+    """Verify the items whose key `store` has no verdict for, appending each verdict as it
+    finishes: an interrupted run keeps what finished, and a rerun verifies only the rest.
+
+    A key given twice is verified once (its first item). Rule verdicts are appended code by
+    code and math `APPEND_BATCH` at a time (a pending batch is written when the run is
+    interrupted). Options:
+    - `judge`: called on each batch of `APPEND_BATCH` records before it is written, returns
+      the records to write (some decided by an LLM judge); an interrupted run writes no
+      batch the judge has not seen;
+    - `gold_changed`: an item for which it holds was made for another gold than the one it is
+      verified against now: it is verified even when the store has its key, and its verdict
+      is returned but not stored (the stored verdict belongs to the sample's own gold);
+    - `verifier`: the name a record carries for a kind (default `options.verifier_name`).
+    """
+    options = options or VerifyOptions()
+    name = verifier or options.verifier_name
+    done = store.done_keys()
+    out = Verified()
+    todo: list[Item] = []
+    keep: dict[Key, bool] = {}
+    for it in items:
+        changed = gold_changed is not None and gold_changed(it)
+        if it.key in done and not changed:
+            out.skipped += 1
+        elif it.key not in keep:
+            keep[it.key] = not changed
+            todo.append(it)
+    pending: list[VerdictRecord] = []
+
+    def flush() -> None:
+        batch = list(pending)
+        pending.clear()
+        if judge is not None:
+            batch = judge(batch)
+        out.written += store.append(batch)
+        out.records.update((r.key, r) for r in batch)
+
+    try:
+        for it, v in iter_verdicts(todo, options, workers, progress):
+            rec = VerdictRecord.of(it.key, it.kind, v, name(it.kind))
+            if not keep[it.key]:
+                out.records[rec.key] = rec
+                continue
+            pending.append(rec)
+            if len(pending) >= APPEND_BATCH or (judge is None and it.kind == "code"):
+                flush()
+        if pending:
+            flush()
+    except BaseException:
+        if pending and judge is None:
+            flush()
+        raise
     return out
 
 
@@ -241,24 +322,16 @@ def verify_store(
     A verifier configuration other than the stored one is refused (`ConfigError`) unless
     `redo`. Interrupted, it keeps every verdict that finished.
     """
-    from reasoning_distill.data_recipes.verdicts import VerdictRecord, VerdictStore, read_verdicts
-
     options = options or VerifyOptions()
     samples = read_store(samples_dir)
     with VerdictStore.open(samples_dir, options.config(), redo=redo) as store:
-        done = store.done_keys()
-        todo = [item_of(s) for s in samples if s.key not in done]
-        n = 0
-        for it, v in iter_verdicts(todo, options, workers, progress):
-            n += store.append(
-                [VerdictRecord.of(it.key, it.kind, v, options.verifier_name(it.kind))]
-            )
+        run = verify_into(store, map(item_of, samples), options, workers=workers, progress=progress)
         path = store.path
     records = read_verdicts(samples_dir)
     by_kind = {
         kind: yield_by_reason([r for r in records.values() if r.kind == kind]) for kind in KINDS
     }
-    return VerifyRun(path, len(samples), len(samples) - len(todo), n, by_kind)
+    return VerifyRun(path, len(samples), run.skipped, run.written, by_kind)
 
 
 def read_store(samples_dir: str | Path) -> list[Sample]:
