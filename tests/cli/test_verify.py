@@ -81,7 +81,6 @@ def test_bad_input_names_the_line_and_leaves_the_output_alone(tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_a_mixed_store_is_verified_per_sample_kind(tmp_path, capsys, fmt):
     from reasoning_distill.verification import read_verdicts
-
     from tests.cli._verify_rows import make_store, mixed_samples
 
     store = make_store(tmp_path / "gen", mixed_samples(), fmt)

@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.generation.child_process import sigkill_when, start_child
 
 from reasoning_distill.generation.store import Store, load_samples
+from tests.generation.child_process import sigkill_when, start_child
 
 CHILD = Path(__file__).with_name("crash_child.py")
 N_PROBLEMS = 12
