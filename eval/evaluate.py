@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 EVAL_MARKER = "rdistill-eval.json"
 # Bump when scoring changes (what counts as correct, how answers are compared): cached
-# verdicts of an older version are then recomputed from the stored samples.
+# verdicts stamped with another version are recomputed from the stored samples.
 SCORING_VERSION = 1
 DEFAULT_MAX_TOKENS = 2048
 

@@ -28,7 +28,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-_START_TIMEOUT_S = 120.0  # importing sympy on a loaded 2-core machine can take a while
+_START_TIMEOUT_S = 120.0  # a worker imports sympy first, which is slow on a loaded machine
 
 
 class _Worker:

@@ -228,7 +228,7 @@ def evaluate(
 
 
 def _targets(report: dict, train: dict, elapsed_s: float, cold: bool, quick: bool) -> list[dict]:
-    """The issue's targets, each with the measured figures (never hidden when missed). With one
+    """The demo's targets, each with the measured figures (never hidden when missed). With one
     training seed no comparison is settled: those targets read n/a, saying why."""
     math = report["benchmarks"]["toy_math"]
     comps = report.get("comparisons", {}).get("toy_math", {})

@@ -3,8 +3,8 @@
 Sequences are sorted by prompt length and left-padded; tiny models run with eager attention
 (on CPU it samples left-padded batches much faster than SDPA). With `data_parallel > 1`
 batches are spread over that many replica processes (`replicas.Replicas`) with one torch
-thread each: on a 2-core CPU two single-threaded processes beat one process with two threads
-by a wide margin.
+thread each: small models are bound by per-op overhead, which threads inside one process do
+not spread (`benchmarks/bench_generation.py` measures the two side by side).
 
 Seeds: batched sampling draws from one generator, so a sample's text depends on the batch it
 was drawn in (its recorded `seed` is the batch's). A resumed job therefore regenerates a
