@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import InputError
@@ -35,6 +36,15 @@ _ROW_FIELDS = ("engine", "model")
 
 class ProvenanceError(InputError):
     """A stored record was not made by the run its folder's manifest describes."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def fingerprint(identity: dict[str, Any]) -> str:

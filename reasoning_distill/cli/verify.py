@@ -168,22 +168,13 @@ def read_items(args: argparse.Namespace) -> tuple[list[dict], list[Any]]:
     return rows, items
 
 
-def _file_hash(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _main_input(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from reasoning_distill.atomic import atomic_write_text
     from reasoning_distill.cli.rich_progress import RichProgress
     from reasoning_distill.errors import ConfigError, InputError, OutputError
+    from reasoning_distill.provenance import file_sha256
     from reasoning_distill.verification import VerdictStore, verify_into
     from reasoning_distill.verification.verdicts import iter_records
 
@@ -201,7 +192,7 @@ def _main_input(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {
         **options.config(),
-        "input_sha256": _file_hash(args.input),
+        "input_sha256": file_sha256(args.input),
         "kind": args.kind,
         "fields": [args.completion_field, args.gold_field, args.tests_field, args.finish_field],
     }

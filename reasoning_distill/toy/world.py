@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reasoning_distill.atomic import renamed_into_place
 from reasoning_distill.progress import Progress
+from reasoning_distill.provenance import file_sha256
 from reasoning_distill.toy.models import TEACHER_ARCH, Arch
 from reasoning_distill.toy.tasks import TASKS_VERSION
 
@@ -65,17 +66,11 @@ def cache_root() -> Path:
     return Path(user_cache_dir("reasoning-distill"))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checksums(folder: Path) -> dict[str, str]:
     return {
-        p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST
+        p.name: file_sha256(p)
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MANIFEST
     }
 
 

@@ -28,23 +28,18 @@ def code_completion(body: str) -> str:
 def make_store(folder: Path, samples: list[dict], fmt: str = "jsonl") -> Path:
     """A real generation store (manifest and shards) holding `samples` (Sample fields)."""
     from reasoning_distill.generation.store import Store
-    from reasoning_distill.records import Sample
+    from tests.samples import make_sample
 
     defaults = dict(
-        seed=0,
         prompt="",
         reasoning=None,
         answer="",
-        finish_reason="stop",
-        prompt_tokens=3,
-        completion_tokens=5,
-        engine="hf",
         model="tiny",
-        sampling={"temperature": 0.6},
         think_closed=True,
+        sampling={"temperature": 0.6},
     )
     with Store.open(folder, {"model": "tiny"}, format=fmt) as store:
-        store.append([Sample(**{**defaults, **s}) for s in samples])
+        store.append([make_sample(**{**defaults, **s}) for s in samples])
     return folder
 
 

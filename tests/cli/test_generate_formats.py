@@ -9,9 +9,9 @@ import pytest
 
 from reasoning_distill.cli.main import main
 from reasoning_distill.generation.store import Store, load_samples
-from reasoning_distill.records import Sample
 from tests.generation.child_process import sigkill_when, start_child
 from tests.generation.cli_args import generate_argv
+from tests.samples import make_sample
 
 
 def write_problems(path, n):
@@ -83,23 +83,7 @@ def test_switching_format_on_a_folder_is_refused_before_the_model_loads(
 
 
 def sample(pid, reasoning, gold):
-    return Sample(
-        problem_id=pid,
-        sample_index=0,
-        seed=1,
-        prompt="p",
-        messages=[{"role": "user", "content": "p"}],
-        completion="c",
-        reasoning=reasoning,
-        answer="a",
-        finish_reason="stop",
-        prompt_tokens=1,
-        completion_tokens=1,
-        engine="hf",
-        model="m",
-        sampling={"n": 1},
-        gold=gold,
-    )
+    return make_sample(problem_id=pid, seed=1, completion="c", reasoning=reasoning, gold=gold)
 
 
 def test_parquet_shards_share_one_schema_so_the_folder_loads_as_a_dataset(tmp_path, monkeypatch):

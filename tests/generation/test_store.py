@@ -15,6 +15,7 @@ from reasoning_distill.generation.store import (
     load_samples,
 )
 from reasoning_distill.records import Sample
+from tests.samples import make_sample as sample_with
 
 IDENTITY = {
     "engine": "hf",
@@ -25,20 +26,12 @@ IDENTITY = {
 
 
 def make_sample(pid: str, idx: int, text: str = "<think>r</think>a") -> Sample:
-    return Sample(
+    return sample_with(
         problem_id=pid,
         sample_index=idx,
         seed=idx,
-        prompt="p",
         messages=[{"role": "user", "content": "q"}],
         completion=text,
-        reasoning="r",
-        answer="a",
-        finish_reason="stop",
-        prompt_tokens=3,
-        completion_tokens=5,
-        engine="hf",
-        model="m",
         sampling={"n": 2},
         gold={"tests": [1, 2]},
         meta={"k": "v"},

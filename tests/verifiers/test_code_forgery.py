@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 from reasoning_distill.verifiers import verify_code
-from reasoning_distill.verifiers.sandbox import close_sandboxes, sandbox_info
+
+pytestmark = pytest.mark.usefixtures("isolation_mode")  # every test twice: conftest.py
 
 TESTS = {"kind": "assert", "code": "assert f(2) == 5\nassert f(0) == 3", "setup": ""}
 CALL = {"kind": "call", "fn_name": "f", "cases": [{"input": [2], "output": 5}]}
@@ -20,17 +21,6 @@ FAKE_REPORTS = (
     'FAKES = [b\'{"passed": true, "reason": "ok", "error": ""}\\n\','
     " b'{\"names\": {}}\\n', b'{\"v\": true}\\n', b'ok\\n', b'\\n']\n"
 )
-
-
-@pytest.fixture(autouse=True, params=["default", "without-bwrap"])
-def isolation_mode(request, monkeypatch):
-    close_sandboxes()
-    sandbox_info.cache_clear()
-    if request.param == "without-bwrap":
-        monkeypatch.setenv("RDISTILL_SANDBOX_NO_BWRAP", "1")
-    yield request.param
-    close_sandboxes()
-    sandbox_info.cache_clear()
 
 
 def _verify(program: str, tests=TESTS, **kw):

@@ -6,14 +6,12 @@ must agree on at least 93; each case where it does not is listed in DISAGREE wit
 and the test checks that it still disagrees (so the list stays true).
 """
 
-import json
-from pathlib import Path
-
 import pytest
 from reasoning_distill.verifiers import verify_math_batch
 
-DATA = json.loads((Path(__file__).parent / "math_verify_cases.json").read_text())
-CASES = DATA["cases"]
+from tests.verifiers.math_verify_table import check_agrees, check_table, load_cases
+
+CASES = load_cases("math_verify_cases.json")
 
 DISAGREE = {
     # The completion boxes two intermediate results (200, then 255) and only then writes
@@ -31,18 +29,12 @@ def verdicts():
 
 
 def test_the_table_is_the_95_boxed_cases():
-    assert len(CASES) == 95 and len({c["id"] for c in CASES}) == 95
-    assert all("boxed" in c["pred"] for c in CASES)
-    assert set(DISAGREE) <= {c["id"] for c in CASES}
+    check_table(CASES, DISAGREE, count=95, boxed=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_agrees_with_math_verify(case, verdicts):
-    v = verdicts[case["id"]]
-    if case["id"] in DISAGREE:
-        assert v.correct != case["expected"], f"now agrees, drop it from DISAGREE: {v}"
-    else:
-        assert v.correct == case["expected"], v
+    check_agrees(case, verdicts[case["id"]], DISAGREE)
 
 
 def test_at_least_93_of_95_agree(verdicts):

@@ -2,14 +2,12 @@
 there), graded with the opt-in `unboxed="math_verify"` extraction. Each case where we do not
 agree with Math-Verify is listed in DISAGREE with the reason, and still disagrees."""
 
-import json
-from pathlib import Path
-
 import pytest
 from reasoning_distill.verifiers import verify_math_batch
 
-DATA = json.loads((Path(__file__).parent / "math_verify_unboxed_cases.json").read_text())
-CASES = DATA["cases"]
+from tests.verifiers.math_verify_table import check_agrees, check_table, load_cases
+
+CASES = load_cases("math_verify_unboxed_cases.json")
 
 DISAGREE = {
     # A comma in a gold separates parts unless it groups thousands (`1,000`, `10,\!080`):
@@ -34,18 +32,12 @@ def verdicts():
 
 
 def test_the_table():
-    assert len(CASES) == 138 and len({c["id"] for c in CASES}) == 138
-    assert not any("boxed" in c["pred"] for c in CASES)
-    assert set(DISAGREE) <= {c["id"] for c in CASES}
+    check_table(CASES, DISAGREE, count=138, boxed=False)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_agrees_with_math_verify(case, verdicts):
-    v = verdicts[case["id"]]
-    if case["id"] in DISAGREE:
-        assert v.correct != case["expected"], f"now agrees, drop it from DISAGREE: {v}"
-    else:
-        assert v.correct == case["expected"], v
+    check_agrees(case, verdicts[case["id"]], DISAGREE)
 
 
 def test_the_default_reads_only_boxes_and_markers():

@@ -24,6 +24,8 @@ from reasoning_distill.verifiers.sandbox import (
     sandbox_info,
 )
 
+pytestmark = pytest.mark.usefixtures("isolation_mode")  # every test twice: conftest.py
+
 
 def _sandbox_pids() -> list[int]:
     """Live host processes under this process's sandbox uids (zombies excluded: bubblewrap's
@@ -39,19 +41,6 @@ def _sandbox_pids() -> list[int]:
             except (OSError, IndexError):
                 pass
     return pids
-
-
-@pytest.fixture(autouse=True, params=["default", "without-bwrap"])
-def isolation_mode(request, monkeypatch):
-    """Every attack runs twice: with the best isolation here, and with bubblewrap disabled
-    (the fallback a machine without bubblewrap or user namespaces gets)."""
-    close_sandboxes()
-    sandbox_info.cache_clear()
-    if request.param == "without-bwrap":
-        monkeypatch.setenv("RDISTILL_SANDBOX_NO_BWRAP", "1")
-    yield request.param
-    close_sandboxes()
-    sandbox_info.cache_clear()
 
 
 @pytest.fixture(autouse=True)
