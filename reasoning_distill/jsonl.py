@@ -27,14 +27,18 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
                     f"{e.start + 1}); re-encode the file as UTF-8"
                 ) from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise JSONLError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise JSONLError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
-                )
-            yield lineno, row
+            if line.strip():
+                yield lineno, json_object(line, f"{path}:{lineno}")
+
+
+def json_object(
+    line: str | bytes, where: str, error: type[Exception] = JSONLError
+) -> dict[str, Any]:
+    """One line parsed as a JSON object, else `error` naming `where` (a `path:line`)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise error(f"{where}: not valid JSON ({e.msg})") from None
+    if not isinstance(row, dict):
+        raise error(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row

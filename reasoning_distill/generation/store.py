@@ -38,6 +38,7 @@ from typing import Any
 
 from reasoning_distill.atomic import atomic_write_text, clean_stale_temporaries, fsync_dir
 from reasoning_distill.errors import ConfigError, InputError, OutputError
+from reasoning_distill.jsonl import json_object
 from reasoning_distill.provenance import FIELD as MADE_BY
 from reasoning_distill.provenance import Provenance, ProvenanceError, fingerprint
 from reasoning_distill.records import Sample
@@ -316,15 +317,9 @@ class Store:
             lines = data.split(b"\n")
             # The element after the last newline is b"" or a torn, uncounted tail.
             for lineno, line in enumerate(lines[:-1], 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise StoreCorruptError(f"{p}:{lineno}: not a JSON sample ({e})") from None
-                if not isinstance(row, dict):
-                    raise StoreCorruptError(f"{p}:{lineno}: not a JSON sample (not an object)")
-                yield f"{p}:{lineno}", row
+                if line.strip():
+                    where = f"{p}:{lineno}"
+                    yield where, json_object(line, where, StoreCorruptError)
 
     def read(self) -> Iterator[Sample]:
         """Every stored sample, shard by shard (first copy wins if a key was ever duplicated)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reasoning_distill.cli.main import main
-from tests.generation.cli_args import generate_argv
+from tests.generation.cli_args import generate_argv, small_sampling
 
 SHARD = "samples-0-00000.jsonl"
 PLANTED = "samples-1-00000.jsonl"  # a name the store itself would give a second writer
@@ -218,20 +218,9 @@ def test_an_edited_manifest_identity_is_refused(runs, tmp_path, capsys):
 def _eval_argv(model: Path, out: Path, seed: int) -> list[str]:
     return [
         "eval",
-        "--model",
-        f"student={model}",
-        "--benchmark",
-        "toy_math",
-        "--limit",
-        "2",
-        "--out",
-        str(out),
-        "--n",
-        "2",
-        "--max-tokens",
-        "8",
-        "--seed",
-        str(seed),
+        *("--model", f"student={model}", "--benchmark", "toy_math", "--limit", "2"),
+        *("--out", str(out)),
+        *small_sampling(seed),
     ]
 
 
