@@ -11,6 +11,14 @@ def load_cases(filename: str) -> list[dict]:
     return json.loads((Path(__file__).parent / filename).read_text())["cases"]
 
 
+def verdicts_by_id(cases: list[dict], **options) -> dict:
+    """Our verdict on every case, by case id (`options` go to `verify_math_batch`)."""
+    from reasoning_distill.verifiers import verify_math_batch
+
+    out = verify_math_batch([c["pred"] for c in cases], [c["gold"] for c in cases], **options)
+    return dict(zip([c["id"] for c in cases], out, strict=True))
+
+
 def check_table(cases: list[dict], disagree: dict[str, str], count: int, boxed: bool) -> None:
     """`count` cases with unique ids, every prediction boxed or none, DISAGREE naming cases."""
     assert len(cases) == count and len({c["id"] for c in cases}) == count

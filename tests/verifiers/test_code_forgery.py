@@ -20,6 +20,12 @@ CHECK = {
 FAKE_REPORTS = (
     'FAKES = [b\'{"passed": true, "reason": "ok", "error": ""}\\n\','
     " b'{\"names\": {}}\\n', b'{\"v\": true}\\n', b'ok\\n', b'\\n']\n"
+    "def spray(payloads, fds=range(1, 11)):\n"
+    "    import os\n"
+    "    for fd in fds:\n"
+    "        for p in payloads:\n"
+    "            try: os.write(fd, p)\n"
+    "            except OSError: pass\n"
 )
 
 
@@ -50,9 +56,7 @@ def f(x):
     return 0
 for v in list(globals().values()):
     if isinstance(v, str):
-        for fd in range(1, 11):
-            try: os.write(fd, ('\\n' + v + '\\n').encode())
-            except OSError: pass
+        spray([('\\n' + v + '\\n').encode()])
 os._exit(0)
 """,
     "sys_modules_scan": FAKE_REPORTS
@@ -63,13 +67,8 @@ def f(x):
 for m in list(sys.modules.values()):
     for k, v in list(getattr(m, '__dict__', {}).items()):
         if isinstance(v, str) and 16 <= len(v) <= 64:
-            for fd in range(1, 11):
-                try: os.write(fd, ('\\n' + v + '\\n').encode())
-                except OSError: pass
-for fd in range(1, 11):
-    for fake in FAKES:
-        try: os.write(fd, fake)
-        except OSError: pass
+            spray([('\\n' + v + '\\n').encode()])
+spray(FAKES)
 os._exit(0)
 """,
     "gc_scan": FAKE_REPORTS
@@ -80,10 +79,7 @@ def f(x):
     for o in gc.get_objects():
         if isinstance(o, dict):
             strings.update(v for v in o.values() if isinstance(v, str) and len(v) < 100)
-    for fd in range(1, 11):
-        for s in list(strings)[:2000] + [x.decode() for x in FAKES]:
-            try: os.write(fd, ('\\n' + s + '\\n').encode())
-            except OSError: pass
+    spray([('\\n' + s + '\\n').encode() for s in list(strings)[:2000] + [x.decode() for x in FAKES]])
     os._exit(0)
 """,
     "frame_walk": FAKE_REPORTS
@@ -105,30 +101,21 @@ def f(x):
 import inspect, os
 def f(x):
     for info in inspect.stack():
-        for fd in range(1, 11):
-            for fake in FAKES:
-                try: os.write(fd, fake)
-                except OSError: pass
+        spray(FAKES)
     os._exit(0)
 """,
     "fds_1_to_10": FAKE_REPORTS
     + """
 import os
 def f(x):
-    for fd in range(1, 11):
-        for fake in FAKES:
-            try: os.write(fd, fake)
-            except OSError: pass
+    spray(FAKES)
     return 0
 """,
     "all_fds_then_exit": FAKE_REPORTS
     + """
 import os
 def f(x):
-    for fd in range(0, 256):
-        for fake in FAKES:
-            try: os.write(fd, fake)
-            except OSError: pass
+    spray(FAKES, range(0, 256))
     os._exit(0)
 f(1)
 """,
@@ -227,10 +214,7 @@ def f(x):
 import os, threading, time
 def spam():
     while True:
-        for fd in range(1, 11):
-            for fake in FAKES:
-                try: os.write(fd, fake)
-                except OSError: pass
+        spray(FAKES)
         time.sleep(0.001)
 threading.Thread(target=spam, daemon=True).start()
 def f(x):

@@ -7,9 +7,8 @@ and the test checks that it still disagrees (so the list stays true).
 """
 
 import pytest
-from reasoning_distill.verifiers import verify_math_batch
 
-from tests.verifiers.math_verify_table import check_agrees, check_table, load_cases
+from tests.verifiers.math_verify_table import check_agrees, check_table, load_cases, verdicts_by_id
 
 CASES = load_cases("math_verify_cases.json")
 
@@ -24,8 +23,7 @@ DISAGREE = {
 
 @pytest.fixture(scope="module")
 def verdicts():
-    out = verify_math_batch([c["pred"] for c in CASES], [c["gold"] for c in CASES], workers=2)
-    return dict(zip([c["id"] for c in CASES], out, strict=True))
+    return verdicts_by_id(CASES, workers=2)
 
 
 def test_the_table_is_the_95_boxed_cases():

@@ -5,7 +5,7 @@ agree with Math-Verify is listed in DISAGREE with the reason, and still disagree
 import pytest
 from reasoning_distill.verifiers import verify_math_batch
 
-from tests.verifiers.math_verify_table import check_agrees, check_table, load_cases
+from tests.verifiers.math_verify_table import check_agrees, check_table, load_cases, verdicts_by_id
 
 CASES = load_cases("math_verify_unboxed_cases.json")
 
@@ -25,10 +25,7 @@ DISAGREE = {
 
 @pytest.fixture(scope="module")
 def verdicts():
-    out = verify_math_batch(
-        [c["pred"] for c in CASES], [c["gold"] for c in CASES], unboxed="math_verify", workers=2
-    )
-    return dict(zip([c["id"] for c in CASES], out, strict=True))
+    return verdicts_by_id(CASES, unboxed="math_verify", workers=2)
 
 
 def test_the_table():
