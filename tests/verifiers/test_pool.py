@@ -1,7 +1,6 @@
 """The worker pool: order kept, a hung item is killed from outside, a dying worker replaced."""
 
 import os
-import time
 from pathlib import Path
 
 from reasoning_distill.verifiers.pool import WorkerPool
@@ -42,15 +41,12 @@ def test_hung_item_is_killed_and_the_batch_goes_on():
         payloads = [{"kind": "ok", "x": i} for i in range(20)]
         payloads[3] = {"kind": "hang", "x": 3}
         payloads[11] = {"kind": "hang", "x": 11}
-        t0 = time.monotonic()
         out = _run(pool, payloads, deadline_s=1.0)
-        took = time.monotonic() - t0
         assert out[3] == {"timeout": 3} and out[11] == {"timeout": 11}
         assert [o for i, o in enumerate(out) if i not in (3, 11)] == [
             {"x": i} for i in range(20) if i not in (3, 11)
         ]
         assert pool.restarts == 2
-        assert took < 30
         for w in pool.workers:
             assert w.proc.poll() is None  # replacements are alive
     finally:
