@@ -44,7 +44,9 @@ class EvalProtocol:
     `max_tokens` is the token budget of every benchmark, None for each benchmark's own
     (`Benchmark.max_tokens`), and replaces `sampling.max_tokens` per benchmark (see
     `sampling_for`). `engine_options` are the engine constructor's options (dtype,
-    tensor/data parallel...).
+    tensor/data parallel...). `check_format` and `require_think` are the format policy of
+    the verdicts (`rdistill verify`'s `--no-check-format` and `--no-think`): with the defaults a
+    completion must close a think block and not be cut off before its answer is looked at.
     """
 
     sampling: SamplingParams = field(
@@ -54,6 +56,8 @@ class EvalProtocol:
     engine: str = "hf"
     system: str | None = None
     engine_options: Mapping[str, Any] = field(default_factory=dict)
+    check_format: bool = True
+    require_think: bool = True
 
     def __post_init__(self) -> None:
         if self.max_tokens is not None:
@@ -62,6 +66,13 @@ class EvalProtocol:
     @property
     def n(self) -> int:
         return self.sampling.n
+
+    @property
+    def verify_options(self):
+        """The options every verdict of this protocol is made with."""
+        from reasoning_distill.verification import VerifyOptions
+
+        return VerifyOptions(check_format=self.check_format, require_think=self.require_think)
 
     def sampling_for(self, max_tokens: int) -> SamplingParams:
         """The `SamplingParams` of a benchmark whose token budget is `max_tokens`."""
@@ -81,6 +92,8 @@ class EvalProtocol:
             "stop": list(s.stop),
             "system": self.system,
             "engine_options": dict(self.engine_options),
+            "check_format": self.check_format,
+            "require_think": self.require_think,
         }
 
 
@@ -96,14 +109,23 @@ class BenchmarkRun:
     origin: str | None = None
 
 
-def verifier_config(workers: int | None = None) -> dict[str, Any]:
+def format_policy(check_format: bool = True, require_think: bool = True) -> str:
+    """The format policy in words, as the manifest and the reports state it."""
+    if not check_format:
+        return "no format check: the answer alone decides"
+    if not require_think:
+        return "check_format without a think block: no truncation, one answer"
+    return "check_format: a closed think block and no truncation, then the answer"
+
+
+def verifier_config(check_format: bool = True, require_think: bool = True) -> dict[str, Any]:
     """What decides a verdict; its hash is the verifier version the verdict cache keys on."""
     from reasoning_distill.eval.manifest import digest, package_version
 
     config = {
         "verifier": "reasoning_distill.verification.verify_samples",
         "scoring_version": SCORING_VERSION,
-        "format": "check_format: a closed think block and no truncation, then the answer",
+        "format": format_policy(check_format, require_think),
         "math": "math-verify equivalence of the last \\boxed{} answer with the gold",
         "code": "every test passes in the sandbox",
         "math_verify": package_version("math-verify"),
@@ -256,7 +278,7 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
     return folder, out
 
 
-def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, workers, progress):
+def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, options, workers, progress):
     """Verdict dicts [problem][index], computing only those not stored beside the samples.
 
     A stored verdict counts only for a sample made for the same gold (a corrected gold is
@@ -281,14 +303,17 @@ def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, workers, p
             [item_of(s, kind=p.kind, gold=p.gold) for p, s in pairs],  # the problem decides
             workers=workers,
             progress=progress,
+            options=options,
             gold_changed=lambda it: it.key in stale,
-            verifier=lambda kind: f"format+{kind}",
+            verifier=lambda kind: f"format+{kind}" if options.check_format else kind,
         )
         found.update({k: r.to_dict() for k, r in made.records.items()})
     return [[found[s.key] for s in row] for row in samples]
 
 
 def _records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
+    from reasoning_distill.verification.runner import DECIDED_BY
+
     records = []
     for p, row, vs in zip(run.problems, samples, verdicts, strict=True):
         records.append(
@@ -296,6 +321,9 @@ def _records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
                 "id": p.id,
                 "correct": [bool(v["correct"]) for v in vs],
                 "reasons": [v["reason"] for v in vs],
+                "format_decided": [
+                    (v.get("details") or {}).get(DECIDED_BY) == "format" for v in vs
+                ],
                 "answers": [v.get("extracted") for v in vs],
                 "tokens": [int(s.completion_tokens) for s in row],
                 "finish": [s.finish_reason for s in row],
@@ -330,7 +358,7 @@ def evaluate_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = _as_runs(benchmarks, protocol)
     identity = identity or model_identity(str(engine.model), protocol.engine)
-    verifier = verifier_config()
+    verifier = verifier_config(protocol.check_format, protocol.require_think)
     manifest = build_manifest(identity, engine, protocol, runs, verifier)
     # The template shapes every prompt: two tokenizers with one weight file are two models here.
     id_key = digest([identity_digest(identity), manifest["chat_template"]])
@@ -347,7 +375,9 @@ def evaluate_model(
         folder, samples = _generate(
             engine, run, protocol, id_key, out_dir / "generations", progress
         )
-        verdicts = _verify(run, folder, samples, verifier, workers, progress)
+        verdicts = _verify(
+            run, folder, samples, verifier, protocol.verify_options, workers, progress
+        )
         records = _records(run, samples, verdicts)
         kind = (
             run.benchmark.kind if run.benchmark else (run.problems[0].kind if run.problems else "")

@@ -29,6 +29,7 @@ import numpy as np
 from reasoning_distill.eval.gap_seeds import pooled_benchmark, seed_fields
 from reasoning_distill.eval.manifest import compare_manifests, public_manifest
 from reasoning_distill.eval.metrics import difference, recovery, score
+from reasoning_distill.eval.scoring import format_decided
 
 from reasoning_distill.errors import ConfigError
 
@@ -140,6 +141,7 @@ def compare_benchmark(
         rows.append({"id": pid, "teacher": t[pid], "student": s[pid], "solved_by": cell})
     basis, by_difficulty = _by_difficulty(tp, t, s)
     return {
+        "format_decided": {"teacher": format_decided(tp), "student": format_decided(sp)},
         "teacher": {"pass@1": ts.pass_at_k, "ci95": list(ts.ci95), "ci_method": ts.method},
         "student": {"pass@1": ss.pass_at_k, "ci95": list(ss.ci95), "ci_method": ss.method},
         "n_problems": ts.n_problems,

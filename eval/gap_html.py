@@ -109,6 +109,20 @@ def _md_group_cells(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return [[md_text(r[0]), *r[1:]] for r in _group_cells(rows)]
 
 
+def format_line(gap: Mapping[str, Any], g: Mapping[str, Any]) -> str:
+    """How many verdicts of each side the format check decided, under which policy."""
+    from reasoning_distill.eval.scoring import format_decided_text
+
+    decided = g.get("format_decided") or {}
+    policy = ((gap.get("manifest") or {}).get("verifier") or {}).get("format")
+    return (
+        "Decided by the format check"
+        + (f" ({policy})" if policy else "")
+        + f": teacher {format_decided_text(decided.get('teacher'))}; "
+        + f"student {format_decided_text(decided.get('student'))}."
+    )
+
+
 def _mismatch_lines(gap: Mapping[str, Any]) -> list[str]:
     return [f"{s}: {d}" for s, ds in gap.get("mismatches", {}).items() for d in ds]
 
@@ -127,6 +141,7 @@ def render_gap_markdown(gap: Mapping[str, Any]) -> str:
                 seed_rows = [[md_text(r[0]), *r[1:]] for r in _seed_rows(g)]
                 lines += [md_text(_seed_note(g)), ""] + _md_table(SEED_HEADER, seed_rows)
             t = g["problem_table"]
+            lines += [md_text(format_line(gap, g)), ""]
             lines += [md_text(g["solved_rule"]), ""]
             lines += _md_table(TABLE_HEADER, [[str(t[k]) for k in t]])
             lines += [f"Gap by {md_text(g['by_difficulty']['basis'])}:", ""]
@@ -198,6 +213,7 @@ def render_html(gap: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
             if "seeds" in g:
                 parts.append(f"<p>{html.escape(_seed_note(g))}</p>")
                 parts.append(_html_table(SEED_HEADER, _seed_rows(g), "seeds"))
+            parts.append(f"<p class='format'>{html.escape(format_line(gap, g))}</p>")
             parts.append(f"<p>{html.escape(g['solved_rule'])}</p>")
             parts.append(_html_table(TABLE_HEADER, [[str(t[k]) for k in t]], "problem-table"))
             parts.append(f"<p>Gap by {html.escape(g['by_difficulty']['basis'])}</p>")

@@ -33,8 +33,11 @@ def pooled_benchmark(benches: Sequence[Mapping[str, Any]], where: Sequence[str])
         rows = [row] + [next(p for p in b["problems"] if p["id"] == pid) for b in benches[1:]]
         merged = dict(row)
         merged["correct"] = [c for r in rows for c in r["correct"]]
-        if all(isinstance(r.get("tokens"), list) for r in rows):
-            merged["tokens"] = [t for r in rows for t in r["tokens"]]
+        for key in ("tokens", "reasons", "format_decided", "answers", "finish"):
+            if all(isinstance(r.get(key), list) for r in rows):
+                merged[key] = [v for r in rows for v in r[key]]
+            elif key in ("reasons", "format_decided"):
+                merged.pop(key, None)  # not every seed says: none is reported
         problems.append(merged)
     return {**benches[0], "problems": problems}
 

@@ -105,6 +105,7 @@ def _numeric_view(m: dict[str, Any], benchmarks: list[str]) -> dict[str, Any]:
         "system_prompt": (m.get("system_prompt") or {}).get("sha256")
         if isinstance(m.get("system_prompt"), dict)
         else m.get("system_prompt"),
+        "verifier.format": (m.get("verifier") or {}).get("format"),
         "verifier.version": (m.get("verifier") or {}).get("version"),
         "software.math-verify": (m.get("software") or {}).get("math-verify"),
     }

@@ -163,7 +163,10 @@ def per_problem(env: Mapping[str, Any], benchmark: str) -> dict[str, list[bool]]
 
 
 def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
-    """One table per benchmark: each model's pass@1 (interval), maj@n, lengths, truncation."""
+    """One table per benchmark: each model's pass@1 (interval), maj@n, lengths, truncation and
+    how many verdicts the format check decided."""
+    from reasoning_distill.eval.scoring import format_decided_text
+
     lines: list[str] = []
     benches: list[str] = []
     for env in loaded.values():
@@ -172,8 +175,9 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
         lines += [
             f"## {md_text(bench)}",
             "",
-            "| model | pass@1 | 95% CI (method) | maj@n | mean tokens | p95 tokens | truncated |",
-            "|---|---|---|---|---|---|---|",
+            "| model | pass@1 | 95% CI (method) | maj@n | mean tokens | p95 tokens | truncated "
+            "| decided by the format check |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, env in loaded.items():
             b = env["benchmarks"].get(bench)
@@ -187,7 +191,8 @@ def summary_markdown(loaded: Mapping[str, Mapping[str, Any]]) -> str:
             lines.append(
                 f"| {md_text(name)} | {p1['value']:.3f} | {fmt_ci(p1['ci95'])} ({p1['ci_method']}) | "
                 f"{'n/a' if maj is None else format(maj['value'], '.3f')} | "
-                f"{length['mean']:.1f} | {length['p95']:.0f} | {length['truncation_rate']:.1%} |"
+                f"{length['mean']:.1f} | {length['p95']:.0f} | {length['truncation_rate']:.1%} | "
+                f"{md_text(format_decided_text(m.get('format_decided')))} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """A benchmark's metrics from its per-problem records: pass@k, maj@k, lengths, warnings.
 
 Per-problem records (what results.json stores) hold, for each of the n samples in index
-order: `correct`, `reasons`, `tokens` (completion tokens), `finish` (finish reason) and
-`answers` (the extracted answer, or None). Every interval is over problems and names its
+order: `correct`, `reasons`, `format_decided` (the format check failed the sample before its
+answer counted), `tokens` (completion tokens), `finish` (finish reason) and `answers` (the
+extracted answer, or None). Every interval is over problems and names its
 method (see `metrics.score`).
 
 maj@k: over the first k samples of a problem, the extracted answers vote; answers are grouped
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -152,6 +154,38 @@ def sample_size_warning(benchmark: str, n: int, ci: tuple[float, float], m: int)
     )
 
 
+def format_decided(problems: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How many verdicts the format check decided, and why; None when the records do not say
+    (results written without `format_decided`)."""
+    if not problems or any(
+        len(p.get("format_decided") or ()) != len(p["correct"]) or "reasons" not in p
+        for p in problems
+    ):
+        return None
+    total = sum(len(p["correct"]) for p in problems)
+    reasons = Counter(
+        r
+        for p in problems
+        for r, decided in zip(p["reasons"], p["format_decided"], strict=True)
+        if decided
+    )
+    count = sum(reasons.values())
+    return {
+        "count": count,
+        "of": total,
+        "share": count / total if total else 0.0,
+        "by_reason": dict(reasons.most_common()),
+    }
+
+
+def format_decided_text(d: Mapping[str, Any] | None) -> str:
+    """`12 of 160 (no_think 10, truncated 2)`, or `n/a` when the records do not say."""
+    if d is None:
+        return "n/a"
+    why = ", ".join(f"{r} {c}" for r, c in d["by_reason"].items())
+    return f"{d['count']} of {d['of']}" + (f" ({why})" if why else "")
+
+
 def benchmark_metrics(
     benchmark: str,
     kind: str,
@@ -186,6 +220,9 @@ def benchmark_metrics(
         for t, f, c in zip(p["tokens"], p["finish"], p["correct"], strict=True)
         if c
     ]
+    decided = format_decided(problems)
+    if decided is not None:
+        metrics["format_decided"] = decided
     metrics["length"] = {
         "all": length_stats(tokens, finish),
         "correct": length_stats([t for t, _ in ok], [f for _, f in ok]),

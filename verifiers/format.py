@@ -16,6 +16,7 @@ from reasoning_distill.verifiers.verdict import (
     MALFORMED_THINK,
     MULTIPLE_ANSWERS,
     NO_ANSWER,
+    NO_THINK,
     TOO_LONG,
     TRUNCATED,
     UNCLOSED_THINK,
@@ -44,6 +45,7 @@ def check_format(
     finish_reason: str | None = None,
     *,
     require_think: bool = True,
+    think_opened: bool = False,
     answer: str | None = "auto",
     max_chars: int | None = None,
     max_tokens: int | None = None,
@@ -54,8 +56,10 @@ def check_format(
     """Verdict on the shape of a completion.
 
     - `finish_reason` `length` (or another cut-off) -> `truncated`;
-    - `require_think`: exactly one `</think>`, after any `<think>` -> else `unclosed_think`
-      or `malformed_think`;
+    - `require_think`: exactly one `</think>`, after any `<think>` -> else `no_think` (neither
+      tag: the model did not reason), `unclosed_think` (opened, never closed) or
+      `malformed_think`; `think_opened`: the prompt opened the block (the completion starts
+      inside it), so a completion with no tag at all is `unclosed_think`;
     - `answer`: `boxed` (exactly one `\\boxed{}` after the think block), `code` (exactly one
       fenced Python block after it), `auto` (the default: boxed when the answer has a box,
       else code) or None (no check) -> `no_answer` / `multiple_answers`;
@@ -68,6 +72,8 @@ def check_format(
         return Verdict.fail(TRUNCATED, None, finish_reason=finish_reason)
     closes, opens = text.count(THINK_CLOSE), text.count(THINK_OPEN)
     if require_think:
+        if closes == 0 and opens == 0 and not think_opened:
+            return Verdict.fail(NO_THINK, None)
         if closes == 0:
             return Verdict.fail(UNCLOSED_THINK, None, think_open=opens)
         if closes > 1 or opens > 1 or (opens and text.index(THINK_OPEN) > text.index(THINK_CLOSE)):

@@ -24,6 +24,8 @@ MEMORY_LIMIT = "memory_limit"
 OUTPUT_LIMIT = "output_limit"
 NO_CODE = "no_code"
 UNCLOSED_THINK = "unclosed_think"
+# A completion that never opened or closed a think block (a model that does not reason).
+NO_THINK = "no_think"
 MALFORMED_THINK = "malformed_think"
 MULTIPLE_ANSWERS = "multiple_answers"
 TOO_LONG = "too_long"

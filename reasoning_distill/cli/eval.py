@@ -19,6 +19,7 @@ from pathlib import Path
 
 from reasoning_distill.cli.engine_options import add_engine_arguments, add_sampling_arguments
 from reasoning_distill.cli.gap import add_allow_mismatch
+from reasoning_distill.cli.verify import add_format_arguments
 
 HELP = "evaluate models on benchmarks (one protocol for all) and report the teacher gap"
 
@@ -103,6 +104,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="max tokens for one benchmark (repeatable); overrides --max-tokens there",
     )
     p.add_argument("--workers", type=int, default=None, help="verifier processes")
+    add_format_arguments(
+        p,
+        True,
+        "fail a sample that is cut off or has no closed think block before its answer counts "
+        "(default: on; --no-check-format scores the answer alone)",
+    )
     add_allow_mismatch(
         p, "write the gap report even when the models' protocols differ (listed at its top)"
     )
@@ -144,6 +151,8 @@ def check_arguments(args: argparse.Namespace):
             max_tokens=args.max_tokens,
             engine=args.engine,
             engine_options={k: v for k, v in engine_opts(args).items() if v is not None},
+            check_format=args.check_format,
+            require_think=not args.no_think,
         )
     except ValueError as e:
         raise ConfigError(f"sampling: {e}") from e

@@ -31,6 +31,18 @@ HELP = "verify samples (a generation store, or a JSONL file) per kind; write ver
 logger = logging.getLogger(__name__)
 
 
+def add_format_arguments(p: argparse.ArgumentParser, default: bool | None, help: str) -> None:
+    """The format policy flags `verify` and `eval` share: `--[no-]check-format`, `--no-think`."""
+    p.add_argument(
+        "--check-format", action=argparse.BooleanOptionalAction, default=default, help=help
+    )
+    p.add_argument(
+        "--no-think",
+        action="store_true",
+        help="format: no think block required (a model that answers without reasoning)",
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
@@ -52,13 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind-field", default="kind", help="--input: field naming a row's kind")
     p.add_argument("--finish-field", default="finish_reason", help="finish reason field")
     p.add_argument("--verdict-field", default="verdict", help="field the verdict is written to")
-    p.add_argument(
-        "--check-format",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also require the format check to pass (default: on for --samples, off for --input)",
+    add_format_arguments(
+        p,
+        None,
+        "also require the format check to pass (default: on for --samples, off for --input)",
     )
-    p.add_argument("--no-think", action="store_true", help="format: no think block required")
     p.add_argument("--include-think", action="store_true", help="read answers inside think too")
     p.add_argument(
         "--unboxed",

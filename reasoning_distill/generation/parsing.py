@@ -40,3 +40,10 @@ def split_reasoning(text: str, think_in_prompt: bool = False) -> ParsedCompletio
         answer=text[j + len(THINK_CLOSE) :].strip(),
         think_closed=True,
     )
+
+
+def prompt_opens_think(prompt: str) -> bool:
+    """Whether the rendered prompt ends inside an open think block: DeepSeek-R1-Distill's
+    template ends it with "<think>\n", so the completion starts inside the reasoning."""
+    tail = prompt.rstrip()
+    return tail.endswith(THINK_OPEN) and THINK_CLOSE not in tail[-len(THINK_OPEN) - 16 :]

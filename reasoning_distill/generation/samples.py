@@ -7,16 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasoning_distill.generation.engine import GenerationResult, sample_seed
-from reasoning_distill.generation.parsing import THINK_CLOSE, THINK_OPEN, split_reasoning
+from reasoning_distill.generation.parsing import (
+    THINK_CLOSE,
+    THINK_OPEN,
+    prompt_opens_think,
+    split_reasoning,
+)
 from reasoning_distill.generation.spec import JobSpec
 from reasoning_distill.records import Problem, Sample
-
-
-def _prompt_opens_think(prompt: str) -> bool:
-    # DeepSeek-R1-Distill's template ends the prompt with "<think>\n": the completion then
-    # starts inside the reasoning block.
-    tail = prompt.rstrip()
-    return tail.endswith(THINK_OPEN) and THINK_CLOSE not in tail[-len(THINK_OPEN) - 16 :]
 
 
 def results_to_samples(
@@ -45,7 +43,7 @@ def results_to_samples(
     total_tokens = sum(c.completion_tokens for r in results for c in r.completions) or 1
     for r in results:
         problem = problems[r.request_id]
-        opens = _prompt_opens_think(r.prompt) if think_in_prompt is None else think_in_prompt
+        opens = prompt_opens_think(r.prompt) if think_in_prompt is None else think_in_prompt
         for c in r.completions:
             meta: dict[str, Any] = {"generated_at": now}
             # The input's other columns (level, subject, source...) travel with every sample,

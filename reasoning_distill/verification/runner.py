@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import ConfigError, InputError
+from reasoning_distill.generation.parsing import prompt_opens_think
 from reasoning_distill.progress import Progress, ensure
 from reasoning_distill.records import Sample
 from reasoning_distill.verification.verdicts import Key, VerdictRecord, VerdictStore, read_verdicts
@@ -30,6 +31,8 @@ KINDS = ("math", "code")
 MATH_CHUNK = 256
 # Rule verdicts of math (and every batch a judge sees) are appended this many at a time.
 APPEND_BATCH = 64
+# A verdict the format check decided carries details[DECIDED_BY] == "format".
+DECIDED_BY = "decided_by"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Item:
     gold: Any
     finish_reason: str | None = None
     program_text: Any = None  # code: where the program is (default: the completion)
+    think_opened: bool = False  # the prompt opened the think block the completion continues
 
 
 _OWN = object()
@@ -95,6 +99,7 @@ def item_of(sample: Sample, *, kind: str | None = None, gold: Any = _OWN) -> Ite
         gold=sample.gold if gold is _OWN else gold,
         finish_reason=sample.finish_reason,
         program_text=(sample.answer or sample.completion) if kind == "code" else None,
+        think_opened=prompt_opens_think(sample.prompt or ""),
     )
 
 
@@ -153,9 +158,13 @@ def iter_verdicts(
             it.completion,
             it.finish_reason,
             require_think=options.require_think,
+            think_opened=it.think_opened,
             answer="boxed" if it.kind == "math" else "code",
         )
-        return all_of([fmt, answer])
+        verdict = all_of([fmt, answer])
+        if not fmt.correct:
+            verdict.details[DECIDED_BY] = "format"
+        return verdict
 
     ready: list[Item] = []
     for it in items:

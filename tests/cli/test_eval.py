@@ -69,6 +69,45 @@ def test_one_model_writes_results_only_and_says_so(toy_models, tmp_path):
 
 
 @pytest.mark.slow
+def test_eval_takes_verify_s_format_options_and_says_what_the_format_check_decided(
+    toy_models, tmp_path
+):
+    from reasoning_distill.eval.evaluate import format_policy
+
+    _, student = toy_models  # untrained: whatever it writes, the policy decides how it counts
+    base = ["eval", "--model", f"student={student}", "--benchmark", "toy_math",
+            "--limit", "3", "--n", "2"]  # fmt: skip
+    policies = {
+        "strict": ([], format_policy()),
+        "no_think": (["--no-think"], format_policy(require_think=False)),
+        "loose": (["--no-check-format"], format_policy(check_format=False)),
+    }
+    decided = {}
+    for name, (flags, policy) in policies.items():
+        proc = _rdistill(*base, *flags, "--out", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        env = json.loads((tmp_path / name / "student" / "results.json").read_text())
+        assert env["manifest"]["verifier"]["format"] == policy
+        bench = env["benchmarks"]["toy_math"]
+        reasons = [
+            r
+            for p in bench["problems"]
+            for r, d in zip(p["reasons"], p["format_decided"], strict=True)
+            if d
+        ]
+        decided[name] = bench["metrics"]["format_decided"]
+        assert decided[name]["count"] == len(reasons) and decided[name]["of"] == 6
+        assert decided[name]["by_reason"] == {r: reasons.count(r) for r in set(reasons)}
+    assert decided["loose"]["count"] == 0
+    assert not {"no_think", "unclosed_think"} & set(decided["no_think"]["by_reason"])
+    # Another policy is another verifier: the gap report refuses to compare across it.
+    proc = _rdistill("gap", "--teacher", str(tmp_path / "strict" / "student"),
+                     "--student", str(tmp_path / "loose" / "student"),
+                     "--out", str(tmp_path / "gap"))  # fmt: skip
+    assert proc.returncode != 0 and "verifier.format" in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
 def test_eval_two_models_on_gsm8k(tmp_path, shared_benchmarks):
     from reasoning_distill.toy.models import make_tiny_model
 

@@ -85,7 +85,21 @@ def test_results_envelope_and_manifest(engine, tiny, tmp_path):
     assert {"pass@1", "pass@2", "maj@1", "maj@2", "length"} <= set(metrics)
     assert metrics["pass@1"]["ci_method"] in ("clt", "wilson_eff")
     row = env["benchmarks"]["toy_math"]["problems"][0]
-    assert set(row) == {"id", "correct", "reasons", "answers", "tokens", "finish", "meta"}
+    assert set(row) == {
+        "id",
+        "correct",
+        "reasons",
+        "format_decided",
+        "answers",
+        "tokens",
+        "finish",
+        "meta",
+    }
+    # Every sample says whether the format check decided it, and the metrics count them.
+    assert len(row["format_decided"]) == len(row["correct"])
+    decided = metrics["format_decided"]
+    assert decided["of"] == 4 * len(row["correct"])
+    assert decided["count"] == sum(decided["by_reason"].values())
 
 
 def test_interrupted_eval_resumes_without_regenerating(engine, tmp_path):

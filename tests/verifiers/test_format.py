@@ -14,7 +14,10 @@ GOOD = "<think>\nLet me compute 17.\n</think>\n\nThe answer is \\boxed{17}."
         (GOOD, "length", {}, "truncated"),
         ("<think>\nstill going and going", "length", {}, "truncated"),
         ("<think>\nstill going \\boxed{3}", "stop", {}, "unclosed_think"),
-        ("The answer is \\boxed{17}", "stop", {}, "unclosed_think"),
+        ("The answer is \\boxed{17}", "stop", {}, "no_think"),  # never opened: not "unclosed"
+        ("no think and no box", "stop", {}, "no_think"),
+        # The prompt opened the block: a completion with no tag never closed it.
+        ("still thinking \\boxed{3}", "stop", {"think_opened": True}, "unclosed_think"),
         ("The answer is \\boxed{17}", "stop", {"require_think": False}, "ok"),
         ("<think>a</think><think>b</think>\\boxed{1}", "stop", {}, "malformed_think"),
         ("<think>x</think> no box at all", "stop", {}, "no_answer"),
