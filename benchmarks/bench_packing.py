@@ -54,9 +54,8 @@ VARIANTS = {
 
 
 def make_trainer(model, tokenizer, dataset, out: Path, batch: int, max_len: int, steps: int, **kw):
-    from reasoning_distill.training.config import StudentSFTConfig
-    from reasoning_distill.training.sft import build_trainer
-    from reasoning_distill.training.student_trainer import StudentSFTTrainer
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+    from reasoning_distill.training.sft_trainer import StudentSFTTrainer, build_trainer
 
     options = {"max_length": max_len, **kw}
     config = StudentSFTConfig(
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from reasoning_distill.toy.models import Arch, init_model
     from reasoning_distill.toy.tokenizer import train_tokenizer
-    from reasoning_distill.training.sft import quiet_progress
+    from reasoning_distill.training.data import quiet_progress
 
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)

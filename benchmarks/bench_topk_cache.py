@@ -43,7 +43,7 @@ CODECS = {
 
 
 def size_table(n: int = 2000) -> None:
-    from reasoning_distill.training import topk_codec
+    from reasoning_distill.training.teachers import topk_codec
 
     rng = np.random.default_rng(0)
     v = 151_936
@@ -86,14 +86,14 @@ def _models(args):
 
 def error_table(args) -> None:
     from reasoning_distill.toy.tasks import make_traces
-    from reasoning_distill.training import topk_codec
     from reasoning_distill.training.losses import (
         distillation_loss,
         shift_labels,
         topk_distillation_loss,
     )
-    from reasoning_distill.training.teacher_cache import tokenize_messages
-    from reasoning_distill.training.teacher_topk import topk_from_logits
+    from reasoning_distill.training.teachers import topk_codec
+    from reasoning_distill.training.teachers.cache import tokenize_messages
+    from reasoning_distill.training.teachers.local import topk_from_logits
 
     tok, teacher, student = _models(args)
     traces = make_traces("math", "heldout", args.rows, seed=0)

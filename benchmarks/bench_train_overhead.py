@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from reasoning_distill.toy.models import STUDENT_ARCH, init_model
     from reasoning_distill.toy.tokenizer import train_tokenizer
-    from reasoning_distill.training.config import StudentSFTConfig
-    from reasoning_distill.training.sft import build_trainer, quiet_progress
-    from reasoning_distill.training.student_trainer import StudentSFTTrainer
+    from reasoning_distill.training.data import quiet_progress
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+    from reasoning_distill.training.sft_trainer import StudentSFTTrainer, build_trainer
 
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)

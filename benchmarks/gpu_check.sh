@@ -94,7 +94,7 @@ if cuda:
           "bf16", torch.cuda.is_bf16_supported())
 # Everything the tests and the benchmark import, so a missing package shows here by name.
 for mod in ("reasoning_distill.generation.hf_engine", "reasoning_distill.generation.job",
-            "reasoning_distill.training.sft", "reasoning_distill.training.rkl",
+            "reasoning_distill.training.sft_trainer", "reasoning_distill.training.distill_trainer",
             "reasoning_distill.toy.models", "reasoning_distill.verifiers"):
     try:
         m = importlib.import_module(mod)

@@ -46,8 +46,9 @@ def temp_sibling(path: str | Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Replace `path` with `data`: readers see the old file or the new one, never a part."""
+def write_aside(path: str | Path, data: bytes) -> Path:
+    """`data` written and fsynced to a temporary sibling of `path`, for `publish` to rename in
+    (a caller that records the file elsewhere between the two steps). Removed if it fails."""
     path = Path(path)
     tmp = temp_sibling(path)
     try:
@@ -55,14 +56,29 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)  # our own temporary, never the target
         if isinstance(e, OSError) and e.filename is None and e.errno is not None:
             raise OSError(e.errno, e.strerror, str(path)) from e  # a full disk names no file
         raise
+    return tmp
+
+
+def publish(tmp: str | Path, path: str | Path) -> Path:
+    """Rename the finished temporary `tmp` over `path`, durably."""
+    path = Path(path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Replace `path` with `data`: readers see the old file or the new one, never a part."""
+    return publish(write_aside(path, data), path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

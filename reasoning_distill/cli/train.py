@@ -1,19 +1,20 @@
-"""Train a student: `sft`, the reverse-KL stage `rkl`, or `check` (the pre-flight alone).
+"""Train a student: `sft`, the white-box stage `distill` (`rkl` is its older name), the top-k
+teacher `cache` for it, or `check` (the pre-flight alone).
 
     rdistill train check --config RECIPE.yaml
     rdistill train sft --config RECIPE.yaml [--field value ...]
-    rdistill train rkl --config RECIPE.yaml [--field value ...]
+    rdistill train distill --config RECIPE.yaml [--field value ...]
     rdistill train cache --teacher DIR --dataset_name DATA --output_dir CACHE [--top_k K]
     accelerate launch --config_file reasoning_distill/training/accelerate/multi_gpu.yaml \\
         -m reasoning_distill.cli.main train sft --config RECIPE.yaml
 
-Each stage parses its own options with TRL's parser: every field of its config dataclasses
+Each stage is a script of `reasoning_distill/training/scripts/`. Each stage parses its own options with TRL's parser: every field of its config dataclasses
 (`StudentSFTConfig` with all of TRL's `SFTConfig`, `trl.ModelConfig`, the script arguments)
 is a flag (`--learning_rate 1e-5`), a recipe's keys are the defaults, and `output_dir` is the
 run folder (checkpoints, `final/`, `train_log.json`). `rdistill train STAGE --help` lists
 them. Shipped recipes: reasoning_distill/training/recipes/. Both train stages run the check
 first (`--skip_check true` to skip it) and exit 2 when it finds problems; `check` exits 0 when
-ready and 1 with the problems. An interrupted `sft` or `rkl` continues from its newest complete
+ready and 1 with the problems. An interrupted `sft` or `distill` continues from its newest complete
 checkpoint with `--resume true`; `output_dir` must be new, empty or a run folder of ours.
 """
 
@@ -23,17 +24,18 @@ import argparse
 import importlib
 import sys
 
-HELP = "train a student with SFT or reverse KL against a teacher, or check a recipe first"
+HELP = (
+    "train a student with SFT or white-box distillation against a teacher, or check a recipe first"
+)
 
 # stage -> "module:function", each `function(argv: list[str]) -> int`
 STAGES = {
-    "sft": "reasoning_distill.training.sft:main",
-    "rkl": "reasoning_distill.training.rkl:main",
-    "check": "reasoning_distill.training.check:main",
+    "sft": "reasoning_distill.training.scripts.sft:main",
+    "distill": "reasoning_distill.training.scripts.distill:main",
+    "rkl": "reasoning_distill.training.scripts.distill:main",  # the older name of distill
+    "check": "reasoning_distill.training.scripts.check:main",
+    "cache": "reasoning_distill.training.scripts.cache:main",  # the top-k cache for distill
 }
-
-# The teacher's top-k cache for `rkl --teacher_cache` (its own block: see cache_command).
-STAGES["cache"] = "reasoning_distill.training.cache_command:main"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 # stages that save checkpoint-N folders a rerun can continue from
-RESUMABLE = ("sft", "rkl")
+RESUMABLE = ("sft", "distill", "rkl")
 
 
 def resume_hint(stage_args: list[str]) -> str:

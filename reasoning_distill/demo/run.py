@@ -99,7 +99,7 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
     processes; {arm_name(arm, k): result}."""
     from reasoning_distill.toy.models import init_model
     from reasoning_distill.training.compute_budget import matched_sft_steps
-    from reasoning_distill.training.sft import load_tokenizer
+    from reasoning_distill.training.data import load_tokenizer
 
     students = out / "students"
     init = students / "init"

@@ -233,9 +233,10 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
 
     hf_logging.disable_progress_bar()
     from reasoning_distill.training.callbacks import StepFileCallback
-    from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
-    from reasoning_distill.training.rkl import from_reverse_kl_config, train_reverse_kl
-    from reasoning_distill.training.sft import train_sft
+    from reasoning_distill.training.distill_config import DistillConfig
+    from reasoning_distill.training.distill_trainer import train_distill
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+    from reasoning_distill.training.sft_trainer import train_sft
 
     common = dict(
         per_device_train_batch_size=job["batch_size"],
@@ -249,15 +250,19 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
         config = StudentSFTConfig(max_steps=job["steps"], learning_rate=job["lr"], **common)
         result = train_sft(job["init"], None, job["dataset"], job["out"], config, callbacks)
     else:
-        config = ReverseKLConfig(max_steps=job["steps"], learning_rate=job["lr"], **common)
-        if job.get("mode", "off_policy") != "off_policy":
-            # the same stage on the student's own samples (scored by the teacher)
-            config = from_reverse_kl_config(
-                config, mode=job["mode"], max_new_tokens=job["max_new_tokens"]
-            )
-        result = train_reverse_kl(
-            job["init"], job["teacher"], job["dataset"], job["out"], config, callbacks
+        # Reverse KL to the teacher in memory, off-policy on the dataset's traces, or on the
+        # student's own samples scored by the teacher.
+        mode = job.get("mode", "off_policy")
+        config = DistillConfig(
+            max_steps=job["steps"],
+            learning_rate=job["lr"],
+            divergence="reverse_kl",
+            teacher=str(job["teacher"]),
+            mode=mode,
+            **({"max_new_tokens": job["max_new_tokens"]} if mode != "off_policy" else {}),
+            **common,
         )
+        result = train_distill(job["init"], job["dataset"], job["out"], config, callbacks)
     return {
         "arm": job["arm"],
         "checkpoint": str(result.checkpoint),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+from reasoning_distill.atomic import atomic_write_text
 
 
 class StepFileCallback(TrainerCallback):
@@ -20,9 +21,7 @@ class StepFileCallback(TrainerCallback):
         self.every = every
 
     def _write(self, step: int) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(str(step))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, str(step))
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step % self.every == 0:

@@ -26,19 +26,16 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from jinja2 import TemplateError
 
 from reasoning_distill.errors import ConfigError
-from reasoning_distill.training.templates import (  # noqa: F401  (part of this module's API)
-    _render,
-    _template_text,
+from reasoning_distill.training.templates import (
+    render,
     stop_token_id,
+    template_text,
     training_template,
 )
 
@@ -111,7 +108,7 @@ def _token_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
 
 def inspect_sample(tokenizer, messages: list[dict], template: str, stop_id: int | None, row: int):
     """Tokenise one row as the trainer does and say, token by token, what is trained."""
-    out = _render(tokenizer, messages, template)
+    out = render(tokenizer, messages, template)
     ids, mask = list(out["input_ids"]), [bool(m) for m in out["assistant_masks"]]
     text = tokenizer.decode(ids, skip_special_tokens=False)
     if len(ids) > 4096:  # prefix decoding is quadratic; long rows use per-token lengths
@@ -228,7 +225,7 @@ def check_sft(
         if note:
             notes.append(note)
     else:
-        template = _template_text(tokenizer.chat_template)
+        template = template_text(tokenizer.chat_template)
         notes.append("assistant_only_loss=False: prompts are trained too")
     report.training_template = template
 
@@ -440,120 +437,3 @@ def check_batch(
                 )
     logger.info("assistant mask: %d of %d tokens trained in the first batch", trained, total)
     return {"trained_tokens": trained, "total_tokens": total}
-
-
-def preflight(
-    model_name_or_path: Any,
-    tokenizer,
-    dataset,
-    config,
-    teacher_name_or_path: Any = None,
-    student_tokenizer_for_teacher=None,
-) -> CheckReport:
-    """`check_sft` with the model's config files (no weights), plus the vocabulary check when a
-    teacher is given. Model objects are read from their own `.config`."""
-    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-
-    def configs(path):
-        if not isinstance(path, (str, Path)):
-            return path.config, getattr(path, "generation_config", None)
-        cfg = AutoConfig.from_pretrained(str(path))
-        try:
-            gen = GenerationConfig.from_pretrained(str(path))
-        except OSError:  # no generation_config.json: generation falls back to the model config
-            gen = GenerationConfig.from_model_config(cfg)
-        return cfg, gen
-
-    model_config, generation_config = configs(model_name_or_path)
-    report = check_sft(tokenizer, dataset, config, model_config, generation_config)
-    if teacher_name_or_path is not None:
-        teacher_config, _ = configs(teacher_name_or_path)
-        teacher_tok = (
-            AutoTokenizer.from_pretrained(str(teacher_name_or_path))
-            if isinstance(teacher_name_or_path, (str, Path))
-            else student_tokenizer_for_teacher
-        )
-        if teacher_tok is not None:
-            p, n = check_vocabularies(
-                tokenizer, teacher_tok, output_rows(model_config), output_rows(teacher_config)
-            )
-            report.problems.extend(p)
-            report.notes.extend(n)
-    return report
-
-
-def is_main_process() -> bool:
-    """Rank 0 (or not distributed): the process that prints."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def print_report(report: CheckReport) -> None:
-    """Print the report on rank 0 (entry points only; library code never prints)."""
-    if not is_main_process():
-        return
-    from rich.console import Console
-
-    from reasoning_distill.training.check_view import render_report
-
-    Console(stderr=False, soft_wrap=False).print(render_report(report))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rdistill train check --config RECIPE.yaml [flags]`: 0 when ready, 1 with the problems."""
-    from trl import ModelConfig
-
-    from reasoning_distill.training.config import (
-        SFTScriptArguments,
-        StudentSFTConfig,
-        parse_config_args,
-    )
-    from reasoning_distill.training.sft import (
-        load_tokenizer,
-        load_train_dataset,
-        quiet_progress,
-        with_model_context,
-    )
-
-    script, config, model_args, *rest = parse_config_args(
-        [SFTScriptArguments, StudentSFTConfig, ModelConfig, CheckArguments],
-        argv,
-        allow_unknown=True,
-        prog="rdistill train check",
-    )
-    check_args = rest[0]
-    unknown = rest[1] if len(rest) > 1 else []
-    if unknown and check_args.teacher_model_name_or_path is None:
-        raise ConfigError(f"unknown options or recipe keys: {unknown}")
-    if not model_args.model_name_or_path or not script.dataset_name:
-        raise ConfigError("check needs model_name_or_path and dataset_name (flags or recipe keys)")
-    with quiet_progress(True):
-        tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
-        dataset = load_train_dataset(
-            script.dataset_name, script.dataset_config, script.dataset_train_split
-        )
-        config = with_model_context(config, model_args.model_name_or_path)
-        report = preflight(
-            model_args.model_name_or_path,
-            tokenizer,
-            dataset,
-            config,
-            teacher_name_or_path=check_args.teacher_model_name_or_path,
-        )
-    if unknown:
-        report.notes.append(f"keys of the KL stage not checked here: {unknown[::2]}")
-    print_report(report)
-    return 0 if report.ok else 1
-
-
-@dataclass
-class CheckArguments:
-    """Only for `train check` on a KL-stage recipe."""
-
-    teacher_model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "The teacher of a KL stage: its vocabulary is checked against ours."},
-    )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

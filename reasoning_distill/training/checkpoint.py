@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.atomic import atomic_write_json
+from reasoning_distill.atomic import atomic_write_json, replace_dir
 from reasoning_distill.errors import OutputError
 
 logger = logging.getLogger(__name__)
@@ -95,20 +95,6 @@ def result_from_log_history(
     )
 
 
-def _swap_in(tmp: Path, target: Path) -> None:
-    """Rename `tmp` to `target`, replacing an older `target` (ours: it is inside our run dir)."""
-    if target.exists():
-        logger.info("replacing the earlier %s", target)
-        old = target.with_name(target.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
-
-
 def save_final(trainer, tokenizer, run_dir: Path) -> Path:
     """Save model + tokenizer to `run_dir/final` atomically (write `final.tmp`, then rename).
 
@@ -141,7 +127,7 @@ def save_final(trainer, tokenizer, run_dir: Path) -> Path:
         adapter_tmp = run_dir / (ADAPTER_DIR + ".tmp")
         trainer.save_model(str(adapter_tmp))
         if main:
-            _swap_in(adapter_tmp, run_dir / ADAPTER_DIR)
+            replace_dir(adapter_tmp, run_dir / ADAPTER_DIR, "adapter_config.json")
             merged = model.merge_and_unload()
             merged.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
@@ -150,7 +136,7 @@ def save_final(trainer, tokenizer, run_dir: Path) -> Path:
         if main:
             tokenizer.save_pretrained(str(tmp))
     if main:
-        _swap_in(tmp, final)
+        replace_dir(tmp, final, "tokenizer_config.json")  # an older final/ of this run
     trainer.accelerator.wait_for_everyone()
     return final
 

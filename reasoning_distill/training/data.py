@@ -1,4 +1,4 @@
-"""The training data of a stage: loaded from where the user keeps it, and checked row by row.
+"""What a training stage loads: its data, checked row by row, its tokenizer and its model.
 
 `load_train_dataset` takes a `datasets.Dataset`, a `save_to_disk` folder, a JSONL file or a
 Hub id. A JSONL file's `messages` are checked as they are read (a list of `{role, content}`
@@ -6,14 +6,26 @@ objects on every line), so a row of another shape is named by its line instead o
 as pyarrow's `ArrowInvalid`. `check_trainable_rows` refuses, before any weights load, what the
 trainer would otherwise stop on late or train silently wrong: no rows, and rows with no
 assistant turn under assistant-only loss (nothing of theirs would be trained).
+`load_tokenizer` and `load_causal_lm` take a folder, a Hub id or the object itself;
+`with_model_context` fills an unset `max_length` with the model's context, read from its
+config alone; `quiet_progress` silences datasets' and transformers' own bars.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reasoning_distill.errors import InputError
+from reasoning_distill.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+
+logger = logging.getLogger(__name__)
 
 
 def load_train_dataset(source: Any, config_name: str | None = None, split: str = "train"):
@@ -147,3 +159,95 @@ def _load_hub_dataset(name: str, config_name: str | None, split: str):
         return load_dataset(name, config_name, split=split)
     except Exception as e:  # offline, no such dataset, no such split: say which, once
         raise InputError(f"cannot load the dataset {name} ({split} split) from the Hub: {e}") from e
+
+
+def load_tokenizer(tokenizer: Any, model_path: Any = None):
+    """The tokenizer object, loading it from a path (or from `model_path` when None)."""
+    from transformers import AutoTokenizer
+
+    if tokenizer is None:
+        if not isinstance(model_path, (str, Path)):
+            raise ConfigError("pass a tokenizer when the model is given as an object")
+        tokenizer = model_path
+    if isinstance(tokenizer, (str, Path)):
+        try:
+            return AutoTokenizer.from_pretrained(str(tokenizer))
+        except OSError as e:  # no such folder, or a Hub id that cannot be fetched (offline)
+            raise InputError(f"cannot load the tokenizer {tokenizer}: {e}".splitlines()[0]) from e
+    return tokenizer
+
+
+def load_causal_lm(model_path_or_model: Any, model_args=None):
+    """A causal LM from a folder (or the given object, as it is).
+
+    Without `model_args` (a `trl.ModelConfig`): float32 with eager attention (faster than SDPA
+    for tiny models on a CPU). With it, its `dtype` and `attn_implementation` (SDPA on a GPU
+    when unset).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not isinstance(model_path_or_model, (str, Path)):
+        return model_path_or_model
+    path = Path(model_path_or_model)
+    if not (path / "config.json").is_file():
+        raise InputError(f"no model checkpoint at {path} (config.json missing)")
+    dtype: Any = torch.float32
+    attn = "eager"
+    if model_args is not None:
+        if model_args.dtype not in (None, "auto"):
+            dtype = getattr(torch, model_args.dtype)
+        elif model_args.dtype == "auto":
+            dtype = "auto"
+        attn = model_args.attn_implementation or ("sdpa" if torch.cuda.is_available() else "eager")
+    return AutoModelForCausalLM.from_pretrained(str(path), attn_implementation=attn, dtype=dtype)
+
+
+def model_context(model_path_or_model: Any) -> int | None:
+    """The model's context length from its config (no weights loaded)."""
+    from transformers import AutoConfig
+
+    if isinstance(model_path_or_model, (str, Path)):
+        try:
+            cfg = AutoConfig.from_pretrained(str(model_path_or_model))
+        except OSError as e:
+            raise InputError(
+                f"cannot load the model config of {model_path_or_model}: {e}".splitlines()[0]
+            ) from e
+    else:
+        cfg = model_path_or_model.config
+    return getattr(cfg.get_text_config(), "max_position_embeddings", None)
+
+
+def with_model_context(config: StudentSFTConfig, model_path_or_model: Any) -> StudentSFTConfig:
+    """`config` with `max_length=None` made the model's context (unless padding-free without
+    packing, where TRL needs None)."""
+    if config.max_length is not None or (config.padding_free and not config.packing):
+        return config
+    context = model_context(model_path_or_model)
+    if context is None:
+        return config
+    logger.info("max_length unset: using the model's context, %d tokens", context)
+    return replace(config, max_length=context)
+
+
+@contextlib.contextmanager
+def quiet_progress(disable: bool) -> Iterator[None]:
+    """Silence datasets' and transformers' own progress bars while `disable` is set."""
+    if not disable:
+        yield
+        return
+    import datasets
+    import transformers
+
+    ds_was_on = datasets.is_progress_bar_enabled()
+    tf_was_on = transformers.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if ds_was_on:
+            datasets.enable_progress_bars()
+        if tf_was_on:
+            transformers.utils.logging.enable_progress_bar()

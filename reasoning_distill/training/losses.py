@@ -86,6 +86,10 @@ def _check(student_logits, teacher_logits, labels, temperature: float) -> None:
             f"student_logits {tuple(student_logits.shape)} and teacher_logits "
             f"{tuple(teacher_logits.shape)} must have the same shape (same vocabulary, same positions)"
         )
+    _check_labels(student_logits, labels, temperature)
+
+
+def _check_labels(student_logits, labels, temperature: float) -> None:
     if labels.shape != student_logits.shape[:-1]:
         raise ValueError(
             f"labels {tuple(labels.shape)} must match the logits' leading dims "
@@ -297,13 +301,7 @@ def topk_distillation_loss(
             f"topk_ids {tuple(topk_ids.shape)} and topk_logprobs {tuple(topk_logprobs.shape)} "
             f"must be (B, T, k) with (B, T) = {tuple(student_logits.shape[:-1])}"
         )
-    if labels.shape != student_logits.shape[:-1]:
-        raise ValueError(
-            f"labels {tuple(labels.shape)} must match the logits' leading dims "
-            f"{tuple(student_logits.shape[:-1])}"
-        )
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    _check_labels(student_logits, labels, temperature)
     import torch
 
     check_divergence(divergence, beta, skew)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _template_text(template: Any) -> str | None:
+def template_text(template: Any) -> str | None:
     if isinstance(template, dict):
         return template.get("default")
     return template
@@ -41,7 +41,7 @@ def training_template(tokenizer, chat_template_path: str | None = None):
                     ),
                 )
             return text, f"training with the chat template from {path}", None
-    original = _template_text(tokenizer.chat_template)
+    original = template_text(tokenizer.chat_template)
     if not original:
         return (
             None,
@@ -79,7 +79,7 @@ def training_template(tokenizer, chat_template_path: str | None = None):
     )
 
 
-def _render(tokenizer, messages, template):
+def render(tokenizer, messages, template):
     return tokenizer.apply_chat_template(
         messages,
         tokenize=True,
@@ -100,7 +100,7 @@ def stop_token_id(tokenizer, template: str) -> int | None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "bye"},
     ]
-    out = _render(tokenizer, messages, template)
+    out = render(tokenizer, messages, template)
     added = set(tokenizer.get_added_vocab().values()) | set(tokenizer.all_special_ids)
     masked = [t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=False) if m]
     for token in reversed(masked):

@@ -5,64 +5,33 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-
-from training_fixtures import *  # noqa: E402, F403  (tiny_model_dir, train_rows)
-
-
-def _rdistill(*argv: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", *argv]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+from tests.cli._rdistill import rdistill as _rdistill
+from tests.loopback import JSONHandler, closed_port, loopback_server, model_list, serving
+from tests.training.training_fixtures import *  # noqa: F403  (tiny_model_dir, train_rows)
 
 
-class _NotVLLM(BaseHTTPRequestHandler):
+class _NotVLLM(JSONHandler):
     """Lists the model `teacher`, then answers completions without `prompt_logprobs`."""
 
     def do_GET(self):
-        self._send({"object": "list", "data": [{"id": "teacher", "object": "model"}]})
+        self.send_body({"object": "list", "data": [{"id": "teacher", "object": "model"}]})
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send({"id": "x", "choices": [{"text": "!", "index": 0}]})
-
-    def _send(self, body):
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.send_body({"id": "x", "choices": [{"text": "!", "index": 0}]})
 
 
 @pytest.fixture(scope="module")
 def not_vllm_url():
     """A real server on 127.0.0.1 whose replies lack the prompt log-probs; stopped after."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotVLLM)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-def _closed_port() -> int:
-    """A 127.0.0.1 port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with serving(_NotVLLM, "/v1") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +57,8 @@ def other_tokenizer_cache(tmp_path_factory, other_vocab_model_dir, train_rows):
     """A real top-k cache of the same rows, built with another model's tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasoning_distill.training.teacher_cache import build_topk_cache
-    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.teachers.cache import build_topk_cache
+    from reasoning_distill.training.teachers.local import HFTeacher
 
     tok = AutoTokenizer.from_pretrained(other_vocab_model_dir)
     model = AutoModelForCausalLM.from_pretrained(other_vocab_model_dir)
@@ -140,7 +109,7 @@ def world(
         other=str(other_vocab_model_dir),
         raising=str(raising_template_model_dir),
         other_cache=str(other_tokenizer_cache),
-        closed_url=f"http://127.0.0.1:{_closed_port()}/v1",
+        closed_url=f"http://127.0.0.1:{closed_port()}/v1",
         not_vllm_url=not_vllm_url,
     )
     w["before"] = _files(tmp_path)
@@ -234,8 +203,6 @@ def test_bad_input_is_one_line(world, argv, code, needle):
 
 
 # ---- `rdistill train cache` (the teacher's top-k cache) -------------------------------------
-
-from loopback_http import closed_port, loopback_server, model_list  # noqa: E402
 
 
 def _cache(w, *extra, out="cache", teacher=None, data=None, tokenizer=None):
@@ -355,7 +322,7 @@ def test_cache_builds_resumes_refuses_changes_and_rebuilds_damaged_shards(cache_
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["sequences"] == 8 and summary["rebuilt_shards"] == [shard.name]
     # the older spelling: the same command and the same one-line errors
-    alias = [sys.executable, "-m", "reasoning_distill.training.teacher_cache", *_cache(w)[2:]]
+    alias = [sys.executable, "-m", "reasoning_distill.training.scripts.cache", *_cache(w)[2:]]
     proc = subprocess.run(alias, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[-1])["skipped"] == 8
     proc = subprocess.run([*alias, "--top_k", "0"], capture_output=True, text=True, timeout=300)
@@ -366,8 +333,8 @@ def _cache_in_process(w, folder, tokenizer_edit=None):
     """A k = 4 cache of the world's rows, built here (the tokenizer optionally edited)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasoning_distill.training.teacher_cache import build_topk_cache
-    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.teachers.cache import build_topk_cache
+    from reasoning_distill.training.teachers.local import HFTeacher
 
     tok = AutoTokenizer.from_pretrained(w["model"])
     if tokenizer_edit:

@@ -15,7 +15,7 @@ def toy_models(tmp_path_factory) -> tuple[Path, Path]:
     """The toy world's teacher (a few steps) and an untrained student on its tokenizer."""
     from reasoning_distill.toy.models import TEST_ARCH, init_model
     from reasoning_distill.toy.world import get_teacher
-    from reasoning_distill.training.sft import load_tokenizer
+    from reasoning_distill.training.data import load_tokenizer
     from tests.toy.tiny_teacher import TINY
 
     root = tmp_path_factory.mktemp("toy")
@@ -134,7 +134,7 @@ def test_eval_through_vllm_records_its_engine_options(toy_models, tmp_path):
     import os
 
     from reasoning_distill.toy.models import Arch, init_model
-    from reasoning_distill.training.sft import load_tokenizer
+    from reasoning_distill.training.data import load_tokenizer
 
     teacher, _ = toy_models
     # vLLM's CPU attention needs a head size it has kernels for (32 here, as in its tests).

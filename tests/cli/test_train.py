@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 
 from reasoning_distill.cli.main import main
+from tests.training.training_fixtures import *  # noqa: F403  (the training fixtures, shared)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
-from training_fixtures import *  # noqa: E402, F403  (the training fixtures, shared)
+def _rows(tmp_path: Path, rows: list[dict]) -> Path:
+    """`rows` as the JSONL dataset `tmp_path/train.jsonl`."""
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data
 
 
 def _recipe(path: Path, **values) -> Path:
@@ -26,8 +30,7 @@ def _recipe(path: Path, **values) -> Path:
 def test_train_sft_then_rkl_from_the_command_line(
     tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path, capsys
 ):
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:32]))
+    data = _rows(tmp_path, train_rows[:32])
     recipe = _recipe(
         tmp_path / "sft.yaml",
         model_name_or_path=str(tiny_model_dir),
@@ -59,8 +62,7 @@ def test_train_sft_then_rkl_from_the_command_line(
 
 
 def test_check_exit_codes(tiny_model_dir, train_rows, tmp_path, capsys):
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:16]))
+    data = _rows(tmp_path, train_rows[:16])
     recipe = _recipe(
         tmp_path / "r.yaml", model_name_or_path=str(tiny_model_dir), dataset_name=str(data)
     )
@@ -93,8 +95,7 @@ def test_check_names_a_template_that_raises_as_a_finding(tiny_model_dir, train_r
         "{{ message['content'] }}", "{{ message['content'].split('</think>')[1].strip() }}"
     )
     tok.save_pretrained(model)
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:4]))
+    data = _rows(tmp_path, train_rows[:4])
     cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "train", "check",
            "--model_name_or_path", str(model), "--dataset_name", str(data)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -111,8 +112,7 @@ def test_interrupted_training_says_to_rerun_with_resume(tiny_model_dir, train_ro
     import signal
     import time
 
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:16]))
+    data = _rows(tmp_path, train_rows[:16])
     args = ["--model_name_or_path", str(tiny_model_dir), "--dataset_name", str(data),
             "--output_dir", str(tmp_path / "run"), "--per_device_train_batch_size", "4",
             "--save_steps", "1", "--save_total_limit", "1", "--skip_check", "true",
@@ -138,8 +138,7 @@ def test_interrupted_training_says_to_rerun_with_resume(tiny_model_dir, train_ro
 def test_check_of_a_kl_recipe_compares_the_vocabularies(
     tiny_model_dir, sharp_teacher_dir, other_vocab_model_dir, train_rows, tmp_path, capsys
 ):
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:16]))
+    data = _rows(tmp_path, train_rows[:16])
     recipe = _recipe(
         tmp_path / "kl.yaml",
         model_name_or_path=str(tiny_model_dir),
@@ -199,3 +198,15 @@ def test_resume_hint_names_the_flag_unless_given(flags, says):
     from reasoning_distill.cli.train import resume_hint
 
     assert says in resume_hint(["--max_steps", "3", *flags])
+
+
+def test_distill_is_the_white_box_command_and_rkl_its_older_name():
+    from tests.cli._rdistill import rdistill
+
+    helps = {stage: rdistill("train", stage, "--help", timeout=300) for stage in ("distill", "rkl")}
+    for stage, proc in helps.items():
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.startswith("usage: rdistill train distill"), proc.stdout[:200]
+        for flag in ("--divergence", "--teacher_cache", "--mode", "--model_name_or_path"):
+            assert flag in proc.stdout, (stage, flag)
+    assert helps["distill"].stdout == helps["rkl"].stdout

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from reasoning_distill.data_recipes.judge import judge_records, parse_judgement
@@ -14,24 +12,14 @@ from reasoning_distill.data_recipes.recipe import JudgeOptions
 
 from reasoning_distill.records import Sample
 from reasoning_distill.verification import VerdictRecord
+from tests.loopback import JSONHandler, serving
 
 
-class _Grader(BaseHTTPRequestHandler):
+class _Grader(JSONHandler):
     """Says CORRECT when the reference answer's digits end the student's answer."""
 
-    def log_message(self, *args):
-        pass
-
-    def _send(self, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):
-        self._send({"data": [{"id": "grader"}]})
+        self.send_body({"data": [{"id": "grader"}]})
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
@@ -40,16 +28,14 @@ class _Grader(BaseHTTPRequestHandler):
         answer = user.rsplit("Student's final answer:\n", 1)[1]
         digits = re.findall(r"\d+", answer)
         said = "CORRECT" if digits and digits[-1] == gold else "INCORRECT"
-        self._send({"choices": [{"message": {"content": said}, "finish_reason": "stop"}],
+        self.send_body({"choices": [{"message": {"content": said}, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 5, "completion_tokens": 1}})  # fmt: skip
 
 
 @pytest.fixture
 def grader():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Grader)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
+    with serving(_Grader, "/v1") as url:
+        yield url
 
 
 def _sample(pid: str, answer: str) -> Sample:

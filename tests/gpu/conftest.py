@@ -5,15 +5,12 @@ Built lazily (only when a `gpu` test runs), so on a CPU machine the skipped test
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generation"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-
-from arithmetic import arithmetic_messages as arithmetic_rows  # noqa: E402  (one home)
+from tests.training.arithmetic import arithmetic_messages as arithmetic_rows  # one home
+from tests.training.training_fixtures import save_sharp_teacher
 
 
 @pytest.fixture(scope="session")
@@ -44,16 +41,4 @@ def student_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sharp_teacher_dir(tmp_path_factory, student_dir) -> Path:
     """A larger tiny Qwen2 on the student's tokenizer with peaked next-token distributions."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from reasoning_distill.toy.models import Arch, init_model
-
-    tok = AutoTokenizer.from_pretrained(student_dir)
-    teacher = init_model(tok, Arch(hidden_size=48, num_hidden_layers=2), seed=1)
-    with torch.no_grad():  # tied embeddings: sharper input and output projections
-        teacher.get_input_embeddings().weight.mul_(8.0)
-    path = tmp_path_factory.mktemp("gpu_teacher") / "model"
-    teacher.save_pretrained(str(path))
-    tok.save_pretrained(str(path))
-    return path
+    return save_sharp_teacher(student_dir, tmp_path_factory.mktemp("gpu_teacher") / "model")

@@ -128,8 +128,9 @@ def test_train_sft_on_cuda_lowers_loss_and_saves(student_dir, sft_rows, tmp_path
     from transformers import AutoModelForCausalLM, TrainerCallback
 
     from reasoning_distill.generation.hf_engine import HFEngine
-    from reasoning_distill.training.config import StudentSFTConfig
-    from reasoning_distill.training.sft import train_sft
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+    from reasoning_distill.training.sft_trainer import train_sft
+    from tests.training.configs import STEADY, small_config
 
     seen: dict[str, object] = {}
 
@@ -140,12 +141,10 @@ def test_train_sft_on_cuda_lowers_loss_and_saves(student_dir, sft_rows, tmp_path
             seen["device"] = next(model.parameters()).device.type
 
     bf16 = torch.cuda.is_bf16_supported()
-    cfg = StudentSFTConfig(
-        max_steps=30,
-        per_device_train_batch_size=16,
+    cfg = small_config(
+        StudentSFTConfig,
+        **STEADY,
         learning_rate=1e-2,
-        logging_steps=5,
-        seed=0,
         bf16=bf16,
     )
     result = train_sft(student_dir, None, Dataset.from_list(sft_rows), tmp_path, cfg, [Where()])
@@ -200,8 +199,9 @@ def test_reverse_kl_stage_on_cuda_moves_student_toward_teacher(
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-    from reasoning_distill.training.config import ReverseKLConfig
-    from reasoning_distill.training.rkl import mean_reverse_kl, train_reverse_kl
+    from reasoning_distill.training.distill_config import DistillConfig
+    from reasoning_distill.training.distill_trainer import mean_reverse_kl, train_distill
+    from tests.training.configs import STEADY, small_config
 
     seen: dict[str, object] = {}
 
@@ -215,17 +215,14 @@ def test_reverse_kl_stage_on_cuda_moves_student_toward_teacher(
     before = mean_reverse_kl(
         AutoModelForCausalLM.from_pretrained(student_dir), teacher, tok, held_out
     )
-    cfg = ReverseKLConfig(
-        max_steps=30,
-        per_device_train_batch_size=16,
+    cfg = small_config(
+        DistillConfig,
+        teacher=str(sharp_teacher_dir),
+        **STEADY,
         learning_rate=5e-3,
-        logging_steps=5,
-        seed=0,
         bf16=torch.cuda.is_bf16_supported(),
     )
-    result = train_reverse_kl(
-        student_dir, sharp_teacher_dir, Dataset.from_list(sft_rows), tmp_path, cfg, [Where()]
-    )
+    result = train_distill(student_dir, Dataset.from_list(sft_rows), tmp_path, cfg, [Where()])
     assert seen["device"] == "cuda"
     assert result.steps == 30
     assert all(math.isfinite(x) for x in result.losses), result.losses

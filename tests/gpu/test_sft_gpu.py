@@ -17,17 +17,18 @@ def test_packed_bf16_checkpointed_sft_on_cuda(student_dir, sft_rows, tmp_path, l
     from datasets import Dataset
     from trl import ModelConfig
 
-    from reasoning_distill.training.config import StudentSFTConfig
-    from reasoning_distill.training.sft import train_sft
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+    from reasoning_distill.training.sft_trainer import train_sft
+    from tests.training.configs import small_config
 
     if liger and importlib.util.find_spec("liger_kernel") is None:
         pytest.skip("liger-kernel is not installed")
-    cfg = StudentSFTConfig(
+    cfg = small_config(
+        StudentSFTConfig,
         max_steps=20,
         per_device_train_batch_size=4,
         learning_rate=1e-2,
         logging_steps=5,
-        seed=0,
         bf16=torch.cuda.is_bf16_supported(),
         gradient_checkpointing=True,
         packing=True,

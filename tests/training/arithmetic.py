@@ -1,7 +1,7 @@
 """The arithmetic-trace rows every training test and benchmark trains on (one home).
 
-Imported by tests/training/conftest.py, tests/gpu/conftest.py and the benchmarks (which put
-this folder on `sys.path`), so they all train on the same kind of data.
+Imported (as `tests.training.arithmetic`) by the training and GPU tests, and by the benchmarks
+(which put this folder on `sys.path`), so they all train on the same kind of data.
 """
 
 from __future__ import annotations

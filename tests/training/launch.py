@@ -89,3 +89,32 @@ def assert_same_final_weights(tmp_path: Path) -> None:
     )
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def uneven_recipe(tmp_path: Path, **fields) -> Path:
+    """A recipe for a 4-step run on rows of very different lengths (so the ranks hold
+    different token counts), SGD at a fixed order: Adam's normalisation amplifies float32
+    rounding differences between one process and two ranks. `fields` add to it."""
+    import json
+
+    import yaml
+
+    from tests.training.arithmetic import arithmetic_messages
+
+    short, long = arithmetic_messages(24, seed=5, terms=2), arithmetic_messages(24, 6, terms=7)
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for p in zip(short, long, strict=True) for r in p))
+    recipe = tmp_path / "recipe.yaml"
+    base = {
+        "dataset_name": str(data),
+        "max_steps": 4,
+        "logging_steps": 1,
+        "seed": 0,
+        "save_strategy": "no",
+        "train_sampling_strategy": "sequential",
+        "optim": "sgd",
+        "learning_rate": 0.5,
+        "torch_num_threads": 1,
+    }
+    recipe.write_text(yaml.safe_dump({**base, **fields}))
+    return recipe

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from training_fixtures import R1_TOKENS, trl_template
 
-from reasoning_distill.training.check import (
-    check_sft,
-    check_vocabularies,
-    preflight,
-    stop_token_id,
-)
+from reasoning_distill.training.check import check_sft, check_vocabularies, stop_token_id
 from reasoning_distill.training.check_view import render_report
-from reasoning_distill.training.config import StudentSFTConfig
+from reasoning_distill.training.preflight import preflight
+from reasoning_distill.training.sft_config import StudentSFTConfig
+from tests.training.training_fixtures import R1_TOKENS, trl_template
 
 
 def _cfg(**kw) -> StudentSFTConfig:

@@ -6,21 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasoning_distill.training import topk_codec
-from reasoning_distill.training.kd_config import DistillConfig
+from reasoning_distill.training.distill_config import DistillConfig
+from reasoning_distill.training.distill_trainer import train_distill
 from reasoning_distill.training.kd_modes import is_on_policy_step, sample_on_policy
-from reasoning_distill.training.rkl import train_distill
+from reasoning_distill.training.teachers import topk_codec
+from tests.training.configs import config_factory
 
-
-def _cfg(**kw) -> DistillConfig:
-    base = {
-        "max_steps": 2,
-        "per_device_train_batch_size": 8,
-        "learning_rate": 5e-3,
-        "logging_steps": 1,
-        "seed": 0,
-    }
-    return DistillConfig(**{**base, **kw})
+_cfg = config_factory(DistillConfig, max_steps=2, learning_rate=5e-3)
 
 
 @pytest.mark.parametrize(
@@ -67,8 +59,8 @@ def test_cached_teacher_at_full_vocabulary_trains_like_the_live_teacher(
 ):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasoning_distill.training.teacher_cache import build_topk_cache
-    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.teachers.cache import build_topk_cache
+    from reasoning_distill.training.teachers.local import HFTeacher
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     teacher = AutoModelForCausalLM.from_pretrained(sharp_teacher_dir)
@@ -98,8 +90,8 @@ def test_cache_of_other_data_is_refused_naming_the_cache(
 ):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasoning_distill.training.teacher_cache import build_topk_cache
-    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.teachers.cache import build_topk_cache
+    from reasoning_distill.training.teachers.local import HFTeacher
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     teacher = AutoModelForCausalLM.from_pretrained(sharp_teacher_dir)

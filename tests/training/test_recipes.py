@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from reasoning_distill.training.sft import parse_args
+from reasoning_distill.training.scripts.sft import parse_args
 
 ROOT = resources.files("reasoning_distill.training")
 RECIPES = sorted(p.name for p in ROOT.joinpath("recipes").iterdir() if p.name.endswith(".yaml"))

@@ -37,8 +37,8 @@ def test_report_to_none_and_explicit_mode_are_left_alone(monkeypatch, tmp_path):
 
 def test_wandb_offline_run_is_written(tiny_model_dir, train_dataset, tmp_path, monkeypatch):
     pytest.importorskip("wandb")
-    from reasoning_distill.training.config import StudentSFTConfig
-    from reasoning_distill.training.sft import train_sft
+    from reasoning_distill.training.sft_config import StudentSFTConfig
+    from reasoning_distill.training.sft_trainer import train_sft
 
     _no_wandb_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")

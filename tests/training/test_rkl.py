@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from reasoning_distill.training.config import ReverseKLConfig
-from reasoning_distill.training.rkl import mean_reverse_kl, train_reverse_kl
+from reasoning_distill.training.distill_config import DistillConfig
+from reasoning_distill.training.distill_trainer import mean_reverse_kl, train_distill
+from tests.training.configs import STEADY, config_factory
 
 
-def _cfg(**kw) -> ReverseKLConfig:
-    base = {
-        "max_steps": 30,
-        "per_device_train_batch_size": 16,
-        "learning_rate": 5e-3,
-        "logging_steps": 5,
-        "seed": 0,
-    }
-    return ReverseKLConfig(**{**base, **kw})
+def train_reverse_kl(student, teacher, dataset, output_dir, config):
+    """Off-policy reverse KL toward the teacher checkpoint `teacher`."""
+    return train_distill(student, dataset, output_dir, replace(config, teacher=str(teacher)))
+
+
+_cfg = config_factory(DistillConfig, **STEADY, divergence="reverse_kl", learning_rate=5e-3)
 
 
 def test_rkl_stage_lowers_reverse_kl_to_a_fixed_teacher(
@@ -74,7 +74,7 @@ def test_refuses_same_size_vocabulary_with_other_tokens():
     from transformers import Qwen2Tokenizer
 
     from reasoning_distill.toy.tokenizer import SPECIAL_TOKENS, train_tokenizer
-    from reasoning_distill.training.rkl import check_same_vocabulary
+    from reasoning_distill.training.distill_trainer import check_same_vocabulary
 
     a = train_tokenizer(["alpha beta gamma 123"] * 10, vocab_size=300)
     b = train_tokenizer(["alpha beta gamma 123"] * 10, vocab_size=300)

@@ -4,24 +4,21 @@ model computes, and the cache and the loss built from it."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
-from reasoning_distill.training.served_teacher import (
+from reasoning_distill.training.teachers.served import (
     ServedTeacher,
     ServedTeacherError,
     parse_prompt_logprobs,
 )
+from tests.loopback import JSONHandler, closed_port, serving
 
 
 def test_parse_prompt_logprobs_keeps_the_k_best_and_the_tail():
@@ -46,44 +43,26 @@ def test_refuses_temperature_other_than_one():
         ServedTeacher("http://127.0.0.1:1/v1", "m", k=4, temperature=2.0)
 
 
-class _Replies(BaseHTTPRequestHandler):
+class _Replies(JSONHandler):
     """A server on 127.0.0.1 that lists `teacher` and answers each completion with the next
     of `server.replies` (bodies that a vLLM server would never send)."""
 
     def do_GET(self):
-        self._send({"data": [{"id": "teacher"}]})
+        self.send_body({"data": [{"id": "teacher"}]})
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(self.server.replies.pop(0))
-
-    def _send(self, body):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.send_body(self.server.replies.pop(0))
 
 
 @contextlib.contextmanager
 def replying(*replies):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replies)
-    server.replies = list(replies)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(_Replies, "/v1", replies=list(replies)) as url:
+        yield url
 
 
 def test_an_unreachable_server_is_said_at_once():
-    url = f"http://127.0.0.1:{_free_port()}/v1"  # released: nothing listens there
+    url = f"http://127.0.0.1:{closed_port()}/v1"  # released: nothing listens there
     start = time.monotonic()
     with pytest.raises(ServedTeacherError, match="cannot reach the served teacher"):
         ServedTeacher(url, "teacher", k=2).check_reachable()
@@ -116,18 +95,12 @@ def test_a_malformed_reply_is_a_served_teacher_error(reply):
     assert "prompt_logprobs" in str(e.value)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def vllm_server(model_dir, log, max_logprobs: int):
     """`vllm serve` on the model as a process group we own, on 127.0.0.1 only."""
     import httpx
 
-    port = _free_port()
+    port = closed_port()
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
         "--served-model-name", "teacher", "--host", "127.0.0.1", "--port", str(port),
@@ -171,12 +144,12 @@ def test_served_topk_matches_the_local_model_and_builds_a_cache(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from reasoning_distill.training.losses import shift_labels, topk_distillation_loss
-    from reasoning_distill.training.teacher_cache import (
+    from reasoning_distill.training.teachers.cache import (
         TopKCache,
         build_topk_cache,
         tokenize_messages,
     )
-    from reasoning_distill.training.teacher_topk import HFTeacher, stack_topk
+    from reasoning_distill.training.teachers.local import HFTeacher, stack_topk
 
     tok = AutoTokenizer.from_pretrained(sharp_teacher_dir)
     model = AutoModelForCausalLM.from_pretrained(sharp_teacher_dir).eval()

@@ -11,19 +11,13 @@ import torch
 
 from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.training.checkpoint import TrainResult
-from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
-from reasoning_distill.training.sft import load_train_dataset, train_sft
+from reasoning_distill.training.data import load_train_dataset
+from reasoning_distill.training.distill_config import DistillConfig
+from reasoning_distill.training.sft_config import StudentSFTConfig
+from reasoning_distill.training.sft_trainer import train_sft
+from tests.training.configs import STEADY, config_factory
 
-
-def _cfg(**kw) -> StudentSFTConfig:
-    base = {
-        "max_steps": 30,
-        "per_device_train_batch_size": 16,
-        "learning_rate": 3e-3,
-        "logging_steps": 5,
-        "seed": 0,
-    }
-    return StudentSFTConfig(**{**base, **kw})
+_cfg = config_factory(StudentSFTConfig, **STEADY, learning_rate=3e-3)
 
 
 def _train_in_child(model_dir, rows, out_dir, queue):
@@ -229,9 +223,9 @@ def test_config_rejects_bad_values_naming_the_field(kwargs, field):
 @pytest.mark.parametrize(
     ("kwargs", "field"), [({"alpha": 1.5}, "alpha"), ({"temperature": 0.0}, "temperature")]
 )
-def test_rkl_config_rejects_bad_values(kwargs, field):
+def test_distill_config_rejects_bad_alpha_and_temperature(kwargs, field):
     with pytest.raises(ValueError, match=field):
-        ReverseKLConfig(**kwargs)
+        DistillConfig(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -246,8 +240,6 @@ def test_rkl_config_rejects_bad_values(kwargs, field):
     ],
 )
 def test_distill_config_rejects_bad_values(kwargs, field):
-    from reasoning_distill.training.kd_config import DistillConfig
-
     with pytest.raises(ConfigError, match=field):
         DistillConfig(**kwargs)
 

@@ -7,23 +7,14 @@ import json
 
 import pytest
 import torch
-from arithmetic import arithmetic_messages
-from training_fixtures import R1_TOKENS, trl_template
 
-from reasoning_distill.training.config import StudentSFTConfig
-from reasoning_distill.training.sft import train_sft
+from reasoning_distill.training.sft_config import StudentSFTConfig
+from reasoning_distill.training.sft_trainer import train_sft
+from tests.training.arithmetic import arithmetic_messages
+from tests.training.configs import config_factory
+from tests.training.training_fixtures import R1_TOKENS, trl_template
 
-
-def _cfg(**kw) -> StudentSFTConfig:
-    base = {
-        "max_steps": 4,
-        "per_device_train_batch_size": 8,
-        "learning_rate": 1e-2,
-        "logging_steps": 1,
-        "seed": 0,
-        "save_strategy": "no",
-    }
-    return StudentSFTConfig(**{**base, **kw})
+_cfg = config_factory(StudentSFTConfig, max_steps=4, learning_rate=1e-2, save_strategy="no")
 
 
 def _weights(path) -> dict[str, torch.Tensor]:
@@ -133,7 +124,7 @@ def test_resume_skips_a_checkpoint_whose_save_was_killed(
     torn = tmp_path / "r" / "checkpoint-3"
     torn.mkdir()
     shutil.copy(tmp_path / "r" / "checkpoint-2" / "config.json", torn / "config.json")
-    with caplog.at_level(logging.INFO, logger="reasoning_distill.training.sft"):
+    with caplog.at_level(logging.INFO, logger="reasoning_distill.training.sft_trainer"):
         resumed = train_sft(
             tiny_model_dir, None, train_dataset, tmp_path / "r", _cfg(**{**_RESUME, "resume": True})
         )
@@ -175,13 +166,9 @@ def test_padding_free_batch_gives_the_padded_batch_loss(tiny_model_dir, train_da
     """Packed sequences (position_ids restart, no attention mask) must not attend across rows."""
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+    from reasoning_distill.training.data import load_causal_lm, load_tokenizer
     from reasoning_distill.training.losses import IGNORE_INDEX, shift_labels
-    from reasoning_distill.training.sft import (
-        build_trainer,
-        load_causal_lm,
-        load_tokenizer,
-    )
-    from reasoning_distill.training.student_trainer import StudentSFTTrainer
+    from reasoning_distill.training.sft_trainer import StudentSFTTrainer, build_trainer
 
     tok = load_tokenizer(None, tiny_model_dir)
     model = load_causal_lm(tiny_model_dir)
@@ -255,7 +242,7 @@ def test_real_batch_check_needs_the_eos_but_not_in_rows_cut_by_max_length(
     tiny_model_dir, train_dataset, tmp_path
 ):
     from reasoning_distill.errors import ConfigError
-    from reasoning_distill.training.sft import load_tokenizer
+    from reasoning_distill.training.data import load_tokenizer
 
     tok = load_tokenizer(None, tiny_model_dir)
     tok.chat_template = tok.chat_template.replace(

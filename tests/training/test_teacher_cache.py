@@ -8,21 +8,17 @@ import re
 import numpy as np
 import pytest
 import torch
-from loopback_http import closed_port, loopback_server, model_list
 
 from reasoning_distill.errors import ConfigError, OutputError
-from reasoning_distill.training import topk_codec
 from reasoning_distill.training.losses import (
     distillation_loss,
     shift_labels,
     topk_distillation_loss,
 )
-from reasoning_distill.training.teacher_cache import (
-    TopKCache,
-    build_topk_cache,
-    tokenize_messages,
-)
-from reasoning_distill.training.teacher_topk import HFTeacher, stack_topk, tail_from_topk
+from reasoning_distill.training.teachers import topk_codec
+from reasoning_distill.training.teachers.cache import TopKCache, build_topk_cache, tokenize_messages
+from reasoning_distill.training.teachers.local import HFTeacher, stack_topk, tail_from_topk
+from tests.loopback import closed_port, loopback_server, model_list
 
 
 @pytest.mark.parametrize("bits", [8, 16, 32])
@@ -182,7 +178,7 @@ def test_cache_command_line_builds_and_resumes(
 ):
     import json
 
-    from reasoning_distill.training.teacher_cache import main
+    from reasoning_distill.training.scripts.cache import main
 
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:5]))
@@ -202,7 +198,7 @@ def test_cache_command_line_builds_and_resumes(
     one = [*argv[:-3], str(tmp_path / "c1"), "--top_k", "4", "--batch_size", "1"]
     assert main(one) == 0
     capsys.readouterr()
-    from reasoning_distill.training.teacher_cache import TopKCache
+    from reasoning_distill.training.teachers.cache import TopKCache
 
     a, b = TopKCache.open(tmp_path / "c"), TopKCache.open(tmp_path / "c1")
     assert sorted(a.keys()) == sorted(b.keys())
@@ -220,13 +216,13 @@ def _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder, n=5):
 
 
 def _keys_of(shard):
-    from reasoning_distill.training.cache_shard import read_header
+    from reasoning_distill.training.teachers.cache_shard import read_header
 
     return [key for key, _, _ in read_header(shard)[0]["rows"]]
 
 
 def _ids_in(tok, rows, shard):
-    from reasoning_distill.training.teacher_cache import sequence_key
+    from reasoning_distill.training.teachers.cache import sequence_key
 
     keys = set(_keys_of(shard))
     seqs = [tokenize_messages(tok, r["messages"], None)[0] for r in rows]
@@ -236,7 +232,7 @@ def _ids_in(tok, rows, shard):
 def test_truncated_shard_is_named_on_open_and_rebuilt_on_resume(
     tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
 ):
-    from reasoning_distill.training.cache_shard import DamagedShard
+    from reasoning_distill.training.teachers.cache_shard import DamagedShard
 
     folder = tmp_path / "c"
     tok, src, shards = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder)
@@ -259,8 +255,8 @@ def test_truncated_shard_is_named_on_open_and_rebuilt_on_resume(
 def test_byte_flipped_shard_is_named_not_an_lzma_error_and_rebuilt(
     tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path
 ):
-    from reasoning_distill.training.cache_shard import DamagedShard
-    from reasoning_distill.training.teacher_cache import check_cache_matches
+    from reasoning_distill.training.teachers.cache import check_cache_matches
+    from reasoning_distill.training.teachers.cache_shard import DamagedShard
 
     folder = tmp_path / "c"
     tok, src, shards = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder)
@@ -331,7 +327,7 @@ def test_a_cache_from_before_the_index_reads_and_resumes(
 
 
 def test_one_writer_per_cache_folder(tiny_model_dir, sharp_teacher_dir, train_rows, tmp_path):
-    from reasoning_distill.training.teacher_cache import _exclusive
+    from reasoning_distill.training.teachers.cache import _exclusive
 
     folder = tmp_path / "c"
     tok, src, _ = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder, n=2)
@@ -346,7 +342,7 @@ def test_cache_of_another_tokenizer_is_refused_naming_the_cache(
     from transformers import AutoTokenizer
 
     from reasoning_distill.errors import InputError
-    from reasoning_distill.training.teacher_cache import check_cache_matches
+    from reasoning_distill.training.teachers.cache import check_cache_matches
 
     folder = tmp_path / "c"
     tok, _, _ = _built(tiny_model_dir, sharp_teacher_dir, train_rows, folder, n=2)
@@ -388,14 +384,14 @@ def test_rows_the_template_cannot_render_are_named(
 def test_a_teacher_url_that_is_not_a_vllm_server_is_refused_saying_what_answered(
     status, body, needle
 ):
-    from reasoning_distill.training.vllm_probe import probe_vllm_server
+    from reasoning_distill.training.teachers.vllm_probe import probe_vllm_server
 
     with loopback_server(status, body) as url, pytest.raises(ConfigError, match=re.escape(needle)):
         probe_vllm_server(f"{url}/v1", "teacher")
 
 
 def test_the_probe_accepts_vllm_and_names_an_unreachable_url_without_its_secret():
-    from reasoning_distill.training.vllm_probe import probe_vllm_server
+    from reasoning_distill.training.teachers.vllm_probe import probe_vllm_server
 
     with loopback_server(200, model_list("teacher")) as url:
         assert probe_vllm_server(f"{url}/v1", "teacher")["owned_by"] == "vllm"
@@ -415,9 +411,8 @@ def test_the_command_line_builds_from_a_real_vllm_server(
     """The probe accepts what a real `vllm serve` answers, and names the models it serves."""
     import json
 
-    from test_served_teacher import vllm_server
-
-    from reasoning_distill.training.teacher_cache import main
+    from reasoning_distill.training.scripts.cache import main
+    from tests.training.test_served_teacher import vllm_server
 
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in train_rows[:3]))

@@ -38,7 +38,7 @@ VLLM_OPTS = ("--teacher_engine", "vllm", "--dtype", "float32", "--max_model_len"
 
 
 def _run(argv: list[str]) -> dict:
-    from reasoning_distill.training.teacher_cache import main
+    from reasoning_distill.training.scripts.cache import main
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -68,7 +68,7 @@ def _engine_starts():
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.INFO)
     handler.emit = lambda r: records.append(r) if "starting vLLM" in r.getMessage() else None
-    log = logging.getLogger("reasoning_distill.training.vllm_teacher")
+    log = logging.getLogger("reasoning_distill.training.teachers.vllm_offline")
     level = log.level
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -84,8 +84,8 @@ def _engine_starts():
 def test_vllm_cache_holds_the_transformers_topk(vllm_cache, vllm_teacher_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasoning_distill.training.teacher_cache import TopKCache, tokenize_messages
-    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.teachers.cache import TopKCache, tokenize_messages
+    from reasoning_distill.training.teachers.local import HFTeacher
 
     folder, rows, _, first = vllm_cache
     assert first["sequences"] == len(rows) and first["skipped"] == 0
@@ -132,7 +132,7 @@ def test_second_run_skips_everything_and_starts_no_engine(vllm_cache, vllm_teach
 
 
 def test_settings_the_vllm_teacher_refuses_before_loading(vllm_teacher_dir, tmp_path):
-    from reasoning_distill.training.vllm_teacher import VLLMTeacher
+    from reasoning_distill.training.teachers.vllm_offline import VLLMTeacher
 
     with pytest.raises(ConfigError, match="max_logprobs = 8"):
         VLLMTeacher(vllm_teacher_dir, k=16, max_logprobs=8)  # k above the engine's max
@@ -149,7 +149,7 @@ def test_settings_the_vllm_teacher_refuses_before_loading(vllm_teacher_dir, tmp_
 
 
 def test_command_line_refusals(vllm_teacher_dir, tmp_path):
-    from reasoning_distill.training.teacher_cache import main
+    from reasoning_distill.training.scripts.cache import main
 
     data = tmp_path / "train.jsonl"
     data.write_text("")
@@ -166,7 +166,7 @@ def test_command_line_refusals(vllm_teacher_dir, tmp_path):
 
 @pytest.mark.vllm
 def test_command_line_refuses_a_temperature_vllm_cannot_apply(vllm_teacher_dir, tmp_path):
-    from reasoning_distill.training.teacher_cache import main
+    from reasoning_distill.training.scripts.cache import main
 
     data = tmp_path / "train.jsonl"
     data.write_text("")
@@ -182,8 +182,8 @@ def test_both_forms_of_vllm_prompt_logprobs_read_the_same():
     the list form is one dict per position. Both give the k best, once each."""
     from vllm.logprobs import FlatLogprobs, Logprob
 
-    from reasoning_distill.training.served_teacher import topk_from_entries
-    from reasoning_distill.training.vllm_teacher import _entry_pairs
+    from reasoning_distill.training.teachers.served import topk_from_entries
+    from reasoning_distill.training.teachers.vllm_offline import _entry_pairs
 
     flat = FlatLogprobs(
         start_indices=[0, 0, 3],
@@ -206,7 +206,7 @@ def test_both_forms_of_vllm_prompt_logprobs_read_the_same():
 def test_lengths_and_engine_settings_vllm_refuses_fail_clearly(vllm_teacher_dir):
     """Both before any engine process starts: a sequence longer than the max_model_len asked
     for, and a max_model_len above the model's context (vLLM's own check, as a ConfigError)."""
-    from reasoning_distill.training.vllm_teacher import VLLMTeacher
+    from reasoning_distill.training.teachers.vllm_offline import VLLMTeacher
 
     short = VLLMTeacher(vllm_teacher_dir, k=4, dtype="float32", max_model_len=16)
     with pytest.raises(InputError, match="a sequence of 16 tokens .* max_model_len 16"):
@@ -223,9 +223,9 @@ def test_lengths_and_engine_settings_vllm_refuses_fail_clearly(vllm_teacher_dir)
 def test_k_above_the_vocabulary_is_every_token_and_no_tail(vllm_teacher_dir, train_rows):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reasoning_distill.training.teacher_cache import tokenize_messages
-    from reasoning_distill.training.teacher_topk import HFTeacher
-    from reasoning_distill.training.vllm_teacher import VLLMTeacher
+    from reasoning_distill.training.teachers.cache import tokenize_messages
+    from reasoning_distill.training.teachers.local import HFTeacher
+    from reasoning_distill.training.teachers.vllm_offline import VLLMTeacher
 
     tok = AutoTokenizer.from_pretrained(vllm_teacher_dir)
     model = AutoModelForCausalLM.from_pretrained(vllm_teacher_dir, attn_implementation="eager")

@@ -8,14 +8,11 @@ chat templates that TRL ships (read from trl's package files), built locally (no
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from arithmetic import arithmetic_messages  # noqa: E402
+from tests.training.arithmetic import arithmetic_messages
 
 R1_TOKENS = {
     "bos": "<｜begin▁of▁sentence｜>",
@@ -124,16 +121,21 @@ def other_vocab_model_dir(tmp_path_factory):
 def sharp_teacher_dir(tmp_path_factory, tiny_model_dir):
     """A different, larger tiny Qwen2 on the student's tokenizer with confident (peaked)
     next-token distributions, so that the student starts far from it in reverse KL."""
+    return save_sharp_teacher(tiny_model_dir, tmp_path_factory.mktemp("teacher") / "model")
+
+
+def save_sharp_teacher(tokenizer_dir: Path, path: Path) -> Path:
+    """A larger tiny Qwen2 on the tokenizer at `tokenizer_dir`, its distributions peaked,
+    saved (with the tokenizer) to `path`."""
     import torch
     from transformers import AutoTokenizer
 
     from reasoning_distill.toy.models import Arch, init_model
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     teacher = init_model(tok, Arch(hidden_size=48, num_hidden_layers=2), seed=1)
     with torch.no_grad():  # tied embeddings: sharper input and output projections
         teacher.get_input_embeddings().weight.mul_(8.0)
-    path = tmp_path_factory.mktemp("teacher") / "model"
     teacher.save_pretrained(str(path))
     tok.save_pretrained(str(path))
     return path

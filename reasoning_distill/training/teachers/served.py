@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from reasoning_distill.errors import UserError
-from reasoning_distill.training.teacher_topk import TopK, check_raw_logprob_source, tail_from_topk
+from reasoning_distill.training.teachers.local import TopK, check_raw_logprob_source, tail_from_topk
 
 logger = logging.getLogger(__name__)
 

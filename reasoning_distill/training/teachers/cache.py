@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from reasoning_distill.atomic import atomic_write_json, clean_stale_temporaries
+from reasoning_distill.atomic import atomic_write_json, clean_stale_temporaries, publish
 from reasoning_distill.errors import ConfigError, InputError, OutputError
-from reasoning_distill.training import cache_shard, topk_codec
-from reasoning_distill.training.teacher_topk import TopK, TopKTeacher
+from reasoning_distill.training.teachers import cache_shard, topk_codec
+from reasoning_distill.training.teachers.local import TopK, TopKTeacher
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ def _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_s
         try:  # listed first: a shard on disk is always in the index
             manifest["shards"][name] = entry.to_dict()
             atomic_write_json(folder / MANIFEST, manifest)
-            cache_shard.publish(tmp, path)
+            publish(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         seq += 1
@@ -464,18 +464,3 @@ def check_cache_matches(cache_dir: str | Path, tokenizer) -> TopKCache:
     if len(cache) == 0:
         raise InputError(f"the teacher cache {cache_dir} holds no sequences")
     return cache
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rdistill train cache ...` (see `cache_command`); user errors raise a `UserError`."""
-    from reasoning_distill.training.cache_command import main as command
-
-    return command(argv)
-
-
-if __name__ == "__main__":  # the older spelling, with rdistill's one-line errors
-    import sys
-
-    from reasoning_distill.cli.main import main as rdistill
-
-    raise SystemExit(rdistill(["train", "cache", *sys.argv[1:]]))

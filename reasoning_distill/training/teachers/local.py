@@ -4,7 +4,7 @@
 for each position t of a sequence, the k most likely next tokens (the prediction of token
 t + 1), their log-probabilities, and the log of the mass left outside them (the tail bucket).
 It is what the on-disk cache stores (`teacher_cache`), what a vLLM server returns
-(`served_teacher`), and what `topk_distillation_loss` consumes.
+(`served`), and what `topk_distillation_loss` consumes.
 
 Position convention: row t describes the distribution that predicts token t + 1, the same
 alignment as `shift_labels`. A sequence of L tokens has L - 1 rows (the last token predicts

@@ -1,6 +1,7 @@
-"""Configs for the training stages: TRL's `SFTConfig` with defaults that are safe on a CPU.
+"""The SFT stage's config: TRL's `SFTConfig` with defaults that are safe on a CPU, and the script
+arguments of its command line.
 
-Every field is a command-line flag and a recipe key: entry points parse
+Every field is a command-line flag and a recipe key: the commands (`scripts/`) parse
 `(SFTScriptArguments, StudentSFTConfig, trl.ModelConfig)` with `trl.TrlParser`, so
 `--config recipe.yaml` gives defaults and flags override them. `output_dir` is the run folder:
 checkpoints, `final/` and `train_log.json` all land there. `__post_init__` rejects bad values
@@ -262,72 +263,3 @@ class StudentSFTConfig(SFTConfig):
             raise ConfigError(
                 "resume=True needs checkpoints with optimiser state; set save_only_model=False"
             )
-
-
-@dataclass
-class ReverseKLConfig(StudentSFTConfig):
-    """The white-box stage: reverse KL(student || teacher) on teacher-forced assistant tokens.
-
-    loss = (1 - alpha) * reverse_kl + alpha * cross_entropy(dataset tokens).
-    """
-
-    max_steps: int = field(default=150, metadata={"help": "Exact number of optimiser steps (> 0)."})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Peak AdamW learning rate."})
-    alpha: float = field(
-        default=0.0,
-        metadata={"help": "Weight of the SFT cross-entropy mixed into the loss, in [0, 1]."},
-    )
-    temperature: float = field(
-        default=1.0, metadata={"help": "Softmax temperature for both distributions (> 0)."}
-    )
-
-    def _validate(self) -> None:
-        super()._validate()
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1]; got {self.alpha!r}")
-        if not self.temperature > 0:
-            raise ConfigError(f"temperature must be > 0; got {self.temperature!r}")
-
-
-def parse_config_args(
-    dataclass_types: list,
-    argv: list[str] | None,
-    allow_unknown: bool = False,
-    prog: str | None = None,
-):
-    """Parse `argv` (flags, and `--config YAML` as defaults) into `dataclass_types`.
-
-    TRL's parser, with its errors made `ConfigError`s naming the recipe file: an unknown recipe
-    key, a missing recipe file or a value `__post_init__` rejects. With `allow_unknown`, keys no
-    dataclass knows are returned last (as flag strings) instead of refused.
-    """
-    from pathlib import Path
-
-    import yaml
-    from trl import TrlParser
-
-    argv = list(argv or [])
-    where = ""
-    if "--config" in argv:
-        i = argv.index("--config")
-        if i + 1 >= len(argv):
-            raise ConfigError("--config needs a YAML recipe path")
-        path = Path(argv[i + 1])
-        if not path.is_file():
-            raise ConfigError(f"--config {path}: no such recipe file")
-        where = f" (recipe {path})"
-    parser = TrlParser(dataclass_types, prog=prog)
-    try:
-        if allow_unknown:
-            return parser.parse_args_and_config(
-                argv, return_remaining_strings=True, fail_with_unknown_args=False
-            )
-        return parser.parse_args_and_config(argv)
-    except ConfigError as e:
-        raise ConfigError(f"{e}{where}") from e
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{e}{where}") from e
-    except yaml.YAMLError as e:
-        raise ConfigError(
-            f"--config {argv[argv.index('--config') + 1]}: not valid YAML ({e})"
-        ) from e

@@ -1,29 +1,40 @@
 """Supervised fine-tuning of a student on a `messages` dataset, on top of TRL's `SFTTrainer`.
 
-`train_sft` is the whole stage: run the pre-flight (`training/check.py`) before any weights
-load, load (or take) the model, check the assistant-only mask on a real batch, train for
-exactly `config.max_steps` optimiser steps (resuming from the newest checkpoint with
-`resume`), save the final model atomically to `output_dir/final` with its original inference
-chat template and a generation config that stops on the template's end-of-turn token, and
-return a `TrainResult`. It is a plain top-level function of picklable arguments, so it runs in
-a `spawn` child process (two trainings on two cores).
+`StudentSFTTrainer` is TRL's `SFTTrainer` with a plain-logits loss for small vocabularies. TRL
+1.16 always computes the SFT loss through its chunked fused LM head, which never builds the
+(B, T, V) logits: a large saving at V = 150k, but with a vocabulary of a few hundred tokens on
+a CPU its tiling costs more than the logits themselves (see benchmarks/bench_train_overhead.py).
+With `fused_lm_head=False` (the default below 32k tokens) this trainer computes the same
+next-token cross-entropy from full logits, normalised like TRL's: per trained token over the
+whole accumulated batch of every rank (`num_items_in_batch`), times the number of ranks because
+DDP averages gradients over them. Dataset preparation, assistant masks, packing, collation,
+logging and saving stay TRL's. With Liger kernels the loss is always TRL's (Liger fuses the
+head itself). It also logs `tokens_per_second` (all ranks, real tokens, between two logging
+steps). The class is the base of the distillation trainer (`distill_trainer.py`).
 
-`main(argv)` is the command-line entry point (`rdistill train sft`, or
-`accelerate launch -m reasoning_distill.training.sft --config RECIPE.yaml`): TRL's parser over
-`SFTScriptArguments`, `StudentSFTConfig` and `trl.ModelConfig` (LoRA through `use_peft`).
+`train_sft` is the whole stage: run the pre-flight (`preflight.py`) before any weights load
+(unless `skip_check`: a command that ran it already), load (or take) the model, check the
+assistant-only mask on a real batch, train for exactly `config.max_steps` optimiser steps
+(resuming from the newest checkpoint with `resume`), save the final model atomically to
+`output_dir/final` with its original inference chat template and a generation config that
+stops on the template's end-of-turn token, and return a `TrainResult`. It is a plain top-level
+function of picklable arguments, so it runs in a `spawn` child process (two trainings on two
+cores). Its command line is `scripts/sft.py` (`rdistill train sft`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-from collections.abc import Iterator
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reasoning_distill.errors import ConfigError, InputError, OutputError
+import torch
+import torch.nn.functional as F
+from trl import SFTTrainer
+
+from reasoning_distill.errors import ConfigError, OutputError
 from reasoning_distill.training.checkpoint import (
     TrainResult,
     check_run_dir,
@@ -34,61 +45,113 @@ from reasoning_distill.training.checkpoint import (
     save_final,
     write_result,
 )
-from reasoning_distill.training.config import StudentSFTConfig
-from reasoning_distill.training.data import (  # noqa: F401  (load_train_dataset: part of this API)
+from reasoning_distill.training.data import (
     check_trainable_rows,
+    load_causal_lm,
+    load_tokenizer,
     load_train_dataset,
+    quiet_progress,
+    with_model_context,
 )
+from reasoning_distill.training.losses import IGNORE_INDEX, shift_labels
+from reasoning_distill.training.preflight import run_preflight
 from reasoning_distill.training.reporting import prepare_report_to
+from reasoning_distill.training.sft_config import StudentSFTConfig
 
 logger = logging.getLogger(__name__)
 
-
-def load_causal_lm(model_path_or_model: Any, model_args=None):
-    """A causal LM from a folder (or the given object, as it is).
-
-    Without `model_args` (a `trl.ModelConfig`): float32 with eager attention (faster than SDPA
-    for tiny models on a CPU). With it, its `dtype` and `attn_implementation` (SDPA on a GPU
-    when unset).
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if not isinstance(model_path_or_model, (str, Path)):
-        return model_path_or_model
-    path = Path(model_path_or_model)
-    if not (path / "config.json").is_file():
-        raise InputError(f"no model checkpoint at {path} (config.json missing)")
-    dtype: Any = torch.float32
-    attn = "eager"
-    if model_args is not None:
-        if model_args.dtype not in (None, "auto"):
-            dtype = getattr(torch, model_args.dtype)
-        elif model_args.dtype == "auto":
-            dtype = "auto"
-        attn = model_args.attn_implementation or ("sdpa" if torch.cuda.is_available() else "eager")
-    return AutoModelForCausalLM.from_pretrained(str(path), attn_implementation=attn, dtype=dtype)
+FUSED_HEAD_MIN_VOCAB = 32768
 
 
-def load_tokenizer(tokenizer: Any, model_path: Any = None):
-    """The tokenizer object, loading it from a path (or from `model_path` when None)."""
-    from transformers import AutoTokenizer
+class StudentSFTTrainer(SFTTrainer):
+    """SFTTrainer whose training loss can come from full logits (see the module docstring)."""
 
-    if tokenizer is None:
-        if not isinstance(model_path, (str, Path)):
-            raise ConfigError("pass a tokenizer when the model is given as an object")
-        tokenizer = model_path
-    if isinstance(tokenizer, (str, Path)):
-        try:
-            return AutoTokenizer.from_pretrained(str(tokenizer))
-        except OSError as e:  # no such folder, or a Hub id that cannot be fetched (offline)
-            raise InputError(f"cannot load the tokenizer {tokenizer}: {e}".splitlines()[0]) from e
-    return tokenizer
+    _last_log: tuple[float, int] | None = None
+
+    def use_fused_head(self) -> bool:
+        if getattr(self.args, "use_liger_kernel", False):
+            return True
+        choice = getattr(self.args, "fused_lm_head", None)
+        if choice is None:
+            return self.model.config.get_text_config().vocab_size >= FUSED_HEAD_MIN_VOCAB
+        return bool(choice)
+
+    def student_logits(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's full logits (B, T, V) and next-token-aligned labels (B, T)."""
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        model_inputs["use_cache"] = False
+        return model(**model_inputs).logits, shift_labels(inputs["labels"])
+
+    def token_denominator(self, mask: torch.Tensor, num_items_in_batch) -> torch.Tensor:
+        """What a summed token loss is divided by, under `Trainer.training_step`'s contract.
+
+        With `num_items_in_batch` (trained tokens over all accumulated micro-batches and, with
+        `average_tokens_across_devices`, over all ranks) the loss is not divided again by the
+        accumulation steps; as DDP then averages gradients over ranks, the denominator is
+        divided by their number, so every trained token of the global batch weighs the same.
+        Without it, a per-micro-batch mean.
+        """
+        if num_items_in_batch is not None and self.model_accepts_loss_kwargs:
+            denom = torch.as_tensor(num_items_in_batch, device=mask.device, dtype=torch.float32)
+            if self.args.average_tokens_across_devices:
+                denom = denom / (self.accelerator.num_processes // self.get_tp_size())
+            return denom.clamp_min(1e-8)
+        return mask.sum().clamp_min(1)
+
+    def record_metrics(self, inputs, logits: torch.Tensor, target: torch.Tensor, **extra) -> None:
+        """Token accuracy, token count and any `extra` scalars, averaged by SFTTrainer.log."""
+        mask = target != IGNORE_INDEX
+        local = torch.stack(
+            [
+                mask.sum(),
+                ((logits.detach().argmax(-1) == target) & mask).sum(),
+                _real_tokens(inputs),
+            ]
+        )
+        n, correct, tokens = (
+            int(x) for x in self.accelerator.gather_for_metrics(local[None]).sum(0)
+        )
+        metrics = self._metrics["train"]
+        metrics["mean_token_accuracy"].append(correct / n if n else 0.0)
+        for key, value in extra.items():
+            metrics[key].append(float(value))
+        self._total_train_tokens += tokens // self._tp_size
+        metrics["num_tokens"] = [self._total_train_tokens]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.use_fused_head() or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        logits, target = self.student_logits(model, inputs)
+        mask = target != IGNORE_INDEX
+        ce = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            target.flatten(),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+        loss = ce / self.token_denominator(mask, num_items_in_batch)
+        self.record_metrics(inputs, logits, target)
+        return (loss, {"logits": logits}) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model is not None and self.model.training and "loss" in logs:
+            now, tokens = time.perf_counter(), self._total_train_tokens
+            if self._last_log is not None and now > self._last_log[0]:
+                logs["tokens_per_second"] = (tokens - self._last_log[1]) / (now - self._last_log[0])
+            self._last_log = (now, tokens)
+        super().log(logs, start_time)
+
+
+def _real_tokens(inputs) -> torch.Tensor:
+    """Non-pad tokens of a batch (padding-free batches have no attention mask: all are real)."""
+    if "attention_mask" in inputs:
+        return inputs["attention_mask"].sum()
+    return torch.tensor(inputs["input_ids"].numel(), device=inputs["input_ids"].device)
 
 
 def check_chat_template(tokenizer, config: StudentSFTConfig, column_names: list[str]) -> None:
     """Fail early, naming the fix, when assistant-only loss cannot work on this data."""
-    from reasoning_distill.training.check import training_template
+    from reasoning_distill.training.templates import training_template
 
     if not config.assistant_only_loss:
         return
@@ -107,7 +170,8 @@ def check_chat_template(tokenizer, config: StudentSFTConfig, column_names: list[
 
 def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
     """Collate a real batch and check its labels (see `check.check_batch`)."""
-    from reasoning_distill.training.check import check_batch, stop_token_id
+    from reasoning_distill.training.check import check_batch
+    from reasoning_distill.training.templates import stop_token_id
 
     ds = trainer.train_dataset
     batch = trainer.data_collator([ds[i] for i in range(min(n, len(ds)))])
@@ -123,28 +187,6 @@ def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
             "{% endgeneration %}"
         )
     return check_batch(batch, tok, stop, trainer.args.max_length)
-
-
-@contextlib.contextmanager
-def quiet_progress(disable: bool) -> Iterator[None]:
-    """Silence datasets' and transformers' own progress bars while `disable` is set."""
-    if not disable:
-        yield
-        return
-    import datasets
-    import transformers
-
-    ds_was_on = datasets.is_progress_bar_enabled()
-    tf_was_on = transformers.utils.logging.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if ds_was_on:
-            datasets.enable_progress_bars()
-        if tf_was_on:
-            transformers.utils.logging.enable_progress_bar()
 
 
 def build_trainer(
@@ -207,7 +249,7 @@ def align_generation_eos(trainer) -> None:
     The student was trained to end its turns with that token; `generate` and vLLM stop on the
     generation config's `eos_token_id`, so without it there a student can run on to the limit.
     """
-    from reasoning_distill.training.check import stop_token_id
+    from reasoning_distill.training.templates import stop_token_id
 
     tok = trainer.processing_class
     template = trainer.chat_template or tok.chat_template
@@ -288,8 +330,6 @@ def train_sft(
     Raises:
         ConfigError: the pre-flight found problems (listed), or a config value is bad.
     """
-    from reasoning_distill.training.student_trainer import StudentSFTTrainer
-
     config = config or StudentSFTConfig()
     run_dir = check_run_dir(output_dir or config.output_dir)
     with quiet_progress(bool(config.disable_tqdm)):
@@ -317,114 +357,3 @@ def train_sft(
             peft_config=peft_config,
         )
         return run_trainer(trainer, tokenizer, run_dir, config)
-
-
-def model_context(model_path_or_model: Any) -> int | None:
-    """The model's context length from its config (no weights loaded)."""
-    from transformers import AutoConfig
-
-    if isinstance(model_path_or_model, (str, Path)):
-        try:
-            cfg = AutoConfig.from_pretrained(str(model_path_or_model))
-        except OSError as e:
-            raise InputError(
-                f"cannot load the model config of {model_path_or_model}: {e}".splitlines()[0]
-            ) from e
-    else:
-        cfg = model_path_or_model.config
-    return getattr(cfg.get_text_config(), "max_position_embeddings", None)
-
-
-def with_model_context(config: StudentSFTConfig, model_path_or_model: Any) -> StudentSFTConfig:
-    """`config` with `max_length=None` made the model's context (unless padding-free without
-    packing, where TRL needs None)."""
-    if config.max_length is not None or (config.padding_free and not config.packing):
-        return config
-    context = model_context(model_path_or_model)
-    if context is None:
-        return config
-    logger.info("max_length unset: using the model's context, %d tokens", context)
-    return replace(config, max_length=context)
-
-
-def run_preflight(model_path_or_model, tokenizer, dataset, config, teacher=None):
-    """Run the pre-flight check; raise `ConfigError` listing its problems."""
-    from reasoning_distill.training.check import preflight
-
-    report = preflight(model_path_or_model, tokenizer, dataset, config, teacher)
-    for note in report.notes:
-        logger.info("check: %s", note)
-    if not report.ok:
-        listed = "; ".join(f"({i}) {p}" for i, p in enumerate(report.problems, 1))
-        raise ConfigError(
-            f"pre-flight check failed: {listed}. `rdistill train check` shows the sample; "
-            f"skip_check=True trains anyway"
-        )
-    return report
-
-
-def refuse_unready(report) -> None:
-    """After the printed report: a `ConfigError` (exit 2) when the pre-flight found problems."""
-    if not report.ok:
-        raise ConfigError(
-            f"the pre-flight check found {len(report.problems)} problem(s), listed above: "
-            f"nothing was trained. Fix them, or pass --skip_check true to train anyway"
-        )
-
-
-def parse_args(argv: list[str] | None):
-    """`(SFTScriptArguments, StudentSFTConfig, ModelConfig)` from flags and `--config`."""
-    from trl import ModelConfig
-
-    from reasoning_distill.training.config import SFTScriptArguments, parse_config_args
-
-    return parse_config_args(
-        [SFTScriptArguments, StudentSFTConfig, ModelConfig], argv, prog="rdistill train sft"
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rdistill train sft --config RECIPE.yaml [--field value ...]`: check, train, summary."""
-    import sys
-
-    from reasoning_distill.training.check import is_main_process, preflight, print_report
-
-    script, config, model_args = parse_args(sys.argv[1:] if argv is None else argv)
-    if not model_args.model_name_or_path:
-        raise ConfigError("set model_name_or_path (a flag or a recipe key)")
-    check_run_dir(config.output_dir)  # a folder that is not ours: refused before any work
-    with quiet_progress(bool(config.disable_tqdm)):
-        dataset = load_train_dataset(
-            script.dataset_name, script.dataset_config, script.dataset_train_split
-        )
-    check_trainable_rows(dataset, script.dataset_name, config.assistant_only_loss)
-    if not config.skip_check:
-        with quiet_progress(True):
-            tokenizer = load_tokenizer(script.tokenizer_name_or_path, model_args.model_name_or_path)
-            config = with_model_context(config, model_args.model_name_or_path)
-            report = preflight(model_args.model_name_or_path, tokenizer, dataset, config)
-        print_report(report)
-        refuse_unready(report)
-        config = replace(config, skip_check=True)
-    result = train_sft(
-        model_args.model_name_or_path,
-        script.tokenizer_name_or_path,
-        dataset,
-        config.output_dir,
-        config,
-        model_args=model_args,
-    )
-    if is_main_process():
-        summary = {
-            "checkpoint": str(result.checkpoint),
-            "steps": result.steps,
-            "first_loss": round(result.first_loss, 4),
-            "last_loss": round(result.last_loss, 4),
-            "train_runtime_s": round(result.train_runtime_s, 1),
-        }
-        print(json.dumps(summary))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

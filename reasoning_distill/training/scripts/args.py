@@ -1,0 +1,96 @@
+"""What every training command shares: TRL's parser over its dataclasses (a recipe's keys as
+defaults, flags over them), printing on rank 0 only, and one-line errors when a script runs
+as `python -m` (`rdistill` itself prints them through its own entry point)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from reasoning_distill.errors import ConfigError, UserError
+from reasoning_distill.redact import redact_urls
+
+
+def parse_config_args(
+    dataclass_types: list,
+    argv: list[str] | None,
+    allow_unknown: bool = False,
+    prog: str | None = None,
+):
+    """Parse `argv` (flags, and `--config YAML` as defaults) into `dataclass_types`.
+
+    TRL's parser, with its errors made `ConfigError`s naming the recipe file: an unknown recipe
+    key, a missing recipe file or a value `__post_init__` rejects. With `allow_unknown`, keys no
+    dataclass knows are returned last (as flag strings) instead of refused.
+    """
+    from pathlib import Path
+
+    import yaml
+    from trl import TrlParser
+
+    argv = list(argv or [])
+    where = ""
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise ConfigError("--config needs a YAML recipe path")
+        path = Path(argv[i + 1])
+        if not path.is_file():
+            raise ConfigError(f"--config {path}: no such recipe file")
+        where = f" (recipe {path})"
+    parser = TrlParser(dataclass_types, prog=prog)
+    try:
+        if allow_unknown:
+            return parser.parse_args_and_config(
+                argv, return_remaining_strings=True, fail_with_unknown_args=False
+            )
+        return parser.parse_args_and_config(argv)
+    except ConfigError as e:
+        raise ConfigError(f"{e}{where}") from e
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{e}{where}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            f"--config {argv[argv.index('--config') + 1]}: not valid YAML ({e})"
+        ) from e
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or not distributed): the process that prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def print_report(report) -> None:
+    """Print the report on rank 0 (entry points only; library code never prints)."""
+    if not is_main_process():
+        return
+    from rich.console import Console
+
+    from reasoning_distill.training.check_view import render_report
+
+    Console(stderr=False, soft_wrap=False).print(render_report(report))
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The command's last line: one JSON object, on rank 0."""
+    if is_main_process():
+        print(json.dumps(summary))
+
+
+def run_script(main: Callable[[list[str] | None], int]) -> None:
+    """`python -m reasoning_distill.training.scripts.X`: exit with `main`'s code; a user's
+    error is one line on stderr and exit 2, as under `rdistill train X`."""
+    try:
+        code = int(main(sys.argv[1:]) or 0)
+    except KeyboardInterrupt:
+        print(
+            "interrupted; what finished is kept, rerun the same command to resume", file=sys.stderr
+        )
+        code = 130
+    except UserError as e:
+        print(f"error: {redact_urls(str(e))}", file=sys.stderr)
+        code = 2
+    raise SystemExit(code)
