@@ -89,33 +89,22 @@ def main(argv: list[str] | None = None) -> int:
         m.load_state_dict(state)
         return m
 
-    config = StudentSFTConfig(
+    same = dict(
         max_steps=args.steps,
         per_device_train_batch_size=args.batch_size,
         logging_steps=10,
         save_strategy="no",
-        skip_check=True,
     )
+    config = StudentSFTConfig(**same, skip_check=True)
+    # What ours sets apart from TRL's defaults, given to plain TRL by hand as a user would.
+    ours = ("learning_rate", "assistant_only_loss", "bf16", "gradient_checkpointing",
+            "report_to", "disable_tqdm", "dataloader_num_workers", "dataloader_pin_memory")  # fmt: skip
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     def plain_trl(out: Path):
         """`trl.SFTTrainer` as a user would write it, with the same settings."""
-        cfg = SFTConfig(
-            output_dir=str(out),
-            max_steps=args.steps,
-            per_device_train_batch_size=args.batch_size,
-            learning_rate=config.learning_rate,
-            logging_steps=10,
-            assistant_only_loss=True,
-            bf16=False,
-            gradient_checkpointing=False,
-            report_to="none",
-            save_strategy="no",
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=False,
-        )
+        cfg = SFTConfig(output_dir=str(out), **same, **{k: getattr(config, k) for k in ours})
         trainer = SFTTrainer(
             model=fresh(), args=cfg, train_dataset=dataset, processing_class=tokenizer
         )
