@@ -3,7 +3,6 @@ they are graded (sets, names, ordered tuples, last-box-wins for one part), plus 
 extraction for completions without a box."""
 
 import json
-from pathlib import Path
 
 import pytest
 from reasoning_distill.verifiers import extract_answer, extract_gold, verify_math, verify_math_batch
@@ -14,6 +13,8 @@ from reasoning_distill.verifiers.math_parts import (
     final_box_group,
     split_parts,
 )
+
+from tests.benchmark_files import SHARED_BENCHMARKS
 
 R1 = "<think>\nTry x = 1: no. Try 2: yes, and 3 too. Maybe \\boxed{7}?\n</think>\n\n"
 
@@ -267,11 +268,8 @@ def test_split_parts_and_final_box_group():
     assert extract_gold(r"\boxed{004}. Check again: \boxed{004}") == "004"
 
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-
-
 def _math500():
-    path = SHARED / "math500_test.jsonl"
+    path = SHARED_BENCHMARKS / "math500_test.jsonl"
     if not path.is_file():
         pytest.skip(f"{path} missing")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
