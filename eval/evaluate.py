@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 EVAL_MARKER = "rdistill-eval.json"
 # Bump when scoring changes (what counts as correct, how answers are compared): cached
 # verdicts stamped with another version are recomputed from the stored samples.
-SCORING_VERSION = 1
+# 2: the format check no longer demands a box of a math answer the answer markers found.
+SCORING_VERSION = 2
 DEFAULT_MAX_TOKENS = 2048
 
 
@@ -126,7 +127,8 @@ def verifier_config(check_format: bool = True, require_think: bool = True) -> di
         "verifier": "reasoning_distill.verification.verify_samples",
         "scoring_version": SCORING_VERSION,
         "format": format_policy(check_format, require_think),
-        "math": "math-verify equivalence of the last \\boxed{} answer with the gold",
+        "math": "math-verify equivalence of the last \\boxed{} answer (else an answer marker "
+        "such as ####) with the gold",
         "code": "every test passes in the sandbox",
         "math_verify": package_version("math-verify"),
         "reasoning_distill": package_version("reasoning-distill"),

@@ -60,9 +60,11 @@ def check_format(
       tag: the model did not reason), `unclosed_think` (opened, never closed) or
       `malformed_think`; `think_opened`: the prompt opened the block (the completion starts
       inside it), so a completion with no tag at all is `unclosed_think`;
-    - `answer`: `boxed` (exactly one `\\boxed{}` after the think block), `code` (exactly one
-      fenced Python block after it), `auto` (the default: boxed when the answer has a box,
-      else code) or None (no check) -> `no_answer` / `multiple_answers`;
+    - `answer`: `boxed` (exactly one `\\boxed{}` after the think block), `math` (at most one
+      box: an answer without one is left to the math verifier, which reads `####` and the
+      other answer markers), `code` (exactly one fenced Python block after it), `auto` (the
+      default: boxed when the answer has a box, else code) or None (no check) -> `no_answer`
+      / `multiple_answers`;
     - `max_chars`, or `max_tokens` with the `num_tokens` the engine reported -> `too_long`;
     - `language` (`en`, `zh`, `ru`): at least `min_language_share` of the letters in that
       script -> else `wrong_language` (catches the language mixing of R1-style traces).
@@ -86,14 +88,15 @@ def check_format(
         return Verdict.fail(TOO_LONG, None, tokens=num_tokens, max_tokens=max_tokens)
     final = text.rsplit(THINK_CLOSE, 1)[1] if closes else text
     if answer is not None:
-        if answer not in ("auto", "boxed", "code"):
+        if answer not in ("auto", "boxed", "math", "code"):
             raise ValueError(
-                f"check_format: answer must be 'auto', 'boxed', 'code' or None, got {answer!r}"
+                "check_format: answer must be 'auto', 'boxed', 'math', 'code' or None, "
+                f"got {answer!r}"
             )
         n = len(_BOX_RE.findall(final)) if answer != "code" else 0
         if answer == "code" or (answer == "auto" and n == 0):
             n = len(python_blocks(final))
-        if n == 0:
+        if n == 0 and answer != "math":
             return Verdict.fail(NO_ANSWER, None, answer=answer)
         if n > 1:
             return Verdict.fail(MULTIPLE_ANSWERS, None, answer=answer, count=n)

@@ -114,7 +114,7 @@ def verify_math(
     \\boxed{2}`) or the parts of one box (`\\boxed{1, 2}`); names count (`k = 45`).
     `unboxed="math_verify"` (opt-in; the default is "markers") reads a completion with no box
     through math-verify's LaTeX and expression extraction when no marker holds a bare answer
-    (none, or one that caught a sentence). `details["method"]` says which
+    (none, or one that caught a sentence); `unboxed="refuse"` counts a boxed answer only. `details["method"]` says which
     extraction found the answer: boxed, boxes, hash, phrase, a_line, math_verify_latex,
     math_verify_expr. Graded in the shared warm worker pool, safe from any thread.
     """

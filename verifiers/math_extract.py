@@ -25,8 +25,10 @@ from reasoning_distill.verifiers.math_parts import close_brace, final_box_group
 # "math_verify": a marker whose answer parses, else math-verify's own extraction over the
 # answer region (its `final answer is $x$` / `answer:` anchors, then the last LaTeX or
 # number), for teachers and benchmarks that do not box. The second reading needs sympy, so
-# `math_grade` does it, in the worker.
-UNBOXED_MODES = ("markers", "math_verify")
+# `math_grade` does it, in the worker. "refuse": only a boxed answer counts (a completion
+# without a box is `no_answer`), for datasets that must box every answer; the format check
+# demands a box in that mode alone, so the answer reading and the format check agree.
+UNBOXED_MODES = ("markers", "math_verify", "refuse")
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"

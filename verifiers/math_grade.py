@@ -120,6 +120,8 @@ def grade_math(
             if found.text is not None or ex.method == "none":
                 ex = found
                 details["method"] = ex.method
+        if unboxed == "refuse" and ex.text is not None and ex.method != "boxed":
+            return Verdict.fail(NO_ANSWER, None, **details, unboxed="refuse")
         if ex.text is None:
             if ex.method == "unclosed_box":
                 return Verdict.fail(UNPARSEABLE_ANSWER, None, **details)

@@ -72,10 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-think", action="store_true", help="read answers inside think too")
     p.add_argument(
         "--unboxed",
-        choices=("markers", "math_verify"),
+        choices=("markers", "math_verify", "refuse"),
         default="markers",
         help="math answers without a box: only answer markers (####, 'The answer is'; the "
-        "default), or also math-verify's LaTeX and expression extraction",
+        "default), also math-verify's LaTeX and expression extraction, or refuse (a box "
+        "only). The format check demands a box under refuse alone",
     )
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPUs)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per item / test case")

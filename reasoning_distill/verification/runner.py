@@ -43,7 +43,9 @@ class VerifyOptions:
     require_think: bool = True
     include_think: bool = False
     # "markers": a box, else the answer markers (####, "The answer is"); "math_verify" also
-    # asks math-verify's LaTeX and expression extraction when there is no box
+    # asks math-verify's LaTeX and expression extraction when there is no box; "refuse": a
+    # box only. The format check demands a box in "refuse" alone: in the other modes an
+    # unboxed answer counts, and the format check must not reject what the reading accepts.
     unboxed: str = "markers"
     math_timeout_s: float = 10.0
     code_timeout_s: float = 6.0
@@ -66,7 +68,14 @@ class VerifyOptions:
                 )
 
     def config(self) -> dict[str, Any]:
-        return {"verify_options": asdict(self), "verdict_record_version": 1}
+        # format_rules 2: a math answer needs a box only under unboxed="refuse" (1 demanded
+        # one always); verdicts made under other rules are redone, not mixed in.
+        return {"verify_options": asdict(self), "verdict_record_version": 1, "format_rules": 2}
+
+    @property
+    def math_answer_format(self) -> str:
+        """The format check's answer rule for math (`check_format`'s `answer`)."""
+        return "boxed" if self.unboxed == "refuse" else "math"
 
     def verifier_name(self, kind: str) -> str:
         return f"{kind}+format" if self.check_format else kind
@@ -159,7 +168,7 @@ def iter_verdicts(
             it.finish_reason,
             require_think=options.require_think,
             think_opened=it.think_opened,
-            answer="boxed" if it.kind == "math" else "code",
+            answer=options.math_answer_format if it.kind == "math" else "code",
         )
         verdict = all_of([fmt, answer])
         if not fmt.correct:

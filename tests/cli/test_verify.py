@@ -113,3 +113,27 @@ def test_unboxed_answers_are_read_only_when_asked(tmp_path):
     (opted,) = _read(out)
     assert opted["verdict"]["correct"] is True
     assert opted["verdict"]["details"]["method"] == "math_verify_latex"
+
+
+def test_no_think_accepts_the_unboxed_answer_the_markers_read(tmp_path, capsys):
+    # A model that does not reason in tags and ends GSM8K-style with `#### 28`: verify reads
+    # 28 with the default `--unboxed markers`, so the format check must not demand a box.
+    from reasoning_distill.verification import read_verdicts
+    from tests.cli._verify_rows import make_store
+
+    rows = [
+        dict(problem_id="g1", kind="math", gold="28", completion="7 * 4 = 28\n#### 28"),
+        dict(problem_id="g2", kind="math", gold="28", completion="So \\boxed{28}."),
+        dict(problem_id="g3", kind="math", gold="28", completion="I give up."),
+    ]
+    store = make_store(tmp_path / "gen", rows)
+    assert main(["verify", "--samples", str(store), "--no-think"]) == 0
+    got = {k[0]: (v.reason, v.extracted) for k, v in read_verdicts(store).items()}
+    assert got == {"g1": ("ok", "28"), "g2": ("ok", "28"), "g3": ("no_answer", None)}
+    # `--unboxed refuse` counts boxed answers only, and the format check then demands one.
+    assert (
+        main(["verify", "--samples", str(store), "--no-think", "--unboxed", "refuse", "--redo"])
+        == 0
+    )
+    strict = {k[0]: v.reason for k, v in read_verdicts(store).items()}
+    assert strict == {"g1": "no_answer", "g2": "ok", "g3": "no_answer"}

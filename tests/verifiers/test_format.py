@@ -49,6 +49,15 @@ GOOD = "<think>\nLet me compute 17.\n</think>\n\nThe answer is \\boxed{17}."
             "multiple_answers",
         ),
         ("<think>x</think> no box at all", "stop", {"answer": "boxed"}, "no_answer"),
+        # math: at most one box; an unboxed answer (`#### 28`) is left to the math verifier
+        ("<think>x</think> #### 28", "stop", {"answer": "math"}, "ok"),
+        ("#### 28", "stop", {"answer": "math", "require_think": False}, "ok"),
+        (
+            "<think>x</think> \\boxed{1} or \\boxed{2}",
+            "stop",
+            {"answer": "math"},
+            "multiple_answers",
+        ),
     ],
 )
 def test_check_format(completion, finish, kw, reason):

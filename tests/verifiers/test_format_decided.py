@@ -37,3 +37,18 @@ def test_item_of_reads_an_opened_think_block_from_the_prompt():
     assert opened.think_opened and not plain.think_opened
     got = _verdicts([opened, plain])
     assert got[opened.key].reason == "unclosed_think" and got[plain.key].reason == "no_think"
+
+
+def test_the_format_check_demands_a_box_only_when_unboxed_answers_are_refused():
+    items = [
+        Item(("h", 0), "math", "<think>x</think> 7 * 4 = 28\n#### 28", "28", "stop"),
+        Item(("p", 0), "math", "<think>x</think> The answer is 28.", "28", "stop"),
+        Item(("b", 0), "math", "<think>x</think> \\boxed{28} or \\boxed{27}", "28", "stop"),
+    ]
+    for unboxed in ("markers", "math_verify"):
+        got = _verdicts(items, unboxed=unboxed)
+        assert got[("h", 0)].correct and got[("p", 0)].correct, unboxed
+        assert got[("b", 0)].reason == "multiple_answers"
+    strict = _verdicts(items, unboxed="refuse")
+    assert [strict[k].reason for k in (("h", 0), ("p", 0))] == ["no_answer", "no_answer"]
+    assert strict[("h", 0)].details.get(DECIDED_BY) == "format"
