@@ -65,7 +65,7 @@ def test_generate_bad_model_and_template(tiny_model_dir, problems_file, tmp_path
         == 2
     )
     assert "does not exist" in capsys.readouterr().err
-    import tiny_model  # tests/generation, on the path through tests/cli/conftest.py
+    from tests.generation import tiny_model
 
     no_gen = tiny_model.build(tmp_path / "nogen", template=tiny_model.CHATML_NO_GEN)
     assert main(args(no_gen, problems_file, tmp_path / "o2", "--on-missing", "skip")) == 2

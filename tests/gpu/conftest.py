@@ -16,7 +16,7 @@ from tests.training.training_fixtures import save_sharp_teacher
 @pytest.fixture(scope="session")
 def gen_model_dir(tmp_path_factory) -> Path:
     """The generation room's tiny Qwen2 (ChatML template), random weights."""
-    import tiny_model
+    from tests.generation import tiny_model
 
     return tiny_model.build(tmp_path_factory.mktemp("gpu_gen") / "qwen2")
 
