@@ -53,6 +53,7 @@ from reasoning_distill.eval.registry import (
 )
 
 from reasoning_distill.errors import ConfigError, InputError
+from reasoning_distill.generation.prompts import MATH_TEMPLATE, build_prompt
 from reasoning_distill.jsonl import iter_jsonl
 from reasoning_distill.records import Problem
 
@@ -68,9 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MATH_TEMPLATE = (
-    "{problem}\n\nPlease reason step by step, and put your final answer within \\boxed{{}}."
-)
 FUNCTION_TEMPLATE = (
     "Complete the following Python function. Reply with the whole function in a ```python "
     "code block.\n\n```python\n{problem}```"
@@ -149,7 +147,7 @@ def _math_problem(b: Benchmark, row: Row, index: int) -> Problem:
         meta["solution"] = solution
     return Problem(
         id=str(rid),
-        prompt=MATH_TEMPLATE.format(problem=question),
+        prompt=build_prompt(question, MATH_TEMPLATE),
         gold=answer,
         kind="math",
         source=b.name,
