@@ -4,7 +4,9 @@ Each sample becomes one record (problem id, sample index, seed, prompt, completi
 reasoning and answer, finish reason, token counts, engine, model, sampling, timing) in
 append-only shards under --out with a manifest. Rerunning the same command after a crash
 produces only the missing samples; rerunning with other settings into the same folder is
-refused.
+refused. A math problem is asked as `rdistill eval` asks it, to put its final answer within
+\\boxed{} (`--prompt-template`, `generation.prompts`); the manifest states the template and
+the dtype the engine sampled in.
 
   rdistill generate --model M --input problems.jsonl --out DIR --n 4 --engine hf \\
       --max-tokens 2048 --temperature 0.6 --top-p 0.95 --seed 0
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from reasoning_distill.cli.engine_options import (
     add_engine_arguments,
@@ -39,6 +42,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--out", required=True, help="output folder (created; resumed if it exists)")
     g.add_argument("--system", default=None, help="system prompt added to every problem")
+    g.add_argument(
+        "--prompt-template",
+        default="auto",
+        help="how each problem is asked: auto (math: 'boxed', code: 'plain'), boxed (the "
+        "question, then 'Please reason step by step, and put your final answer within "
+        "\\boxed{}.', as rdistill eval asks it), plain (the question alone), or a template's "
+        "text holding {problem}; stated in the manifest",
+    )
 
     g = p.add_argument_group("input fields")
     g.add_argument("--id-field", default="id", help="id field; '' numbers rows as row-<n>")
@@ -69,8 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="hf (and every engine under --ray): problems per committed chunk, a kill loses at "
-        "most one; default hf 64, vllm 1024, openai 256. Without --ray, vllm and openai stream: "
-        "samples are written every 2 s as they finish",
+        "most one; default hf: sized to the work (a batch, and on a CPU about 32k completion "
+        "tokens, each chunk logged as it is written), vllm 1024, openai 256 under --ray. "
+        "Without --ray, vllm and openai stream: samples are written every 2 s as they finish",
     )
     g.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
     g.add_argument(
@@ -111,7 +123,8 @@ def main(args: argparse.Namespace) -> int:
     from reasoning_distill.errors import InputError, UserError
     from reasoning_distill.generation.factory import make_engine
     from reasoning_distill.generation.inputs import load_problems
-    from reasoning_distill.generation.job import run_job
+    from reasoning_distill.generation.job import chunk_problems, run_job
+    from reasoning_distill.generation.prompts import apply_template, resolve_template
     from reasoning_distill.generation.spec import JobSpec
 
     err = Console(stderr=True, soft_wrap=True)
@@ -132,26 +145,31 @@ def main(args: argparse.Namespace) -> int:
         err.print(f"skipped {loaded.n_skipped} input rows (see the warning above)")
     if not loaded.problems:
         raise InputError(f"{args.input}: no usable problems")
+    template = resolve_template(args.prompt_template, args.kind)
+    problems = apply_template(loaded.problems, template)
     spec = JobSpec.for_problems(
-        loaded.problems,
+        problems,
         args.engine,
         str(args.model),
         params,
         system=args.system,
         format=args.format,
+        prompt_template=template,
     )
     # Every check of the output folder before the engine loads: a teacher can take minutes.
     spec.preflight(args.out)
     think = {"auto": None, "yes": True, "no": False}[args.think_in_prompt]
-    if args.chunk_size is None:
-        args.chunk_size = {"hf": 64, "vllm": 1024, "openai": 256}[args.engine]
+    if args.chunk_size is None and args.ray:
+        # A Ray batch is a number of problems; the local job sizes its own chunks.
+        ray_chunk = {"vllm": 1024, "openai": 256}
+        args.chunk_size = ray_chunk.get(args.engine) or chunk_problems(params)
     try:
         if args.ray:
             from reasoning_distill.generation.ray_job import run_ray_job
 
             summary = run_ray_job(
                 spec,
-                loaded.problems,
+                problems,
                 engine_opts(args),
                 args.out,
                 num_actors=args.ray,
@@ -164,7 +182,7 @@ def main(args: argparse.Namespace) -> int:
             try:
                 summary = run_job(
                     spec,
-                    loaded.problems,
+                    problems,
                     engine,
                     args.out,
                     progress=RichProgress(),
@@ -176,11 +194,7 @@ def main(args: argparse.Namespace) -> int:
     except UserError:
         raise  # one line from the CLI's main (a folder locked by another job, say)
     except (ConnectionError, RuntimeError) as e:
-        err.print(
-            f"[red]error:[/red] {escape(str(e))}\n"
-            f"Samples written so far are kept in {escape(str(args.out))}; rerun to resume.",
-            highlight=False,
-        )
+        err.print(f"[red]error:[/red] {escape(str(e))}\n{escape(_kept(args.out))}", highlight=False)
         return 1
 
     table = Table(title=f"generation summary: {args.out}", show_header=False)
@@ -198,3 +212,19 @@ def main(args: argparse.Namespace) -> int:
         table.add_row(k, v)
     Console(file=sys.stdout).print(table)
     return 0 if summary.samples == summary.expected else 1
+
+
+def _kept(out: str) -> str:
+    """What a failed run left in `out`: samples to resume from, or nothing at all (the
+    engine failed before the folder was made, or before its first sample)."""
+    from reasoning_distill.generation.store import MANIFEST, Store
+
+    if not (Path(out) / MANIFEST).is_file():
+        return f"Nothing was written ({out} was not created); fix the cause and rerun."
+    try:
+        stored = len(Store(out).done_keys())
+    except Exception:  # a folder this run could not read back: do not promise a count
+        return f"Samples written so far are kept in {out}; rerun to resume."
+    if not stored:
+        return f"No sample was written to {out} yet; rerun to start again."
+    return f"{stored} samples written so far are kept in {out}; rerun to resume."

@@ -58,6 +58,18 @@ class SamplingParams:
         return cls(**{**d, "stop": tuple(d.get("stop", ()))})
 
 
+# Completion tokens one chunk of a job may ask of an engine that does not stream (samples x
+# max_tokens): 16 samples of 2048 tokens, 128 of 256.
+CHUNK_TOKENS = 32768
+
+
+def chunk_samples(params: SamplingParams, batch_size: int | None = None) -> int:
+    """Samples per chunk sized to the work: about `CHUNK_TOKENS` completion tokens, at most
+    `batch_size` (an engine batch; more would wait for a second batch before writing)."""
+    size = max(1, CHUNK_TOKENS // params.max_tokens)
+    return min(size, batch_size) if batch_size else size
+
+
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:
     """A per-sample seed that does not depend on batching or on what was already done."""
     import hashlib

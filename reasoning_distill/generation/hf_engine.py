@@ -29,6 +29,7 @@ from reasoning_distill.generation.engine import (
     GenerationRequest,
     GenerationResult,
     SamplingParams,
+    chunk_samples,
     sample_seed,
 )
 from reasoning_distill.generation.model_checks import check_generation_prompt
@@ -193,6 +194,20 @@ class HFEngine(EngineBase):
             logger.warning("%s has no chat template: chat requests will fail", self.model)
         self._lm = _load_model(self.model, dtype, attn, threads, device)
         self._replicas: Replicas | None = None
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the weights were loaded in ("float32"), as the manifests record it."""
+        return str(self._lm.dtype).removeprefix("torch.")
+
+    def chunk_samples(self, params: SamplingParams) -> int:
+        """Samples a job should ask for at once: a batch per replica, and on a CPU no more
+        than about `CHUNK_TOKENS` tokens of completions per replica (a batch of 64 traces
+        of 2048 tokens runs for the best part of an hour there: nothing would be written)."""
+        per_replica = self.batch_size
+        if self.device == "cpu":
+            per_replica = chunk_samples(params, self.batch_size)
+        return per_replica * self.data_parallel
 
     def _prompt_text(self, req: GenerationRequest) -> str:
         if req.prompt is not None:

@@ -3,7 +3,11 @@
 spec (`spec.py`) -> store opened through it -> requests for the samples not yet stored
 (`plan.py`) -> engine -> `Sample` records (`samples.py`) -> store -> summary (`summary.py`).
 Engines that stream get every request at once and their samples are written every couple of
-seconds; other engines get fixed chunks, each written before the next is asked for. A kill
+seconds; other engines get chunks, each written (and logged) before the next is asked for.
+A chunk is sized to the work unless the caller fixes it: the engine's own size where it has
+one (transformers: a batch per replica, fewer on a CPU), else about `CHUNK_TOKENS` tokens of
+completions (`engine.chunk_samples`), so a long-trace job on a CPU commits and reports every
+few minutes, not once at the end. A kill
 loses at most what was in flight, and a restart with the same spec makes exactly the missing
 samples.
 """
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ from reasoning_distill.generation.engine import (
     PartialResultsError,
     SamplingParams,
     StreamingEngine,
+    chunk_samples,
     streams,
 )
 from reasoning_distill.generation.plan import count_samples, plan_requests
@@ -36,6 +41,24 @@ from reasoning_distill.progress import Progress, Task, ensure
 from reasoning_distill.records import Problem
 
 logger = logging.getLogger(__name__)
+
+
+def chunk_problems(params: SamplingParams) -> int:
+    """`chunk_samples` in problems of `params.n` samples each (a Ray batch is problems)."""
+    return max(1, chunk_samples(params) // params.n)
+
+
+def _chunk_samples(engine: Engine, params: SamplingParams) -> int:
+    """The engine's own chunk size where it has one (`chunk_samples(params)`), else the
+    token-bounded default."""
+    own = getattr(engine, "chunk_samples", None)
+    return int(own(params)) if callable(own) else chunk_samples(params)
+
+
+def engine_dtype(engine: object) -> str | None:
+    """The dtype an engine samples in, as its `dtype` attribute names it (None: unknown)."""
+    dtype = getattr(engine, "dtype", None)
+    return dtype if isinstance(dtype, str) and dtype else None
 
 
 @dataclass
@@ -60,13 +83,17 @@ class OpenJob:
 
 
 @contextmanager
-def open_job(spec: JobSpec, problems: Sequence[Problem], out_dir: str | Path) -> Iterator[OpenJob]:
+def open_job(
+    spec: JobSpec, problems: Sequence[Problem], out_dir: str | Path, dtype: str | None = None
+) -> Iterator[OpenJob]:
     """Open the store of job `spec` in `out_dir` and plan the samples it still lacks.
 
-    Both the local job and the Ray job start here, so they resume the same way."""
+    Both the local job and the Ray job start here, so they resume the same way. `dtype` is
+    what the engine samples in, stated in a new folder's manifest."""
     started = time.perf_counter()
     n = spec.params.n
-    with Store.open(out_dir, spec.identity(), format=spec.format) as store:
+    record = spec.manifest_record(dtype)
+    with Store.open(out_dir, spec.identity(), format=spec.format, record=record) as store:
         requests = plan_requests(problems, n, store.done_keys(), spec.system)
         yield OpenJob(
             store,
@@ -118,9 +145,22 @@ def _check_results(
             )
 
 
-def _chunks(items: Sequence[GenerationRequest], size: int) -> Iterable[Sequence[GenerationRequest]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _chunks(
+    items: Sequence[GenerationRequest], n: int, problems: int | None, samples: int
+) -> list[Sequence[GenerationRequest]]:
+    """`problems` requests per chunk, or (None) requests until a chunk holds `samples`."""
+    if problems is not None:
+        return [items[i : i + problems] for i in range(0, len(items), problems)]
+    out: list[Sequence[GenerationRequest]] = []
+    start = count = 0
+    for i, req in enumerate(items):
+        count += len(req.indices(n))
+        if count >= samples:
+            out.append(items[start : i + 1])
+            start, count = i + 1, 0
+    if start < len(items):
+        out.append(items[start:])
+    return out
 
 
 def _generate_chunked(
@@ -128,11 +168,15 @@ def _generate_chunked(
     requests: Sequence[GenerationRequest],
     writer: _Writer,
     task: Task,
-    chunk_size: int,
+    chunk_size: int | None,
 ) -> None:
-    """Send `chunk_size` problems at a time; write each chunk once the engine returns it."""
+    """Send a chunk at a time (`chunk_size` problems, or None: sized to the work); write and
+    log each chunk once the engine returns it (the log is the progress without a terminal)."""
     params = writer.spec.params
-    for chunk in _chunks(requests, chunk_size):
+    samples = _chunk_samples(engine, params)
+    chunks = _chunks(requests, params.n, chunk_size, samples)
+    todo = sum(len(r.indices(params.n)) for r in requests)
+    for number, chunk in enumerate(chunks, 1):
         t_chunk = time.perf_counter()
         written, tokens = writer.written, writer.tokens
         try:
@@ -145,8 +189,19 @@ def _generate_chunked(
                 )
             raise
         _check_results(chunk, results, params)
-        writer.write(results, time.perf_counter() - t_chunk)
+        elapsed = time.perf_counter() - t_chunk
+        writer.write(results, elapsed)
         task.advance(writer.written - written, tokens=writer.tokens - tokens)
+        logger.info(
+            "chunk %d of %d written: %d samples (%d of %d this run), %d tokens in %.1f s",
+            number,
+            len(chunks),
+            writer.written - written,
+            writer.written,
+            todo,
+            writer.tokens - tokens,
+            elapsed,
+        )
 
 
 def _generate_streaming(
@@ -210,14 +265,17 @@ def run_job(
     out_dir: str | Path,
     progress: Progress | None = None,
     *,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
     think_in_prompt: bool | None = None,
     flush_s: float = 2.0,
 ) -> GenerationSummary:
-    """Run the job `spec` (already checked by `spec.preflight(out_dir)`) on `engine`."""
-    if chunk_size < 1:
+    """Run the job `spec` (already checked by `spec.preflight(out_dir)`) on `engine`.
+
+    `chunk_size` is problems per chunk of an engine that does not stream; None sizes chunks
+    to the work (`chunk_samples`)."""
+    if chunk_size is not None and chunk_size < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
-    with open_job(spec, problems, out_dir) as job:
+    with open_job(spec, problems, out_dir, engine_dtype(engine)) as job:
         logger.info(
             "%s: %d samples expected, %d already stored, %d to generate",
             out_dir,
@@ -240,21 +298,24 @@ def run_generation(
     params: SamplingParams,
     out_dir: str | Path,
     progress: Progress | None = None,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
     *,
     system: str | None = None,
     think_in_prompt: bool | None = None,
     store_format: str = "jsonl",
     input_hash: str | None = None,
     flush_s: float = 2.0,
+    prompt_template: str | None = None,
 ) -> GenerationSummary:
     """Sample `params.n` completions per problem into `out_dir`, skipping those already there.
 
     Engines that stream (`StreamingEngine`: vLLM, HTTP) get every request at once and hand
     back samples as they finish; those are written (and fsynced) every `flush_s` seconds, so
-    no batch waits for its longest sample. Other engines get `chunk_size` problems at a time,
-    and each chunk is written before the next starts; if the engine fails part-way through a
-    chunk with `PartialResultsError`, its results are written before the error propagates.
+    no batch waits for its longest sample. Other engines get `chunk_size` problems at a time
+    (None: chunks sized to the work, see `chunk_samples`), and each chunk is written before
+    the next starts; if the engine fails part-way through a chunk with `PartialResultsError`,
+    its results are written before the error propagates. `prompt_template` (the template
+    the prompts were built with) is stated in the manifest.
     A folder made with other settings is refused (`ManifestMismatchError`).
     """
     spec = JobSpec.for_problems(
@@ -265,6 +326,7 @@ def run_generation(
         system=system,
         format=store_format,
         input_hash=input_hash,
+        prompt_template=prompt_template,
     )
     spec.preflight(out_dir)
     return run_job(

@@ -21,6 +21,7 @@ from typing import Any
 
 from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.generation.engine import SamplingParams
+from reasoning_distill.generation.prompts import template_entry
 from reasoning_distill.generation.store import (
     FOLDER_LOCK,
     MANIFEST,
@@ -40,7 +41,12 @@ _PROBE = ".rdistill-probe-"  # the writability probe's file, removed at once
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One generation job: engine name, model, sampling, system prompt, format, input hash."""
+    """One generation job: engine name, model, sampling, system prompt, format, input hash.
+
+    `prompt_template` is the template the problems' prompts were built with
+    (`generation.prompts`), stated in the manifest; the input hash covers the prompts it
+    made, so it is not part of the identity.
+    """
 
     engine: str
     model: str
@@ -48,6 +54,7 @@ class JobSpec:
     system: str | None = None
     format: str = "jsonl"
     input_hash: str = ""
+    prompt_template: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -64,6 +71,7 @@ class JobSpec:
         system: str | None = None,
         format: str = "jsonl",
         input_hash: str | None = None,
+        prompt_template: str | None = None,
     ) -> JobSpec:
         """The spec of sampling `params.n` completions of each of `problems`."""
         check_problems(problems, params.n)
@@ -74,6 +82,7 @@ class JobSpec:
             system=system,
             format=format,
             input_hash=input_hash or problems_hash(problems),
+            prompt_template=prompt_template,
         )
 
     def identity(self) -> dict[str, Any]:
@@ -88,7 +97,7 @@ class JobSpec:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.identity(), "format": self.format}
+        return {**self.identity(), "format": self.format, "prompt_template": self.prompt_template}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobSpec:
@@ -99,7 +108,13 @@ class JobSpec:
             system=d["system"],
             format=d["format"],
             input_hash=d["input_hash"],
+            prompt_template=d.get("prompt_template"),
         )
+
+    def manifest_record(self, dtype: str | None) -> dict[str, Any]:
+        """What the manifest states beside the identity: the prompt template and the dtype
+        the engine samples in (None: not known, e.g. a served model)."""
+        return {"prompt_template": template_entry(self.prompt_template), "engine": {"dtype": dtype}}
 
     def preflight(self, out_dir: str | Path) -> None:
         """Every check of `out_dir` that can fail, done before any model loads.

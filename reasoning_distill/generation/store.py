@@ -2,7 +2,8 @@
 
 Layout of an output folder::
 
-    manifest.json                      what the samples were made with (model, engine, params, input hash)
+    manifest.json                      what the samples were made with (model, engine, params,
+                                       input hash; prompt template and engine dtype beside)
     samples-<writer>-<seq>.jsonl       one Sample per line; each writer session opens a new shard
     samples-<writer>-<seq>.parquet     (format="parquet") one file per appended chunk
 
@@ -183,8 +184,14 @@ class Store:
         folder_lock: bool = True,
         repair: bool = True,
         known_done: set[tuple[str, int]] | None = None,
+        record: dict[str, Any] | None = None,
     ) -> Store:
         """Create or reopen `out_dir` for appending.
+
+        `record` is written into a new manifest beside the identity (what the job states but
+        a resume need not match: the prompt template, which the input hash covers already,
+        and `engine.dtype`, known only once the engine has loaded). Reopening a folder whose
+        manifest records another dtype logs a warning naming both.
 
         `folder_lock` takes an exclusive lock on the whole folder (one job at a time);
         Ray actors pass False and rely on their distinct `writer_id`s, after the driver
@@ -202,7 +209,7 @@ class Store:
             if folder_lock:
                 store._lock(FOLDER_LOCK, _BUSY)
             store._lock(f".lock-{writer_id}", f"another process is writing as writer {writer_id!r}")
-            store._check_or_write_manifest(identity, format)
+            store._check_or_write_manifest(identity, format, record or {})
             if repair:
                 store.repair()
         except BaseException:
@@ -235,8 +242,11 @@ class Store:
             raise StoreLockedError(f"{self.path}: {what}") from None
         self._locks.append(fh)
 
-    def _check_or_write_manifest(self, identity: dict[str, Any], format: str) -> None:
+    def _check_or_write_manifest(
+        self, identity: dict[str, Any], format: str, record: dict[str, Any]
+    ) -> None:
         if check_manifest(self.path, identity, format):
+            _warn_other_dtype(self.path, self.manifest(), record)
             return
         if any(SHARD_RE.match(n) for n in os.listdir(self.path)):
             raise ManifestMismatchError(
@@ -244,6 +254,7 @@ class Store:
                 "Use a new output folder."
             )
         manifest = {
+            **json.loads(json.dumps(record)),
             "store_version": STORE_VERSION,
             "format": format,
             "identity": json.loads(json.dumps(identity)),
@@ -432,6 +443,22 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _warn_other_dtype(path: Path, manifest: dict[str, Any], record: dict[str, Any]) -> None:
+    """Samples of another precision are not refused (eval reuses its folders whatever the
+    dtype), but the manifest only speaks for the dtype it records: say so."""
+    was = (manifest.get("engine") or {}).get("dtype")
+    now = (record.get("engine") or {}).get("dtype")
+    if was and now and was != now:
+        logger.warning(
+            "%s: its samples so far were made in %s (its manifest says so); this run samples "
+            "in %s. Pass --dtype %s to keep the folder in one precision.",
+            path,
+            was,
+            now,
+            was,
+        )
 
 
 def check_manifest(out_dir: str | Path, identity: dict[str, Any], format: str) -> bool:

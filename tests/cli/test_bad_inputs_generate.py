@@ -226,6 +226,41 @@ def test_an_unreachable_server_is_one_line(tmp_path, capsys):
     )
 
 
+def test_an_engine_that_fails_to_start_promises_no_samples(
+    tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    # vLLM's CPU build died at start; the message said samples were kept in a folder that
+    # was never made.
+    from reasoning_distill.generation import factory
+
+    def fails_to_start(*args, **kwargs):
+        raise RuntimeError("Engine core initialization failed")
+
+    monkeypatch.setattr(factory, "make_engine", fails_to_start)
+    inp, out = write_problems(tmp_path / "p.jsonl", 2), tmp_path / "out"
+    assert main(generate_argv(tiny_model_dir, inp, out)) == 1
+    err = capsys.readouterr().err
+    assert "Engine core initialization failed" in err and "kept in" not in err
+    assert "Nothing was written" in err and not out.exists()
+
+    # Failing after its first chunk: the message counts what is kept.
+    monkeypatch.undo()
+    from reasoning_distill.generation.hf_engine import HFEngine
+
+    real, calls = HFEngine.generate, []
+
+    def dies_second(self, requests, params, progress=None):
+        calls.append(len(requests))
+        if len(calls) > 1:
+            raise RuntimeError("the engine died")
+        return real(self, requests, params)
+
+    monkeypatch.setattr(HFEngine, "generate", dies_second)
+    assert main(generate_argv(tiny_model_dir, inp, out, "--chunk-size", "1")) == 1
+    assert f"2 samples written so far are kept in {out}" in capsys.readouterr().err
+    assert len(load_samples(out)) == 2
+
+
 def test_a_folder_held_by_a_running_job_is_refused_and_kept(tiny_model_dir, tmp_path, capsys):
     inp = write_problems(tmp_path / "p.jsonl", 3)
     out = tmp_path / "out"

@@ -70,3 +70,34 @@ def test_generate_bad_model_and_template(tiny_model_dir, problems_file, tmp_path
     no_gen = tiny_model.build(tmp_path / "nogen", template=tiny_model.CHATML_NO_GEN)
     assert main(args(no_gen, problems_file, tmp_path / "o2", "--on-missing", "skip")) == 2
     assert "adds no generation prompt" in capsys.readouterr().err
+
+
+def test_math_is_asked_for_a_box_as_eval_asks_it_and_the_manifest_says_so(
+    tiny_model_dir, problems_file, tmp_path, capsys
+):
+    from reasoning_distill.eval.benchmarks import get_benchmark
+
+    from reasoning_distill.generation.prompts import build_prompt
+
+    template = get_benchmark("gsm8k").prompt_template
+    out = tmp_path / "boxed"
+    assert main(args(tiny_model_dir, problems_file, out, "--on-missing", "skip")) == 0
+    samples = load_samples(out)
+    want = {f"q{i}": build_prompt(f"What is {i} + 1?", template) for i in range(4)}
+    assert {s.problem_id: s.messages[-1]["content"] for s in samples} == want
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["prompt_template"]["text"] == template
+    # --prompt-template plain asks the bare question; another template is stated as given.
+    plain = tmp_path / "plain"
+    flags = ("--on-missing", "skip", "--prompt-template", "plain")
+    assert main(args(tiny_model_dir, problems_file, plain, *flags)) == 0
+    assert {s.messages[-1]["content"] for s in load_samples(plain)} == {
+        f"What is {i} + 1?" for i in range(4)
+    }
+    assert (
+        json.loads((plain / "manifest.json").read_text())["prompt_template"]["text"] == "{problem}"
+    )
+    capsys.readouterr()
+    bad = ("--on-missing", "skip", "--prompt-template", "no placeholder")
+    assert main(args(tiny_model_dir, problems_file, tmp_path / "bad", *bad)) == 2
+    assert "{problem}" in capsys.readouterr().err and not (tmp_path / "bad").exists()

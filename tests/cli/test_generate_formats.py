@@ -8,6 +8,7 @@ import json
 import pytest
 
 from reasoning_distill.cli.main import main
+from reasoning_distill.generation.prompts import MATH_TEMPLATE, build_prompt
 from reasoning_distill.generation.store import Store, load_samples
 from tests.generation.child_process import sigkill_when, start_child
 from tests.generation.cli_args import generate_argv
@@ -54,7 +55,8 @@ def test_parquet_output_through_the_cli(tiny_model_dir, tmp_path, capsys):
     assert {s.key for s in samples} == expected
     # JSON-encoded columns come back as their structures.
     s = samples[0]
-    assert s.messages[-1] == {"role": "user", "content": f"What is {s.problem_id[1:]} + 2?"}
+    question = f"What is {s.problem_id[1:]} + 2?"
+    assert s.messages[-1] == {"role": "user", "content": build_prompt(question, MATH_TEMPLATE)}
     assert s.sampling["n"] == 2 and s.gold == str(int(s.problem_id[1:]) + 2)
 
     # Rerun: nothing regenerated, nothing appended.

@@ -144,9 +144,8 @@ def test_summarize_lengths_p95_is_nearest_rank():
 
 
 def test_template_without_generation_prompt_is_refused_before_the_weights_load(tmp_path):
-    import tiny_model
-
     from reasoning_distill.generation.hf_engine import HFEngine
+    from tests.generation import tiny_model
 
     model = tiny_model.build(tmp_path / "nogen", template=tiny_model.CHATML_NO_GEN)
     # The weights are unreadable: the template alone must be enough to refuse.
