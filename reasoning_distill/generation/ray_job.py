@@ -146,7 +146,8 @@ def run_ray_job(
     if num_actors < 1 or chunk_size < 1:
         raise ConfigError(f"num_actors and chunk_size must be >= 1, got {num_actors}, {chunk_size}")
     opts = {k: v for k, v in engine_opts.items() if v is not None}
-    with open_job(spec, problems, out_dir) as job:
+    # The engines load in the actors: the manifest states the dtype they were asked for.
+    with open_job(spec, problems, out_dir, opts.get("dtype")) as job:
         n = job.n
         logger.info(
             "%s: %d samples expected, %d to generate on %d Ray actors",
