@@ -107,7 +107,8 @@ def test_two_nodes_write_one_store_and_resume(two_node_cluster, tiny_model_dir, 
     cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "generate", "--engine", "hf"]
     cmd += ["--model", str(tiny_model_dir), "--input", str(inp), "--out", str(tmp_path)]
     cmd += ["--n", "2", "--max-tokens", "8", "--seed", "4", "--batch-size", "8", "--gold-field", ""]
-    cmd += ["--format", "parquet", "--chunk-size", "1", "--ray", "2"]
+    # The library run above asked the bare questions: so does the resume.
+    cmd += ["--format", "parquet", "--chunk-size", "1", "--ray", "2", "--prompt-template", "plain"]
     cmd += ["--ray-address", ray.get_runtime_context().gcs_address]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
