@@ -263,12 +263,18 @@ def _main_samples(args: argparse.Namespace) -> int:
             f"--samples verifies each sample by its own kind; drop the positional {args.kind!r}"
         )
     options = _options(args, True if args.check_format is None else args.check_format)
-    from reasoning_distill.verification import item_of, read_store
+    from reasoning_distill.verification import survey_store
 
-    n_code = sum(item_of(s).kind == "code" for s in read_store(args.samples))
-    _require_sandbox(args, n_code, f"samples in {args.samples}")
+    # One streaming pass checks every row and counts the kinds before anything is verified.
+    survey = survey_store(args.samples)
+    _require_sandbox(args, survey.kinds["code"], f"samples in {args.samples}")
     run = verify_store(
-        args.samples, options, redo=args.redo, workers=args.workers, progress=RichProgress()
+        args.samples,
+        options,
+        redo=args.redo,
+        workers=args.workers,
+        progress=RichProgress(),
+        survey=survey,
     )
     from rich.console import Console
 

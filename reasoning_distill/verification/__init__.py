@@ -4,12 +4,15 @@ the eval write verdicts through. The checkers themselves live in `reasoning_dist
 """
 
 from reasoning_distill.verification.runner import (
+    StoreSurvey,
     Verified,
     VerifyOptions,
     VerifyRun,
     item_of,
+    iter_store,
     iter_verdicts,
     read_store,
+    survey_store,
     verify_into,
     verify_samples,
     verify_store,
@@ -22,15 +25,18 @@ from reasoning_distill.verification.verdicts import (
 )
 
 __all__ = [
+    "StoreSurvey",
     "VerdictRecord",
     "VerdictStore",
     "Verified",
     "VerifyOptions",
     "VerifyRun",
     "item_of",
+    "iter_store",
     "iter_verdicts",
     "read_store",
     "read_verdicts",
+    "survey_store",
     "verify_into",
     "verify_samples",
     "verify_store",

@@ -5,11 +5,13 @@ This joins the generation records to the verifiers room. `iter_verdicts` yields 
 they finish (math in chunks, code program by program); `verify_into` writes them to a
 `VerdictStore` as they come, skipping the keys the store already holds, so an interrupted run
 keeps everything that finished and a rerun resumes. `verify_store` does that for a generation
-store folder. `verify_samples` is the in-memory form (one `Verdict` per sample, in order).
+store folder, streaming its samples from the shards (`iter_store`), so its memory is the work
+in flight and the keys, not the store. `verify_samples` is the in-memory form (one `Verdict` per sample, in order).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import Counter
@@ -20,15 +22,17 @@ from typing import Any
 
 from reasoning_distill.errors import ConfigError, InputError
 from reasoning_distill.generation.parsing import prompt_opens_think
-from reasoning_distill.progress import Progress, ensure
+from reasoning_distill.progress import Progress, Task, ensure
 from reasoning_distill.records import Sample
-from reasoning_distill.verification.verdicts import Key, VerdictRecord, VerdictStore, read_verdicts
+from reasoning_distill.verification.verdicts import Key, VerdictRecord, VerdictStore, iter_records
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("math", "code")
 # Math verdicts are written this many at a time: a kill loses at most one chunk's grading.
 MATH_CHUNK = 256
+# Items a local run grades at a time from a stream: what it holds in flight (20 KB traces).
+WINDOW = 2048
 # Rule verdicts of math (and every batch a judge sees) are appended this many at a time.
 APPEND_BATCH = 64
 # A verdict the format check decided carries details[DECIDED_BY] == "format".
@@ -143,10 +147,13 @@ def iter_verdicts(
     options: VerifyOptions | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    *,
+    task: Task | None = None,
 ) -> Iterator[tuple[Item, Any]]:
     """(`item`, `Verdict`) as each finishes; an item of an unknown kind is an `InputError`.
 
-    Items of the wrong type get a `bad_input` / `bad_tests` verdict (never coerced).
+    Items of the wrong type get a `bad_input` / `bad_tests` verdict (never coerced). `task`
+    (an open progress task) is advanced instead of opening one of `progress`'s own.
     """
     from reasoning_distill.verifiers import Verdict, all_of, check_format, verify_math_batch
     from reasoning_distill.verifiers.code import iter_verify_code
@@ -187,7 +194,7 @@ def iter_verdicts(
             ready.append(it)
     maths = [it for it in ready if it.kind == "math"]
     codes = [it for it in ready if it.kind == "code"]
-    with ensure(progress).task("verify", len(ready)) as task:
+    with _task(progress, task, len(ready)) as task:
         for start in range(0, len(maths), MATH_CHUNK):
             chunk = maths[start : start + MATH_CHUNK]
             out = verify_math_batch(
@@ -213,6 +220,34 @@ def iter_verdicts(
         ):
             yield codes[i], finish(codes[i], v)
             task.advance(1)
+
+
+@contextlib.contextmanager
+def _task(progress: Progress | None, task: Task | None, total: int | None) -> Iterator[Task]:
+    if task is not None:
+        yield task
+    else:
+        with ensure(progress).task("verify", total) as opened:
+            yield opened
+
+
+def grade_local(
+    items: Iterable[Item], options: VerifyOptions, workers: int | None, task: Task
+) -> Iterator[tuple[Item, Any]]:
+    """`iter_verdicts` over `items` a window of `WINDOW` at a time, so a stream of items is
+    graded holding only the window in flight."""
+    window: list[Item] = []
+    for it in items:
+        window.append(it)
+        if len(window) >= WINDOW:
+            yield from iter_verdicts(window, options, workers, task=task)
+            window = []
+    if window:
+        yield from iter_verdicts(window, options, workers, task=task)
+
+
+# How a run grades its items: (items, options, workers, task) -> (item, verdict) as they finish.
+Grader = Callable[[Iterable[Item], VerifyOptions, "int | None", Task], Iterator[tuple[Item, Any]]]
 
 
 def verify_samples(
@@ -259,34 +294,52 @@ def verify_into(
     judge: Callable[[list[VerdictRecord]], list[VerdictRecord]] | None = None,
     gold_changed: Callable[[Item], bool] | None = None,
     verifier: Callable[[str], str] | None = None,
+    grade: Grader | None = None,
+    total: int | None = None,
+    keep_records: bool = True,
 ) -> Verified:
     """Verify the items whose key `store` has no verdict for, appending each verdict as it
     finishes: an interrupted run keeps what finished, and a rerun verifies only the rest.
 
-    A key given twice is verified once (its first item). Rule verdicts are appended code by
-    code and math `APPEND_BATCH` at a time (a pending batch is written when the run is
-    interrupted). Options:
+    `items` may be a stream (a generator over a store's shards): it is read as the work goes,
+    and only the work in flight is held (`WINDOW` items locally). A key given twice is
+    verified once (its first item). Rule verdicts are appended code by code and math
+    `APPEND_BATCH` at a time (a pending batch is written when the run is interrupted).
+    Options:
     - `judge`: called on each batch of `APPEND_BATCH` records before it is written, returns
       the records to write (some decided by an LLM judge); an interrupted run writes no
       batch the judge has not seen;
     - `gold_changed`: an item for which it holds was made for another gold than the one it is
       verified against now: it is verified even when the store has its key, and its verdict
       is returned but not stored (the stored verdict belongs to the sample's own gold);
-    - `verifier`: the name a record carries for a kind (default `options.verifier_name`).
+    - `verifier`: the name a record carries for a kind (default `options.verifier_name`);
+    - `grade`: what grades the items (default `grade_local`; `ray_verify.ray_grader` runs
+      the same verifiers in Ray actors across machines);
+    - `total`: how many items a stream will ask to verify, for the progress bar;
+    - `keep_records=False`: the stored records are not kept in `Verified.records` (a caller
+      that reads them back from the store holds none of a large run's verdicts).
     """
     options = options or VerifyOptions()
     name = verifier or options.verifier_name
+    grade = grade or grade_local
     done = store.done_keys()
     out = Verified()
-    todo: list[Item] = []
     keep: dict[Key, bool] = {}
-    for it in items:
-        changed = gold_changed is not None and gold_changed(it)
-        if it.key in done and not changed:
-            out.skipped += 1
-        elif it.key not in keep:
-            keep[it.key] = not changed
-            todo.append(it)
+
+    def todo() -> Iterator[Item]:
+        for it in items:
+            changed = gold_changed is not None and gold_changed(it)
+            if it.key in done and not changed:
+                out.skipped += 1
+            elif it.key not in keep:
+                keep[it.key] = not changed
+                yield it
+
+    if isinstance(items, Sequence):  # a list in hand: count what is left, as before
+        stream: Iterable[Item] = list(todo())
+        total = len(stream)
+    else:
+        stream = todo()
     pending: list[VerdictRecord] = []
 
     def flush() -> None:
@@ -295,17 +348,19 @@ def verify_into(
         if judge is not None:
             batch = judge(batch)
         out.written += store.append(batch)
-        out.records.update((r.key, r) for r in batch)
+        if keep_records:
+            out.records.update((r.key, r) for r in batch)
 
     try:
-        for it, v in iter_verdicts(todo, options, workers, progress):
-            rec = VerdictRecord.of(it.key, it.kind, v, name(it.kind))
-            if not keep[it.key]:
-                out.records[rec.key] = rec
-                continue
-            pending.append(rec)
-            if len(pending) >= APPEND_BATCH or (judge is None and it.kind == "code"):
-                flush()
+        with ensure(progress).task("verify", total) as task:
+            for it, v in grade(stream, options, workers, task):
+                rec = VerdictRecord.of(it.key, it.kind, v, name(it.kind))
+                if not keep[it.key]:
+                    out.records[rec.key] = rec
+                    continue
+                pending.append(rec)
+                if len(pending) >= APPEND_BATCH or (judge is None and it.kind == "code"):
+                    flush()
         if pending:
             flush()
     except BaseException:
@@ -326,6 +381,24 @@ class VerifyRun:
     by_kind: dict[str, dict[str, Any]]
 
 
+@dataclass
+class StoreSurvey:
+    """What a generation store holds, counted in one streaming pass that checks every row."""
+
+    total: int = 0
+    kinds: Counter = field(default_factory=Counter)
+
+
+def survey_store(samples_dir: str | Path) -> StoreSurvey:
+    """Count a store's samples by kind, reading (and checking) every row, holding none: a
+    corrupt or foreign shard is an `InputError` before anything is verified."""
+    out = StoreSurvey()
+    for s in iter_store(samples_dir):
+        out.total += 1
+        out.kinds[item_of(s).kind] += 1
+    return out
+
+
 def verify_store(
     samples_dir: str | Path,
     options: VerifyOptions | None = None,
@@ -333,27 +406,42 @@ def verify_store(
     redo: bool = False,
     workers: int | None = None,
     progress: Progress | None = None,
+    survey: StoreSurvey | None = None,
+    grade: Grader | None = None,
 ) -> VerifyRun:
     """Verify every sample of a generation store, each by its kind, into keyed verdicts beside
     its shards (`verdicts.jsonl`); a rerun verifies only the keys without a verdict.
 
-    A verifier configuration other than the stored one is refused (`ConfigError`) unless
-    `redo`. Interrupted, it keeps every verdict that finished.
+    The samples stream from the shards (after one checking pass, `survey_store`, unless the
+    caller made it: `survey`), so memory holds the work in flight and the keys, whatever the
+    store's size. A verifier configuration other than the stored one is refused
+    (`ConfigError`) unless `redo`. Interrupted, it keeps every verdict that finished.
+    `grade` is `verify_into`'s (e.g. Ray actors).
     """
     options = options or VerifyOptions()
-    samples = read_store(samples_dir)
+    survey = survey or survey_store(samples_dir)
     with VerdictStore.open(samples_dir, options.config(), redo=redo) as store:
-        run = verify_into(store, map(item_of, samples), options, workers=workers, progress=progress)
+        left = max(0, survey.total - len(store.done_keys()))
+        run = verify_into(
+            store,
+            (item_of(s) for s in iter_store(samples_dir)),
+            options,
+            workers=workers,
+            progress=progress,
+            grade=grade,
+            total=left,
+            keep_records=False,
+        )
         path = store.path
-    records = read_verdicts(samples_dir)
-    by_kind = {
-        kind: yield_by_reason([r for r in records.values() if r.kind == kind]) for kind in KINDS
-    }
-    return VerifyRun(path, len(samples), run.skipped, run.written, by_kind)
+    counts: dict[str, Counter] = {kind: Counter() for kind in KINDS}
+    for rec in iter_records(path):  # checked against the manifest as the store opened
+        counts.setdefault(rec.kind, Counter())[rec.reason] += 1
+    by_kind = {kind: _yield_of(c) for kind, c in counts.items() if kind in KINDS}
+    return VerifyRun(path, survey.total, run.skipped, run.written, by_kind)
 
 
-def read_store(samples_dir: str | Path) -> list[Sample]:
-    """The samples of a generation store folder (either format), in key order."""
+def iter_store(samples_dir: str | Path) -> Iterator[Sample]:
+    """The samples of a generation store folder (either format), streamed shard by shard."""
     from reasoning_distill.generation.store import MANIFEST, Store, StoreCorruptError
 
     path = Path(samples_dir)
@@ -362,19 +450,28 @@ def read_store(samples_dir: str | Path) -> list[Sample]:
     if not (path / MANIFEST).exists():
         raise InputError(f"{path}: no {MANIFEST}; not a generation output folder")
     try:
-        return sorted(Store(path).read(), key=lambda s: s.key)
+        yield from Store(path).read()
     except StoreCorruptError as e:
         raise InputError(str(e)) from None
 
 
+def read_store(samples_dir: str | Path) -> list[Sample]:
+    """The samples of a generation store folder (either format), in key order, as a list
+    (`iter_store` streams them instead)."""
+    return sorted(iter_store(samples_dir), key=lambda s: s.key)
+
+
 def yield_by_reason(verdicts: Iterable[Any]) -> dict[str, Any]:
     """Kept / generated and the count of every rejection reason."""
-    verdicts = list(verdicts)
-    reasons = Counter(v.reason for v in verdicts)
+    return _yield_of(Counter(v.reason for v in verdicts))
+
+
+def _yield_of(reasons: Counter) -> dict[str, Any]:
     kept = reasons.get("ok", 0)
+    n = sum(reasons.values())
     return {
-        "generated": len(verdicts),
+        "generated": n,
         "kept": kept,
-        "yield": kept / len(verdicts) if verdicts else 0.0,
+        "yield": kept / n if n else 0.0,
         "by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
     }

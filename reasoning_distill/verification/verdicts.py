@@ -152,10 +152,19 @@ def _cut_torn_tail(path: Path) -> int:
     if size == 0:
         return 0
     with open(path, "rb+") as f:
-        data = f.read()
-        if data.endswith(b"\n"):
-            return 0
-        keep = data.rfind(b"\n") + 1
+        # From the end back to the last newline: the file itself may be large.
+        keep = size
+        while keep > 0:
+            step = min(65536, keep)
+            f.seek(keep - step)
+            block = f.read(step)
+            if keep == size and block.endswith(b"\n"):
+                return 0
+            i = block.rfind(b"\n")
+            if i != -1:
+                keep = keep - step + i + 1
+                break
+            keep -= step
         f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
@@ -176,18 +185,24 @@ def iter_records(path: str | Path, provenance: Any = None) -> Iterator[VerdictRe
     `ProvenanceError` naming the file and row.
     """
     path = Path(path)
-    data = path.read_bytes()
-    for lineno, line in enumerate(data.split(b"\n")[:-1], 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}:{lineno}: not a JSON verdict record ({e})") from None
-        rec = VerdictRecord.from_dict(d, f"{path}:{lineno}")
-        if provenance is not None:
-            provenance.check_verdict(d, f"{path}:{lineno}")
-        yield rec
+    # Line by line: a store of a million verdicts is read without holding the file.
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                return  # a torn, uncounted tail
+            if line.strip():
+                yield _record(line, f"{path}:{lineno}", provenance)
+
+
+def _record(line: bytes, where: str, provenance: Any) -> VerdictRecord:
+    try:
+        d = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{where}: not a JSON verdict record ({e})") from None
+    rec = VerdictRecord.from_dict(d, where)
+    if provenance is not None:
+        provenance.check_verdict(d, where)
+    return rec
 
 
 def read_verdicts(folder: str | Path, name: str = DEFAULT_NAME) -> dict[Key, VerdictRecord]:
