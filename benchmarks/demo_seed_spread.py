@@ -23,6 +23,7 @@ import logging
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,14 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--arm", choices=SFT_ARMS, default="verified")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--workers", type=int, default=2, help="seeds trained at once (1 thread each)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default: the demo's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the demo's)")
+    p.add_argument("--batch-size", type=int, help="sequences per step (default: the demo's)")
+    p.add_argument("--scheduler", help="lr_scheduler_type (default: the demo's)")
+    p.add_argument(
+        "--warmup", type=float, help="warmup steps, or a share below 1 (default: the demo's)"
+    )
+    p.add_argument("--tag", default="", help="names this variant's folder (seed_spread/TAG)")
     args = p.parse_args()
     if args.seeds < 1 or args.workers < 1:
         p.error("--seeds and --workers must be at least 1")
@@ -44,6 +53,8 @@ def _parse() -> argparse.Namespace:
 
 
 def _jobs(cfg, demo: Path, out: Path, arm: str, seeds: int) -> dict[str, dict]:
+    from reasoning_distill.demo.run import sft_schedule
+
     jobs = {}
     for s in range(seeds):
         name = f"{arm}_s{s}"
@@ -53,6 +64,7 @@ def _jobs(cfg, demo: Path, out: Path, arm: str, seeds: int) -> dict[str, dict]:
             "out": str(out / "students" / name), "steps": cfg.sft_steps, "lr": cfg.sft_lr,
             "batch_size": cfg.sft_batch_size, "seed": cfg.seed + s,
             "step_file": str(out / "students" / f".{name}.step"),
+            "config": sft_schedule(cfg),
         }  # fmt: skip
     return jobs
 
@@ -121,7 +133,13 @@ def main() -> int:
         cfg = load_demo_config(args.demo)
     except ValueError as e:
         raise SystemExit(f"demo_seed_spread: {e}") from None
-    out = args.demo / "seed_spread"
+    overrides = {
+        "sft_steps": args.steps, "sft_lr": args.lr, "sft_batch_size": args.batch_size,
+        "sft_scheduler": args.scheduler, "sft_warmup": args.warmup,
+    }  # fmt: skip
+    demo_key = cfg.key()
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    out = args.demo / "seed_spread" / args.tag if args.tag else args.demo / "seed_spread"
     t0 = time.perf_counter()
     train = _train(_jobs(cfg, args.demo, out, args.arm, args.seeds), args.workers)
     problems = make_problems(cfg, out)
@@ -137,7 +155,8 @@ def main() -> int:
         per_seed.append({b: per[name] for b, per in evaluated["results"].items()})
         report = {
             "command": " ".join(["benchmarks/demo_seed_spread.py", *sys.argv[1:]]),
-            "demo_config_key": cfg.key(),
+            "demo_config_key": demo_key,
+            "recipe": {k: getattr(cfg, k) for k in overrides},
             "arm": args.arm,
             "seeds": [cfg.seed + i for i in seeds[: len(per_seed)]],
             "train": {

@@ -37,6 +37,8 @@ class DemoConfig:
     sft_steps: int = 1000
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
+    sft_scheduler: str = "linear"  # transformers' lr_scheduler_type, decaying to 0 at the end
+    sft_warmup: float = 0.0  # warmup steps (a float below 1: a share of the steps)
     rkl_steps: int = 150
     rkl_lr: float = 3e-4
     # Evaluation protocol, identical for the teacher and every student.

@@ -31,6 +31,9 @@ from reasoning_distill.demo.stages import (
     verify_traces,
     write_json,
 )
+from reasoning_distill.demo.sweep import PLOT as SWEEP_PLOT
+from reasoning_distill.demo.sweep import load_sweep, plot_sweep
+from reasoning_distill.demo.sweep import section as sweep_section
 from reasoning_distill.demo.white_box import load_multi_seed
 from reasoning_distill.demo.white_box import section as white_box_section
 from reasoning_distill.numbers import fmt_ci, fmt_num
@@ -94,6 +97,11 @@ def arm_name(arm: str, k: int) -> str:
     return arm if k == 0 else f"{arm}_s{k}"
 
 
+def sft_schedule(cfg: DemoConfig) -> dict[str, Any]:
+    """The SFT arms' learning-rate schedule, as TrainingArguments fields."""
+    return {"lr_scheduler_type": cfg.sft_scheduler, "warmup_steps": cfg.sft_warmup}
+
+
 def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, progress) -> dict:
     """Five arms per training seed from one initialisation, in two waves of single-threaded
     processes; {arm_name(arm, k): result}."""
@@ -123,6 +131,7 @@ def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, p
             "batch_size": cfg.sft_batch_size,
             "seed": cfg.seed + k,  # the data order; the initialisation is the same for all
             "step_file": str(students / f".{name}.step"),
+            **({"config": sft_schedule(cfg)} if kind == "sft" and start == init else {}),
         }
 
     eq_steps = matched_sft_steps(cfg.rkl_steps, "off_policy", init, teacher)
@@ -384,7 +393,13 @@ def run_demo(
     )
     report["title"] = cfg.report_title
     multi_seed = load_multi_seed(out, cfg.key())
-    report["sections"] = {"white_box": white_box_section(report, multi_seed)}
+    sweep = load_sweep(out, cfg.key())
+    if sweep is not None:
+        plot_sweep(sweep, out / SWEEP_PLOT)
+    report["sections"] = {
+        "white_box": white_box_section(report, multi_seed),
+        "verification_sweep": sweep_section(sweep),
+    }
     cold = not resumed and teacher_info.meta.get("built_now", False)
     report["targets"] = _targets(report, train, time.perf_counter() - t0, cold, cfg.name == "quick")
     write_report(report, out, title=cfg.report_title)

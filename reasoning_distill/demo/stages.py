@@ -244,6 +244,7 @@ def train_arm(job: dict[str, Any]) -> dict[str, Any]:
         torch_num_threads=threads,
         logging_steps=10,
         resume=True,  # a killed demo continues each arm from its newest checkpoint
+        **job.get("config", {}),  # the recipe's schedule (warmup, decay), as TrainingArguments
     )
     callbacks = [StepFileCallback(job["step_file"])]
     if job["kind"] == "sft":

@@ -1,0 +1,236 @@
+"""When does verification pay? verified minus unverified as a function of the share of wrong
+teacher traces, seeds pooled, on a finished demo run.
+
+    rdistill demo --out runs/demo
+    nice -n 10 .venv/bin/python benchmarks/verification_sweep.py --demo runs/demo \
+        [--temperatures 0.3,0.6] [--seeds 3]
+
+Design (everything from the finished demo in --demo; its own run is one point):
+1. the demo's teacher samples the demo's training problems again at each other temperature
+   (the demo's recipe, `data_recipes.pipeline.run_recipe`, with only the temperature changed),
+   and the demo's verifiers judge every trace: a lower temperature gives fewer wrong traces;
+2. at each point two datasets from that store, as the demo builds them: `verified` (the traces
+   that passed) and `unverified` (every trace, right or wrong), so the unverified data's wrong
+   share is the point's x;
+3. both trained from the demo's initialisation with the demo's SFT recipe (steps, batch,
+   learning rate and schedule), over the demo's training seeds, then evaluated under the
+   demo's protocol on its held-out toy_math and toy_code;
+4. per point and benchmark, verified minus unverified paired within each seed and pooled with
+   an interval that includes seed variance (reasoning_distill.eval.seeds, as the demo and
+   `rdistill gap`), the per-seed differences beside it.
+The answer is stated as measured, whichever way it falls.
+
+Writes DEMO/verification_sweep/sweep.json (after every point, so a stopped run keeps what it
+measured; a rerun resumes: stores, trained arms and cached generations are reused), the plot
+DEMO/verification_sweep.png, and adds the section to the demo's report.md / report.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ARMS = ("verified", "unverified")
+
+
+def _parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--demo", required=True, type=Path, help="a finished `rdistill demo` folder")
+    p.add_argument(
+        "--temperatures",
+        default="0.3,0.6",
+        help="teacher sampling temperatures besides the demo's own (comma-separated)",
+    )
+    p.add_argument("--seeds", type=int, help="training seeds per arm (default: the demo's)")
+    p.add_argument("--workers", type=int, default=3, help="arms trained at once (1 thread each)")
+    args = p.parse_args()
+    try:
+        args.temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"--temperatures: comma-separated numbers, got {args.temperatures!r}")
+    if any(not 0 < t <= 2 for t in args.temperatures):
+        p.error("--temperatures must lie in (0, 2]")
+    if (args.seeds is not None and args.seeds < 1) or args.workers < 1:
+        p.error("--seeds and --workers must be at least 1")
+    return args
+
+
+def _traces(cfg, demo: Path, out: Path, temperature: float) -> tuple[Path, dict, dict]:
+    """The point's store, its two datasets and its wrong share (the demo's own for its
+    temperature, else sampled again into `out`)."""
+    from reasoning_distill.data_recipes.dataset import build_dataset
+    from reasoning_distill.data_recipes.pipeline import run_recipe
+    from reasoning_distill.data_recipes.select import SelectPolicy
+
+    from reasoning_distill.demo.stages import demo_recipe, make_engine
+    from reasoning_distill.demo.sweep import wrong_share
+    from reasoning_distill.verification import read_store, read_verdicts
+
+    if temperature == cfg.gen_temperature:
+        gen = demo / "build" / "generations"
+        datasets = {arm: demo / "datasets" / arm for arm in ARMS}
+    else:
+        point = replace(cfg, gen_temperature=temperature)
+        run = run_recipe(
+            demo_recipe(point),
+            root=out,
+            out=out / "datasets" / "verified",
+            work=out / "build",
+            workers=cfg.workers,
+            engine_factory=lambda: make_engine(point, demo / "teacher"),
+            until="write",
+        )
+        gen = run.work / "generations"
+        datasets = {"verified": run.out, "unverified": out / "datasets" / "unverified"}
+        if not (datasets["unverified"] / "rdistill_dataset.json").exists():
+            build_dataset(gen, datasets["unverified"], SelectPolicy(keep="all"))
+    verdicts = read_verdicts(gen)
+    kinds = [(s.kind, verdicts[s.key].correct) for s in read_store(gen)]
+    return gen, datasets, wrong_share(kinds)
+
+
+def _jobs(cfg, demo: Path, out: Path, datasets: dict, seeds: int) -> dict[str, dict]:
+    from reasoning_distill.demo.run import sft_schedule
+
+    jobs = {}
+    for arm in ARMS:
+        for s in range(seeds):
+            name = f"{arm}_s{s}"
+            jobs[name] = {
+                "arm": name, "kind": "sft", "init": str(demo / "students" / "init"),
+                "teacher": str(demo / "teacher"), "dataset": str(datasets[arm]),
+                "out": str(out / "students" / name), "steps": cfg.sft_steps, "lr": cfg.sft_lr,
+                "batch_size": cfg.sft_batch_size, "seed": cfg.seed + s,
+                "step_file": str(out / "students" / f".{name}.step"),
+                "config": sft_schedule(cfg),
+            }  # fmt: skip
+    return jobs
+
+
+def _models(cfg, demo: Path, out: Path, own: bool, datasets: dict, seeds: int, workers: int):
+    """{arm: [checkpoint per seed]}: the demo's own students at its temperature (for the
+    seeds it trained; further seeds are trained here), else trained here."""
+    from reasoning_distill.demo.run import arm_name
+    from reasoning_distill.demo.stages import train_arms
+
+    models: dict[str, list[Path | None]] = {arm: [None] * seeds for arm in ARMS}
+    if own:
+        for arm in ARMS:
+            for k in range(min(seeds, cfg.seeds)):
+                models[arm][k] = demo / "students" / arm_name(arm, k) / "final"
+    jobs = {
+        n: j
+        for n, j in _jobs(cfg, demo, out, datasets, seeds).items()
+        if models[n.rsplit("_s", 1)[0]][int(n.rsplit("_s", 1)[1])] is None
+    }
+    for name, result, now in train_arms(jobs, workers):
+        arm, k = name.rsplit("_s", 1)
+        models[arm][int(k)] = Path(result["checkpoint"])
+        if now:
+            print(f"  trained {name}: {result['train_runtime_s']:.0f} s", flush=True)
+    return models
+
+
+def _point(cfg, demo: Path, temperature: float, seeds: int, workers: int) -> dict:
+    from reasoning_distill.eval.seeds import seed_difference, seed_score
+
+    from reasoning_distill.demo.run import evaluate
+    from reasoning_distill.demo.stages import make_problems
+
+    own = temperature == cfg.gen_temperature
+    out = demo if own else demo / "verification_sweep" / f"T{temperature:g}"
+    t0 = time.perf_counter()
+    _, datasets, wrong = _traces(cfg, demo, out, temperature)
+    print(
+        f"T={temperature:g}: {wrong['all']['share']:.2f} of {wrong['all']['traces']} traces wrong",
+        flush=True,
+    )
+    models = _models(cfg, demo, out, own, datasets, seeds, workers)
+    problems = make_problems(cfg, demo / "verification_sweep")
+    benchmarks = {b: problems[b] for b in ("toy_math", "toy_code")}
+    per: dict[str, dict[str, list]] = {b: {arm: [] for arm in ARMS} for b in benchmarks}
+    for arm in ARMS:
+        for k, ckpt in enumerate(models[arm]):
+            name = f"{arm}_s{k}"
+            # the demo's own students keep their eval cache in the demo folder
+            where = demo if own and k < cfg.seeds else out
+            got = evaluate(cfg, where, {_eval_name(own, arm, k, cfg): ckpt}, benchmarks)
+            for b, res in got["results"].items():
+                per[b][arm].append(next(iter(res.values())))
+        print(f"  evaluated {name}", flush=True)
+    seed_ids = [cfg.seed + k for k in range(seeds)]
+    result = {"temperature": temperature, "demo": own, "wrong": wrong, "benchmarks": {}}
+    for b, arms in per.items():
+        d = seed_difference(arms["verified"], arms["unverified"], seed_ids)
+        result["benchmarks"][b] = {
+            "verified": seed_score(arms["verified"], seed_ids).value,
+            "unverified": seed_score(arms["unverified"], seed_ids).value,
+            "diff": d.value,
+            "ci95": list(d.ci95),
+            "per_seed": list(d.per_seed),
+            "seeds": seed_ids,
+            "ci_method": d.ci_method,
+        }
+    result["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def _eval_name(own: bool, arm: str, k: int, cfg) -> str:
+    from reasoning_distill.demo.run import arm_name
+
+    return arm_name(arm, k) if own and k < cfg.seeds else f"{arm}_s{k}"
+
+
+def main() -> int:
+    args = _parse()
+    logging.basicConfig(level=logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    from reasoning_distill.eval.seeds import CI_METHOD
+
+    from reasoning_distill.atomic import atomic_write_json
+    from reasoning_distill.demo.config import load_demo_config
+    from reasoning_distill.demo.sweep import add_to_demo_report, sweep_file, sweep_table
+
+    try:
+        cfg = load_demo_config(args.demo)
+    except ValueError as e:
+        raise SystemExit(f"verification_sweep: {e}") from None
+    seeds = args.seeds or cfg.seeds
+    temperatures = sorted({cfg.gen_temperature, *args.temperatures})
+    path = sweep_file(args.demo)
+    t0 = time.perf_counter()
+    points = []
+    for temperature in temperatures:
+        points.append(_point(cfg, args.demo, temperature, seeds, args.workers))
+        sweep = {
+            "command": " ".join(["benchmarks/verification_sweep.py", *sys.argv[1:]]),
+            "demo_config_key": cfg.key(),
+            "ci_method": CI_METHOD if seeds > 1 else "paired t over problems (one seed)",
+            "settings": {
+                "seeds": seeds,
+                "temperatures": temperatures,
+                "sft_steps": cfg.sft_steps,
+                "batch_size": cfg.sft_batch_size,
+                "eval_n": cfg.eval_n,
+            },
+            "points": points,
+            "elapsed_s": round(time.perf_counter() - t0, 1),
+        }
+        atomic_write_json(path, sweep)
+    print("\n".join(sweep_table(sweep)))
+    md = add_to_demo_report(args.demo)
+    print(f"{sweep['elapsed_s']:.0f} s; written {path} and {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
