@@ -105,12 +105,34 @@ def render_card(info: Mapping[str, Any], n_rows: int, parquet: bool = False) -> 
     body = [f"# {md_text(info.get('title', 'reasoning-distill dataset'))}", ""]
     if info.get("description"):
         body += [str(info["description"]), ""]
+    off = info.get("off_format") or {}
+    no_think = (off.get("without_think") or {}).get("count", 0)
+    truncated = (off.get("truncated") or {}).get("count", 0)
+    turn = (
+        "`<think>reasoning</think>` and the answer"
+        if not no_think
+        else f"`<think>reasoning</think>` and the answer, except {no_think} rows without a "
+        "think block (see below)"
+    )
     body += [
         f"Rows: {n_rows}. Format: `messages` (every prompt turn, system included, then the "
-        "assistant turn: `<think>reasoning</think>` and the answer), readable as is by TRL's "
-        "`SFTTrainer`; metadata columns name the source, problem, sample, verdict and teacher.",
+        f"assistant turn: {turn}), readable as is by TRL's `SFTTrainer`; metadata columns "
+        "name the source, problem, sample, verdict, finish reason and teacher.",
         "",
     ]
+    if no_think or truncated:
+        body += ["## Rows outside the format", ""]
+        for what, d, why in (
+            ("without a think block", off.get("without_think") or {}, "the completion "
+             "never opened one (the format check was off): the row is the bare completion"),
+            ("truncated", off.get("truncated") or {}, "`finish_reason` is `length`: the "
+             "trace was cut by the token limit; train it without an end-of-turn token"),
+        ):  # fmt: skip
+            if d.get("count"):
+                named = ", ".join(md_text(x) for x in d.get("examples", []))
+                more = " ..." if d["count"] > len(d.get("examples", [])) else ""
+                body += [f"- **{d['count']} rows {what}**: {why}. Rows: {named}{more}"]
+        body.append("")
     if info.get("stages"):
         body += ["## Counts at every stage", ""]
         body += _table(["stage", "count"], list(info["stages"].items()))
@@ -167,6 +189,7 @@ def render_card(info: Mapping[str, Any], n_rows: int, parquet: bool = False) -> 
             "benchmarks_checked",
             "selection",
             "recipe",
+            "off_format",
         )
     }
     if rest:

@@ -71,44 +71,61 @@ def to_messages_row(
 
 
 def write_dataset(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[Any],
     out_dir: str | Path,
     card: Mapping[str, Any],
     *,
     parquet: bool = False,
+    features: Any = None,
+    positioned: bool = False,
 ) -> Path:
     """Save `rows` as a `datasets` folder at `out_dir` with a README.md dataset card.
 
     With `parquet`, the rows are also written as `data/train-00000-of-00001.parquet` (what the
     card's `configs` front matter points the Hub at). Returns `out_dir`. Refuses an empty
     dataset: training on nothing is always a mistake.
+
+    With `features` (a `datasets.Features`), the rows are streamed to disk as they come, in
+    bounded memory (`arrow_rows.write_rows`); `positioned` rows are `(position, row)` pairs,
+    written in position order. Without, the rows are listed and their features inferred.
     """
-    from datasets import Dataset
+    from reasoning_distill.data_recipes.arrow_rows import write_rows
     from reasoning_distill.data_recipes.card import HISTOGRAM_PNG, histogram_png, render_card
 
     out_dir = Path(out_dir)
     check_output_dir(out_dir)
-    rows = list(rows)
-    if not rows:
-        raise ValueError(f"no rows to write to {out_dir}: every sample was filtered out")
+    if features is None:
+        from datasets import Dataset
+
+        rows = list(rows)
+        if not rows:
+            raise ValueError(f"no rows to write to {out_dir}: every sample was filtered out")
+        features = Dataset.from_list(rows).features
+    pairs = rows if positioned else enumerate(rows)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(out_dir.parent, out_dir.name)
     tmp = temp_sibling(out_dir)
     try:
-        ds = Dataset.from_list(rows)
-        ds.save_to_disk(str(tmp))
+        tmp.mkdir()
         if parquet:
             (tmp / "data").mkdir()
-            ds.to_parquet(str(tmp / "data" / "train-00000-of-00001.parquet"))
+        n = write_rows(
+            pairs,
+            tmp,
+            features,
+            parquet_path=(tmp / "data" / "train-00000-of-00001.parquet") if parquet else None,
+        )
+        if not n:
+            raise ValueError(f"no rows to write to {out_dir}: every sample was filtered out")
         png = histogram_png(card.get("lengths") or [])
         if png is not None:
             (tmp / HISTOGRAM_PNG).write_bytes(png)
-        atomic_write_text(tmp / "README.md", render_card(card, len(rows), parquet=parquet))
+        atomic_write_text(tmp / "README.md", render_card(card, n, parquet=parquet))
         atomic_write_json(
             tmp / DATASET_MARKER,
             {
                 "written_by": "reasoning-distill",
-                "rows": len(rows),
+                "rows": n,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
@@ -121,5 +138,5 @@ def write_dataset(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)  # our own temporary, never the target
-    logger.info("wrote %d rows to %s", len(rows), out_dir)
+    logger.info("wrote %d rows to %s", n, out_dir)
     return out_dir
