@@ -438,8 +438,9 @@ def _verify_stage(
 
 
 def _dataset_stage(
-    recipe: Recipe, work: Path, out: Path, info: dict, recipe_text: str | None
-) -> dict:
+    recipe: Recipe, work: Path, out: Path, info: dict, recipe_text: str | None,
+    progress: Progress | None = None,
+) -> dict:  # fmt: skip
     from reasoning_distill.data_recipes.dataset import build_dataset
     from reasoning_distill.data_recipes.select import SelectPolicy
 
@@ -471,6 +472,7 @@ def _dataset_stage(
         answer_only=sel.answer_only,
         card=card,
         parquet=recipe.output.parquet,
+        progress=progress,
     )
     if recipe.output.push_to_hub is not None:
         from reasoning_distill.data_recipes.hub import push_dataset
@@ -553,8 +555,13 @@ def check_inputs(recipe: Recipe, root: Path) -> None:
         raise ConfigError(f"teacher.sampling.{e}") from None
 
 
-def plan(recipe: Recipe, root: Path, out: Path, work: Path) -> dict[str, Any]:
-    """What a build would do, without loading a model (sources are read to count rows)."""
+def plan(
+    recipe: Recipe, root: Path, out: Path, work: Path, *, estimate_costs: bool = True,
+    workers: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What a build would do, without loading a model (sources are read to count rows),
+    with its estimated cost on this machine (`estimate.estimate`) unless `estimate_costs`
+    is off."""
     from reasoning_distill.data_recipes.sources import load_source
 
     sources = []
@@ -583,7 +590,7 @@ def plan(recipe: Recipe, root: Path, out: Path, work: Path) -> dict[str, Any]:
         total = recipe.mix_total
     s = recipe.teacher.sampling
     stored = _read_stages(work)
-    return {
+    out_plan = {
         "recipe": recipe.name,
         "sources": sources,
         "problems before dedupe": total,
@@ -600,6 +607,14 @@ def plan(recipe: Recipe, root: Path, out: Path, work: Path) -> dict[str, Any]:
         "work": str(work),
         "stages done": [st for st in STAGE_ORDER if st in stored],
     }
+    if estimate_costs:
+        from reasoning_distill.data_recipes.estimate import estimate
+
+        kinds = {src.toy.kind if src.toy else src.kind for src in recipe.sources}
+        out_plan["estimate"] = estimate(
+            total, s.n, s.max_tokens, kinds=kinds, parquet=recipe.output.parquet, workers=workers
+        )
+    return out_plan
 
 
 def run_recipe(
@@ -631,7 +646,7 @@ def run_recipe(
     first_changed = check_work_dir(work, recipe, rebuild)
     check_inputs(recipe, root)
     if dry_run:
-        return RecipeRun(work, out, plan(recipe, root, out, work))
+        return RecipeRun(work, out, plan(recipe, root, out, work, workers=workers))
     work.mkdir(parents=True, exist_ok=True)
     lock = _lock_work(work)
     try:
@@ -700,5 +715,7 @@ def _run_stages(
     )
     if until == "verify":
         return RecipeRun(work, out, plan={}, stats=stats)
-    stats["write"] = timed("write", lambda: _dataset_stage(recipe, work, out, info, recipe_text))
+    stats["write"] = timed(
+        "write", lambda: _dataset_stage(recipe, work, out, info, recipe_text, progress)
+    )
     return RecipeRun(work, out, plan={}, stats=stats, done=True)

@@ -144,6 +144,16 @@ def _main_recipe(args: argparse.Namespace) -> int:
     if args.dry_run:
         console.print(f"[bold]plan for {recipe.name}[/bold] (nothing was run)")
         print(json.dumps(run.plan, indent=2, default=str))  # plain: JSON a tool can read
+        est = run.plan.get("estimate")
+        if est:
+            disk = ", ".join(f"{k} {v}" for k, v in est["disk (at most)"].items())
+            console.print(
+                f"[bold]estimate[/bold] ({est['note']}): {est['traces']} traces; disk at most "
+                f"{disk}",
+                highlight=False,
+            )
+            for stage, t in est["time"].items():
+                console.print(f"  {stage}: {t}", highlight=False)
         return 0
     w = run.stats["write"]
     console.print(

@@ -14,13 +14,16 @@ class _RichTask:
         self._id = task_id
         self._t0 = time.perf_counter()
         self._tokens = 0
+        self._done = 0
 
     def advance(self, n: int = 1, **fields: object) -> None:
         tokens = fields.pop("tokens", None)
         if isinstance(tokens, int):
             self._tokens += tokens
+        self._done += n
         elapsed = max(time.perf_counter() - self._t0, 1e-9)
-        rate = f"{self._tokens / elapsed:,.0f} tok/s" if self._tokens else ""
+        # tokens/s where the task counts tokens (generation), else items/s
+        rate = f"{(self._tokens or self._done) / elapsed:,.0f} {'tok' if self._tokens else 'it'}/s"
         self._progress.update(self._id, advance=n, rate=rate, **fields)
 
 
