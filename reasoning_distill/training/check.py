@@ -4,14 +4,17 @@
 first unless `skip_check` is set. It loads the tokenizer, the dataset and the model's config
 files, never the weights, and fails (exit 1, with the list) when:
 
-- the chat template has no `{% generation %}` markers and TRL ships no training variant for it
-  (a known template is swapped for TRL's variant, and the report says so), or it raises while
+- the chat template has no `{% generation %}` markers and no training variant is known for it
+  (a known template is swapped for TRL's variant or the package's, and the report says so; see
+  `templates.py`), or it raises while
   rendering a row or the probe turn (the finding quotes the template's own error);
 - the template drops the `<think>` block from assistant turns (the R1-Distill inference template
-  keeps only what follows `</think>`, which silently removes the reasoning from the target);
+  keeps only what follows `</think>`, which silently removes the reasoning from the target),
+  with or without assistant-only loss (without it, every token of the row is trained);
 - the assistant mask of a real sample misses the think block, the answer or the EOS;
 - the template ends an assistant turn with a token that is not trained (the student never
   learns to stop), or that differs from the tokenizer's EOS or the generation config's;
+- the tokenizer has more ids than the model's embedding has rows (`vocab_size`);
 - the model's context is shorter than `max_length`, or more than `max_truncated_share` of the
   samples is longer than `max_length` (it says how many, and the length that keeps 99%);
 - for the KL stage, teacher and student map tokens to ids differently. Output matrices padded
@@ -106,10 +109,19 @@ def _token_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def inspect_sample(tokenizer, messages: list[dict], template: str, stop_id: int | None, row: int):
-    """Tokenise one row as the trainer does and say, token by token, what is trained."""
+def inspect_sample(
+    tokenizer,
+    messages: list[dict],
+    template: str,
+    stop_id: int | None,
+    row: int,
+    train_all: bool = False,
+):
+    """Tokenise one row as the trainer does and say, token by token, what is trained (every
+    token with `train_all`: no assistant-only loss)."""
     out = render(tokenizer, messages, template)
-    ids, mask = list(out["input_ids"]), [bool(m) for m in out["assistant_masks"]]
+    ids = list(out["input_ids"])
+    mask = [True] * len(ids) if train_all else [bool(m) for m in out["assistant_masks"]]
     text = tokenizer.decode(ids, skip_special_tokens=False)
     if len(ids) > 4096:  # prefix decoding is quadratic; long rows use per-token lengths
         spans, pos = [], 0
@@ -204,6 +216,7 @@ def check_sft(
     """
     report = CheckReport()
     problems, notes = report.problems, report.notes
+    _check_embedding_rows(report, tokenizer, model_config)
     columns = list(dataset.column_names)
     if "messages" not in columns:
         if config.assistant_only_loss:
@@ -267,7 +280,14 @@ def check_sft(
     row = min(max(sample_row, 0), len(dataset) - 1)
     messages = dataset[row]["messages"]
     try:
-        view, think_kept = inspect_sample(tokenizer, messages, template, stop_id, row)
+        view, think_kept = inspect_sample(
+            tokenizer,
+            messages,
+            template,
+            stop_id if config.assistant_only_loss else eos_id,
+            row,
+            train_all=not config.assistant_only_loss,
+        )
     except TemplateError as e:
         problems.append(template_failure(f"row {row}", e))
         _check_context(report, config, model_config)
@@ -292,6 +312,8 @@ def check_sft(
         "eos": view.counts["eos"],
     }
     missing = [p for p in PARTS if trained_parts[p] == 0 and (p != "think" or has_think)]
+    if not config.assistant_only_loss:
+        missing = [p for p in missing if p != "eos"]  # every token trains: no mask to miss it
     if missing and not (stop_id is None and missing == ["eos"]):
         problems.append(
             f"the loss mask of row {row} trains no {' / '.join(missing)} tokens "
@@ -306,6 +328,19 @@ def check_sft(
     _check_context(report, config, model_config)
     _check_lengths(report, tokenizer, dataset, template, config, max_rows)
     return report
+
+
+def _check_embedding_rows(report: CheckReport, tokenizer, model_config) -> None:
+    """Every id the tokenizer can emit needs a row of the model's embedding (an id past the
+    last row is an IndexError in the first forward pass)."""
+    rows = output_rows(model_config) if model_config is not None else None
+    n = len(tokenizer)
+    if rows is not None and rows < n:
+        report.problems.append(
+            f"the tokenizer has {n} ids but the model's embedding has {rows} rows (vocab_size): "
+            f"ids from {rows} on have no embedding and training fails on the first such token. "
+            f"Use the model's own tokenizer, or resize the embeddings to at least {n} first"
+        )
 
 
 def _check_context(report: CheckReport, config, model_config) -> None:
@@ -399,7 +434,11 @@ def check_vocabularies(
 
 
 def check_batch(
-    batch, tokenizer, stop_id: int | None, max_length: int | None = None
+    batch,
+    tokenizer,
+    stop_id: int | None,
+    max_length: int | None = None,
+    skip_rows: set[int] | frozenset[int] = frozenset(),
 ) -> dict[str, int]:
     """On a collated batch: labels train some but not all tokens, and each row's EOS.
 
@@ -429,6 +468,8 @@ def check_batch(
         for i in range(labels.shape[0]):
             if max_length is not None and int(lengths[i]) >= max_length:
                 continue  # truncated: its end is cut off (the pre-flight counts those)
+            if i in skip_rows:
+                continue  # a cut-off trace (finish_reason 'length'): its end is not trained
             if not bool((labels[i] == stop_id).any()):
                 raise ConfigError(
                     f"row {i} of the first batch does not train the end-of-turn token "

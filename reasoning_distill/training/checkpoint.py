@@ -95,6 +95,19 @@ def result_from_log_history(
     )
 
 
+def enable_kv_cache(model) -> None:
+    """Save the student with `use_cache: true`: training turns it off (gradient checkpointing
+    needs no KV cache), and a config saved so makes every later `generate` recompute the whole
+    prefix at each token."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return
+    text = config.get_text_config() if hasattr(config, "get_text_config") else None
+    for cfg in {id(c): c for c in (config, text) if c is not None}.values():
+        if hasattr(cfg, "use_cache"):
+            cfg.use_cache = True
+
+
 def save_final(trainer, tokenizer, run_dir: Path) -> Path:
     """Save model + tokenizer to `run_dir/final` atomically (write `final.tmp`, then rename).
 
@@ -110,6 +123,7 @@ def save_final(trainer, tokenizer, run_dir: Path) -> Path:
         shutil.rmtree(tmp)
     trainer.accelerator.wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
+    enable_kv_cache(model)
     sharded = bool(getattr(trainer, "is_deepspeed_enabled", False)) or bool(
         getattr(trainer, "is_fsdp_enabled", False)
     )

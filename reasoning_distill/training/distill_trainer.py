@@ -219,9 +219,16 @@ def _open_topk_teacher(config: DistillConfig, tokenizer):
     (and a served one reached once, so a wrong URL is said at once, not after the retries)."""
     if config.teacher_cache is not None:
         from reasoning_distill.training.teachers.cache import MANIFEST, check_cache_matches
+        from reasoning_distill.training.templates import training_template
 
+        # Matched by tokenisation: the vocabulary and the template the trainer will tokenise
+        # with (a known inference template is swapped for its training variant), not the
+        # template the student's tokenizer keeps for inference.
+        template = None
+        if config.assistant_only_loss:
+            template = training_template(tokenizer, config.chat_template_path)[0]
         try:  # tokenizer, shards' checksums, no sequences: each one line, exit 2
-            cache = check_cache_matches(config.teacher_cache, tokenizer)
+            cache = check_cache_matches(config.teacher_cache, tokenizer, template)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(
                 f"{Path(config.teacher_cache) / MANIFEST}: not valid JSON ({e}): the cache is "

@@ -57,6 +57,12 @@ from reasoning_distill.training.losses import IGNORE_INDEX, shift_labels
 from reasoning_distill.training.preflight import run_preflight
 from reasoning_distill.training.reporting import prepare_report_to
 from reasoning_distill.training.sft_config import StudentSFTConfig
+from reasoning_distill.training.truncated import (
+    COLUMN,
+    mask_truncated_ends,
+    refuse_packing_truncated,
+    truncated_row_indices,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,23 +155,39 @@ def _real_tokens(inputs) -> torch.Tensor:
     return torch.tensor(inputs["input_ids"].numel(), device=inputs["input_ids"].device)
 
 
-def check_chat_template(tokenizer, config: StudentSFTConfig, column_names: list[str]) -> None:
-    """Fail early, naming the fix, when assistant-only loss cannot work on this data."""
+def check_chat_template(tokenizer, config: StudentSFTConfig, column_names: list[str]) -> str | None:
+    """The template to train with; fail early, naming the fix, when assistant-only loss cannot
+    work on this data. None without assistant-only loss (the tokenizer's own is used)."""
     from reasoning_distill.training.templates import training_template
 
     if not config.assistant_only_loss:
-        return
+        return None
     if "messages" not in column_names:
         raise ConfigError(
             f"assistant_only_loss=True needs a conversational dataset with a 'messages' column; "
             f"this one has columns {column_names}. Convert it to messages, or set "
             f"assistant_only_loss=False (prompt/completion datasets train on the completion anyway)."
         )
-    _, note, problem = training_template(tokenizer, config.chat_template_path)
+    template, note, problem = training_template(tokenizer, config.chat_template_path)
     if problem:
         raise ConfigError(problem)
     if note:
         logger.info("%s", note)
+    return template
+
+
+def closing_token_ids(trainer) -> list[int]:
+    """The tokens that end an assistant turn: the template's trained stop token and the EOS."""
+    from reasoning_distill.training.templates import stop_token_id
+
+    tok = trainer.processing_class
+    ids = {tok.eos_token_id}
+    if trainer.args.eos_token:
+        ids.add(tok.convert_tokens_to_ids(trainer.args.eos_token))
+    template = trainer.chat_template or tok.chat_template
+    if template and trainer.args.assistant_only_loss:
+        ids.add(stop_token_id(tok, template))
+    return sorted(i for i in ids if i is not None)
 
 
 def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
@@ -174,7 +196,9 @@ def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
     from reasoning_distill.training.templates import stop_token_id
 
     ds = trainer.train_dataset
-    batch = trainer.data_collator([ds[i] for i in range(min(n, len(ds)))])
+    rows = [ds[i] for i in range(min(n, len(ds)))]
+    cut = truncated_row_indices(rows)  # cut off: trained without their end of turn
+    batch = trainer.data_collator([{k: v for k, v in r.items() if k != COLUMN} for r in rows])
     tok = trainer.processing_class
     template = trainer.chat_template or tok.chat_template
     if not template or trainer.args.packing:  # packed rows: the pre-flight checked the rows
@@ -186,7 +210,7 @@ def check_assistant_mask(trainer, n: int = 8) -> dict[str, int]:
             "the student would never learn to stop. Put the end-of-turn token inside "
             "{% endgeneration %}"
         )
-    return check_batch(batch, tok, stop, trainer.args.max_length)
+    return check_batch(batch, tok, stop, trainer.args.max_length, skip_rows=cut)
 
 
 def build_trainer(
@@ -201,10 +225,15 @@ def build_trainer(
 
     if config.torch_num_threads is not None:
         torch.set_num_threads(config.torch_num_threads)
-    check_chat_template(tokenizer, config, list(dataset.column_names))
+    template = check_chat_template(tokenizer, config, list(dataset.column_names))
+    refuse_packing_truncated(dataset, bool(config.packing))
     args = replace(config, output_dir=str(run_dir), report_to=prepare_report_to(config.report_to))
     # TRL writes a chat_template_path .jinja into the tokenizer; the saved student keeps its own.
     inference_template = tokenizer.chat_template
+    if template is not None:
+        # The variant this package recognises and TRL does not (it matches exact text): TRL
+        # trains with a marked template the tokenizer holds, as the teacher cache tokenises.
+        tokenizer.chat_template = template
     try:
         trainer = trainer_cls(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer, **kwargs
@@ -213,10 +242,17 @@ def build_trainer(
         # With disable_tqdm the Trainer swaps its progress bar for PrinterCallback, which
         # print()s every log dict; library code never prints (the losses are in log_history).
         trainer.remove_callback(PrinterCallback)
+        trainer.train_dataset = mask_truncated_ends(
+            trainer.train_dataset, tokenizer, closing_token_ids(trainer)
+        )
         if config.assistant_only_loss:
             check_assistant_mask(trainer)
     except TemplateError as e:  # TRL renders every row while it tokenises the dataset
+        tokenizer.chat_template = inference_template
         raise ConfigError(template_failure("the training data", e)) from e
+    except BaseException:
+        tokenizer.chat_template = inference_template
+        raise
     return trainer
 
 

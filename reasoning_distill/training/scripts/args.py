@@ -13,6 +13,8 @@ from typing import Any
 from reasoning_distill.errors import ConfigError, UserError
 from reasoning_distill.redact import redact_urls
 
+CONFIG_HELP = "a YAML recipe: its keys are the defaults, flags given after it override them"
+
 
 def parse_config_args(
     dataclass_types: list,
@@ -42,6 +44,8 @@ def parse_config_args(
             raise ConfigError(f"--config {path}: no such recipe file")
         where = f" (recipe {path})"
     parser = TrlParser(dataclass_types, prog=prog)
+    if "-h" in argv or "--help" in argv:  # TRL reads --config itself, before parsing
+        parser.add_argument("--config", metavar="RECIPE.yaml", help=CONFIG_HELP)
     try:
         if allow_unknown:
             return parser.parse_args_and_config(

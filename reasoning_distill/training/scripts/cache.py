@@ -6,6 +6,12 @@
     rdistill train cache --teacher_url http://HOST:PORT/v1 --teacher_name NAME \\
         --tokenizer STUDENT --dataset_name DATA --output_dir CACHE
 
+Rows are tokenised as the training tokenises them: with the training template (the
+tokenizer's own when it marks assistant turns with `{% generation %}`, else TRL's or the
+package's known training variant, or `--chat_template_path FILE.jinja`, the training's own
+`chat_template_path`), so `train distill --teacher_cache` finds every row; a dataset with no
+assistant token to train is refused (nothing cached), not an empty cache.
+
 `--teacher DIR` is scored with transformers (`--teacher_engine hf`, float32) or vLLM's
 offline engine (`--teacher_engine vllm`, with `--dtype`, `--max_model_len`,
 `--gpu_memory_utilization`, `--enforce_eager`, `--tensor_parallel_size`). The engine is not
@@ -53,6 +59,11 @@ def make_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument(
+        "--config",
+        metavar="RECIPE.yaml",
+        help="a YAML mapping of these options (without the dashes) as defaults; flags override",
+    )
     p.add_argument("--teacher", help="teacher checkpoint folder (see --teacher_engine)")
     p.add_argument("--teacher_url", help="vLLM server base URL (scored with prompt_logprobs)")
     p.add_argument("--teacher_name", help="the served model's name (with --teacher_url)")
@@ -62,6 +73,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--top_k", type=int, default=128)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--max_length", type=int, default=None, help="the trainer's max_length")
+    p.add_argument(
+        "--chat_template_path",
+        default=None,
+        help="the training's chat_template_path (.jinja with {%% generation %%} markers); default: "
+        "the training template SFT uses (the tokenizer's, or its known training variant)",
+    )
     p.add_argument("--bits", type=int, default=8, help="log-prob bits (32: exact float32)")
     p.add_argument("--step", type=float, default=0.1, help="log-prob quantisation step, nats")
     p.add_argument("--batch_size", type=int, default=8, help="sequences per transformers forward")
@@ -73,6 +90,35 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--enforce_eager", action="store_true", default=None, help="no CUDA graphs")
     g.add_argument("--tensor_parallel_size", type=int, default=None, help="GPUs for the teacher")
     return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options, a `--config` recipe's keys as the defaults (unknown keys refused)."""
+    import yaml
+
+    parser = make_parser()
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--config")
+    known, _ = first.parse_known_args(argv)
+    if known.config is not None:
+        path = Path(known.config)
+        if not path.is_file():
+            raise ConfigError(f"--config {path}: no such recipe file")
+        try:
+            recipe = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--config {path}: not valid YAML ({e})") from None
+        if not isinstance(recipe, dict):
+            raise ConfigError(f"--config {path}: must be a YAML mapping of options")
+        dests = {a.dest for a in parser._actions} - {"help", "config"}
+        unknown = sorted(set(recipe) - dests)
+        if unknown:
+            raise ConfigError(f"--config {path}: unknown keys {unknown} (options: {sorted(dests)})")
+        parser.set_defaults(**recipe)
+        for action in parser._actions:  # a recipe may give what a flag must otherwise give
+            if action.dest in recipe:
+                action.required = False
+    return parser.parse_args(argv)
 
 
 def check_options(args: argparse.Namespace):
@@ -171,6 +217,19 @@ def _check_dataset_path(name: str) -> None:
     )
 
 
+def _training_template(tokenizer, chat_template_path: str | None) -> str:
+    """The template the training tokenises rows with (as `train sft` / `train distill`), or a
+    `ConfigError` saying why none can mask the assistant turns."""
+    from reasoning_distill.training.templates import training_template
+
+    if chat_template_path is not None and not Path(chat_template_path).is_file():
+        raise InputError(f"--chat_template_path {chat_template_path}: no such file")
+    template, _note, problem = training_template(tokenizer, chat_template_path)
+    if problem:
+        raise ConfigError(f"the cache stores the trained positions only, and {problem}")
+    return template
+
+
 def _served_name(args: argparse.Namespace) -> str:
     """The served teacher in the cache's identity (no credentials: the manifest is a file)."""
     from reasoning_distill.redact import public_url
@@ -224,11 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         claim_folder,
     )
 
-    args = make_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     codec = check_options(args)
     from reasoning_distill.training.data import load_tokenizer, load_train_dataset
 
     tokenizer = load_tokenizer(args.tokenizer or args.teacher)
+    template = _training_template(tokenizer, args.chat_template_path)
     dataset = load_train_dataset(args.dataset_name)
     check_rows(dataset)
     if args.teacher_url is not None:
@@ -236,13 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         name = args.teacher
     # The folder and a resume's settings are checked before any model loads or server is asked.
-    identity = cache_identity(name, args.top_k, args.temperature, codec, tokenizer, args.max_length)
+    identity = cache_identity(
+        name, args.top_k, args.temperature, codec, tokenizer, args.max_length, template
+    )
     claim_folder(args.output_dir, identity, create=False)
     teacher, name = _teacher(args)
     try:
         summary = build_topk_cache(
-            teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec
-        )
+            teacher, tokenizer, dataset, args.output_dir, name, args.max_length, codec,
+            chat_template=template,
+        )  # fmt: skip
     finally:
         if hasattr(teacher, "close"):
             teacher.close()

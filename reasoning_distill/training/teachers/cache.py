@@ -63,23 +63,31 @@ def sequence_key(input_ids: Sequence[int]) -> str:
     return hashlib.sha1(np.asarray(input_ids, dtype=np.int64).tobytes()).hexdigest()[:24]
 
 
-def tokenizer_fingerprint(tokenizer) -> str:
-    """A hash of the vocabulary and chat template: a cache is valid for one tokenisation."""
-    vocab = sorted(tokenizer.get_vocab().items())
-    template = tokenizer.chat_template or ""
-    if isinstance(template, dict):
-        template = json.dumps(template, sort_keys=True)
-    return hashlib.sha256(json.dumps([vocab, template]).encode()).hexdigest()[:16]
+def tokenizer_fingerprint(tokenizer, template: str | None = None) -> str:
+    """A hash of the vocabulary and the chat template rows are tokenised with (`template`, the
+    training template, or the tokenizer's own): a cache is valid for one tokenisation, so a
+    student whose tokenizer keeps its inference template matches a cache built with the
+    training variant the trainer swaps in."""
+    from reasoning_distill.training.templates import template_fingerprint
+
+    return template_fingerprint(tokenizer, template)
 
 
-def tokenize_messages(tokenizer, messages: list[dict], max_length: int | None) -> tuple:
-    """(input_ids, trained positions) as the trainer tokenises a `messages` row.
+def tokenize_messages(
+    tokenizer, messages: list[dict], max_length: int | None, template: str | None = None
+) -> tuple:
+    """(input_ids, trained positions) as the trainer tokenises a `messages` row with
+    `template` (the training template; None: the tokenizer's own).
 
     Positions are t with the token t + 1 in an assistant turn: the rows of the next-token
     distributions that the loss reads.
     """
     enc = tokenizer.apply_chat_template(
-        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        messages,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        chat_template=template,
     )
     ids = list(enc["input_ids"])
     mask = list(enc["assistant_masks"])
@@ -115,7 +123,13 @@ _FLAGS = {
 
 
 def cache_identity(
-    teacher_name: str, k: int, temperature: float, codec: topk_codec.Codec, tokenizer, max_length
+    teacher_name: str,
+    k: int,
+    temperature: float,
+    codec: topk_codec.Codec,
+    tokenizer,
+    max_length,
+    template: str | None = None,
 ) -> dict[str, Any]:
     """What a cache's contents depend on: a folder is resumed only with the same identity."""
     return {
@@ -123,7 +137,7 @@ def cache_identity(
         "k": int(k),
         "temperature": float(temperature),
         "codec": codec.to_dict(),
-        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "tokenizer": tokenizer_fingerprint(tokenizer, template),
         "max_length": max_length,
     }
 
@@ -218,14 +232,16 @@ def check_rows(dataset: Any) -> None:
         check_messages(messages, i)
 
 
-def _encode_row(tokenizer, row: Any, i: int, max_length: int | None) -> tuple:
+def _encode_row(
+    tokenizer, row: Any, i: int, max_length: int | None, template: str | None = None
+) -> tuple:
     if not isinstance(row, dict) or "messages" not in row:
         cols = sorted(row) if isinstance(row, dict) else type(row).__name__
         raise InputError(f"row {i} has no 'messages' column (columns: {cols})")
     messages = row["messages"]
     check_messages(messages, i)
     try:
-        return tokenize_messages(tokenizer, messages, max_length)
+        return tokenize_messages(tokenizer, messages, max_length, template)
     except Exception as e:  # the template's own error (jinja, a missing key): name the row
         reason = " ".join(str(e).split())[:300]
         raise InputError(
@@ -243,20 +259,23 @@ def build_topk_cache(
     codec: topk_codec.Codec | None = None,
     shard_sequences: int = 256,
     progress: Any = None,
+    chat_template: str | None = None,
 ) -> CacheSummary:
     """Score every `messages` row with `teacher` and store its top-k at the trained positions.
 
     Resumable: sequences already in `folder` are skipped, and damaged shards (truncated,
     altered) are removed, named in a warning, and their sequences scored again. `teacher_name`
     (a path or a served model id) is part of the cache's identity, with k, temperature, codec,
-    tokenizer and max_length.
+    tokenizer and max_length. `chat_template`: the template rows are tokenised with, the
+    trainer's (`templates.training_template`); None: the tokenizer's own. Raises `InputError`
+    when no row has a token to train (nothing would be cached).
     """
     import os
 
     codec = codec or topk_codec.Codec()
     folder = Path(folder)
     identity = cache_identity(
-        teacher_name, teacher.k, teacher.temperature, codec, tokenizer, max_length
+        teacher_name, teacher.k, teacher.temperature, codec, tokenizer, max_length, chat_template
     )
     claim_folder(folder, identity)
     with _exclusive(folder):
@@ -266,7 +285,7 @@ def build_topk_cache(
         summary.rebuilt = cache_shard.repair(folder, manifest, codec)
         atomic_write_json(folder / MANIFEST, manifest)
         _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_sequences,
-              progress, summary, os.getpid())  # fmt: skip
+              progress, summary, os.getpid(), chat_template)  # fmt: skip
     logger.info(
         "top-k cache %s: %d sequences, %d tokens, %.1f bytes/token (%d skipped, %d damaged "
         "shards rebuilt)",
@@ -281,7 +300,8 @@ def build_topk_cache(
 
 
 def _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_sequences,
-          progress, summary: CacheSummary, pid: int) -> None:  # fmt: skip
+          progress, summary: CacheSummary, pid: int,
+          template: str | None = None) -> None:  # fmt: skip
     done = set(TopKCache(folder).keys())
     stored_before = len(done)
     pending: list[tuple[str, list[int], np.ndarray]] = []
@@ -318,7 +338,7 @@ def _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_s
     n_rows = 0
     for i, row in enumerate(rows):
         n_rows += 1
-        ids, positions = _encode_row(tokenizer, row, i, max_length)
+        ids, positions = _encode_row(tokenizer, row, i, max_length, template)
         key = sequence_key(ids)
         if not positions:
             no_positions += 1
@@ -330,11 +350,14 @@ def _fill(teacher, tokenizer, rows, folder, manifest, codec, max_length, shard_s
         if len(pending) >= shard_sequences:
             flush()
     flush()
+    if not n_rows and not stored_before:
+        raise InputError("the dataset holds no rows; nothing was cached")
     if n_rows and no_positions == n_rows and not stored_before:
         raise InputError(
-            f"none of the {n_rows} rows has an assistant token to train under the tokenizer's "
-            f"chat template (its assistant mask is empty: does the template mark assistant "
-            f"turns with {{% generation %}}?); nothing was cached"
+            f"none of the {n_rows} rows has an assistant token to train under the chat "
+            f"template the rows were tokenised with (its assistant mask is empty: does it mark "
+            f"assistant turns with {{% generation %}}? pass --chat_template_path); nothing "
+            f"was cached"
         )
 
 
@@ -448,17 +471,19 @@ class TopKCache:
         return sum(h["n_tokens"] for h, _ in self._headers.values())
 
 
-def check_cache_matches(cache_dir: str | Path, tokenizer) -> TopKCache:
-    """Open the cache at `cache_dir` for training with `tokenizer`, or raise a `UserError`
-    naming it: not a cache, built with another tokenizer or chat template, a damaged shard
-    (every shard's SHA-256 is checked), or no sequences."""
+def check_cache_matches(cache_dir: str | Path, tokenizer, template: str | None = None) -> TopKCache:
+    """Open the cache at `cache_dir` for training with `tokenizer` and the training `template`
+    (None: the tokenizer's own), or raise a `UserError` naming it: not a cache, built with
+    another tokenisation (vocabulary or template as used), a damaged shard (every shard's
+    SHA-256 is checked), or no sequences."""
     cache = TopKCache.open(cache_dir)
-    stored, ours = cache.identity.get("tokenizer"), tokenizer_fingerprint(tokenizer)
+    stored, ours = cache.identity.get("tokenizer"), tokenizer_fingerprint(tokenizer, template)
     if stored != ours:
         raise InputError(
-            f"the teacher cache {cache_dir} was built with another tokenizer or chat template "
-            f"than the student's (fingerprint {stored}, the student's {ours}): rebuild it with "
-            f"`rdistill train cache --tokenizer STUDENT ...`"
+            f"the teacher cache {cache_dir} was built with another tokenisation than the "
+            f"student's training (vocabulary or the chat template the rows were tokenised with; "
+            f"fingerprint {stored}, the student's {ours}): rebuild it with `rdistill train "
+            f"cache --tokenizer STUDENT` and the same --chat_template_path as the training"
         )
     cache.verify()
     if len(cache) == 0:
