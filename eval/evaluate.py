@@ -243,12 +243,32 @@ def _problem_meta(p: Problem) -> dict[str, Any]:
     return {k: p.meta[k] for k in keep if isinstance(p.meta, dict) and k in p.meta}
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What scoring needs of one stored sample (its text stays in the store)."""
+
+    key: tuple[str, int]
+    completion_tokens: int
+    finish_reason: str
+    gold: Any  # the gold it was made for (a benchmark's answer or tests: small)
+
+
+def _stored_samples(folder: Path, keys: set[str]) -> Any:
+    """The samples of `folder` whose problem key is in `keys`, streamed from its shards."""
+    from reasoning_distill.errors import InputError
+    from reasoning_distill.generation.store import MANIFEST, Store
+
+    if not (folder / MANIFEST).exists():
+        raise InputError(f"{folder}: no {MANIFEST}; not a generation output folder")
+    return (s for s in Store(folder).read() if s.problem_id in keys)
+
+
 def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path, progress):
-    """Samples of every problem of `run`, from the cache where present; [problem][index]."""
+    """Samples of every problem of `run`, from the cache where present; [problem][index]
+    of small `_Stored` records (the texts are streamed from the store when verified)."""
     from reasoning_distill.eval.cache import CONTENT_KEYED, generation_folder, prompt_key
 
     from reasoning_distill.generation.job import run_generation
-    from reasoning_distill.generation.store import load_samples
 
     params = protocol.sampling_for(run.max_tokens)
     folder = generation_folder(root, identity_key, engine.name, str(engine.model), params.to_dict())
@@ -266,7 +286,10 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
         input_hash=CONTENT_KEYED,
         chunk_size=16,
     )
-    stored = {s.key: s for s in load_samples(folder) if s.problem_id in keyed}
+    stored = {
+        s.key: _Stored(s.key, int(s.completion_tokens), s.finish_reason, s.gold)
+        for s in _stored_samples(folder, set(keyed))
+    }
     out = []
     for key, p in zip(keys, run.problems, strict=True):
         samples = [stored.get((key, i)) for i in range(protocol.n)]
@@ -284,7 +307,8 @@ def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, options, w
     """Verdict dicts [problem][index], computing only those not stored beside the samples.
 
     A stored verdict counts only for a sample made for the same gold (a corrected gold is
-    re-verified, not looked up, and its verdict is not stored).
+    re-verified, not looked up, and its verdict is not stored). The samples to verify are
+    streamed from the store, each judged by its first problem's kind and gold.
     """
     from reasoning_distill.verification import VerdictStore, item_of, read_verdicts, verify_into
 
@@ -300,9 +324,17 @@ def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, options, w
             logger.info(
                 "%s: verifying %d samples (%d stored)", run.name, len(todo), n_keys - len(todo)
             )
+        judge_by: dict[tuple[str, int], Problem] = {}
+        for p, s in pairs:
+            judge_by.setdefault(s.key, p)  # the problem decides kind and gold
+        items = (
+            item_of(s, kind=judge_by[s.key].kind, gold=judge_by[s.key].gold)
+            for s in _stored_samples(folder, {k for k, _ in judge_by})
+            if s.key in judge_by
+        )
         made = verify_into(
             store,
-            [item_of(s, kind=p.kind, gold=p.gold) for p, s in pairs],  # the problem decides
+            items,
             workers=workers,
             progress=progress,
             options=options,
