@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from reasoning_distill.records import Sample
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class SelectPolicy:
 
 @dataclass
 class Selection:
-    chosen: list[tuple[Sample, Any]]  # (sample, verdict record or None)
+    chosen: list[tuple[Any, Any]]  # (sample or its SampleInfo, verdict record or None)
     rejected: Counter = field(default_factory=Counter)  # reason -> samples
     pass_rate: dict[str, float] = field(default_factory=dict)  # problem -> rate
     problems_dropped: Counter = field(default_factory=Counter)  # why -> problems
@@ -59,17 +57,20 @@ def _rng(seed: int, problem_id: str) -> random.Random:
 
 
 def select_samples(
-    samples: Sequence[Sample], verdicts: dict[tuple[str, int], Any] | None, policy: SelectPolicy
+    samples: Sequence[Any], verdicts: Mapping[tuple[str, int], Any] | None, policy: SelectPolicy
 ) -> Selection:
     """Apply `policy`; `verdicts` (key -> record with `.correct`/`.reason`) may be None only
-    for `keep: all` without a pass-rate band."""
+    for `keep: all` without a pass-rate band.
+
+    `samples` are `Sample`s or anything with their `problem_id`, `sample_index`, `key` and
+    `completion_tokens` (the build passes `dataset.SampleInfo`: no texts)."""
     from reasoning_distill.errors import InputError
 
     needs_verdicts = policy.keep == "verified" or (policy.min_pass_rate, policy.max_pass_rate) != (
         0.0,
         1.0,
     )
-    by_problem: dict[str, list[Sample]] = defaultdict(list)
+    by_problem: dict[str, list[Any]] = defaultdict(list)
     for s in samples:
         by_problem[s.problem_id].append(s)
     out = Selection([])
