@@ -17,6 +17,7 @@ over the same completions in the same run, as `bench_verify_math.py` does.
 
   python benchmarks/bench_scale.py                        # 10k, 40k, 160k traces
   python benchmarks/bench_scale.py --sizes 1k,4k --keep   # a quick run, stores kept
+  python benchmarks/bench_scale.py --dedupe 1m            # dedupe + decontam memory, 1M problems
 """
 
 from __future__ import annotations
@@ -120,10 +121,41 @@ def eval_scoring(folder: str) -> None:
     print(json.dumps({"pass@1": metrics.get("pass@1", {}).get("value")}))
 
 
-def run_child(cmd: list[str]) -> tuple[float, float, float, int]:
+def dedupe_memory(problems: int) -> None:
+    """Peak RSS of dedupe (exact and MinHash) and decontamination matching over `problems`
+    synthetic problem texts: the texts themselves, then the peak beyond them."""
+    from reasoning_distill.data_recipes.decontam import build_index, match_texts
+    from reasoning_distill.data_recipes.dedupe import dedupe
+
+    def rss_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    texts = [
+        f"Problem {i}: a train leaves station {i % 977} at {i % 61} km/h and another at "
+        f"{i % 89} km/h; how far apart are they after {i % 13} hours and {i // 7} minutes?"
+        for i in range(problems)
+    ]
+    base = rss_mb()
+    t0 = time.perf_counter()
+    kept = dedupe(texts).keep
+    t_dedupe, after_dedupe = time.perf_counter() - t0, rss_mb()
+    bench = [(f"b{i}", f"Benchmark problem {i}: what is the sum of {i} and {i * 3} apples "
+              f"given to {i % 7} friends on day {i}?") for i in range(500)]  # fmt: skip
+    t0 = time.perf_counter()
+    hits = match_texts((texts[i] for i in kept), build_index({"synthetic": bench}))
+    t_decontam = time.perf_counter() - t0
+    print(json.dumps({
+        "problems": problems, "texts_mb": round(base), "dedupe_s": round(t_dedupe, 1),
+        "dedupe_peak_over_texts_mb": round(after_dedupe - base),
+        "decontam_s": round(t_decontam, 1), "hits": len(hits),
+        "decontam_peak_over_texts_mb": round(rss_mb() - base),
+    }))  # fmt: skip
+
+
+def run_child(cmd: list[str]) -> tuple[float, float, float, int, str]:
     """(seconds, peak RSS in GB of the largest process, peak RSS in GB of the whole process
-    tree sampled every 0.1 s, exit code) of `cmd`, run in a fresh wrapper so each stage's
-    peak is its own."""
+    tree sampled every 0.1 s, exit code, its output) of `cmd`, run in a fresh wrapper so
+    each stage's peak is its own."""
     wrapper = [sys.executable, __file__, CHILD, json.dumps(cmd)]
     t0 = time.perf_counter()
     out = subprocess.run(wrapper, capture_output=True, text=True)
@@ -133,7 +165,7 @@ def run_child(cmd: list[str]) -> tuple[float, float, float, int]:
         info = json.loads(last)
     except json.JSONDecodeError:
         info = {}
-    if out.returncode != 0 or "maxrss_kb" not in info:
+    if out.returncode != 0 or "maxrss_kb" not in info or info.get("rc"):
         sys.stderr.write(out.stderr[-2000:])
     gb = 1024**2
     return (
@@ -141,6 +173,7 @@ def run_child(cmd: list[str]) -> tuple[float, float, float, int]:
         info.get("maxrss_kb", 0) / gb,
         info.get("tree_kb", 0) / gb,
         info.get("rc", out.returncode),
+        out.stderr,
     )
 
 
@@ -174,7 +207,7 @@ def _tree_rss_kb(root: int) -> int:
 
 def _child(cmd_json: str) -> int:
     cmd = json.loads(cmd_json)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=sys.stderr)  # the wrapper's stdout is its own JSON
     tree = 0
     while proc.poll() is None:
         tree = max(tree, _tree_rss_kb(proc.pid))
@@ -212,7 +245,18 @@ def main() -> int:
     p.add_argument("--serial-n", type=int, default=300, help="items for serial math-verify")
     p.add_argument("--dir", type=Path, default=None, help="where the stores go (default: tmp)")
     p.add_argument("--keep", action="store_true", help="keep the stores")
+    p.add_argument(
+        "--dedupe", type=_size, default=None, metavar="N",
+        help="instead: peak memory of dedupe and decontamination over N problems (e.g. 1m)",
+    )  # fmt: skip
     args = p.parse_args()
+    if args.dedupe:
+        seconds, gb, _, rc, text = run_child(
+            [sys.executable, __file__, "--_dedupe", str(args.dedupe)]
+        )
+        print(text.strip().splitlines()[-1])
+        print(f"dedupe+decontam {args.dedupe} problems: {seconds:.1f} s, peak RSS {gb:.2f} GB")
+        return rc
     sizes = [_size(s) for s in args.sizes.split(",")]
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench_scale-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -248,7 +292,7 @@ def main() -> int:
                 "eval": [sys.executable, __file__, "--_eval", str(gen)],
             }
             for stage, cmd in stages.items():
-                seconds, gb, tree, rc = run_child(cmd)
+                seconds, gb, tree, rc, _ = run_child(cmd)
                 results[stage].append((n, seconds, gb, tree))
                 print(f"{stage:7s} {n:>8d} traces  {seconds:8.1f} s  peak RSS {gb:5.2f} GB "
                       f"(largest process), {tree:5.2f} GB (all its processes)"
@@ -278,6 +322,9 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == CHILD:
         raise SystemExit(_child(sys.argv[2]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--_dedupe":
+        dedupe_memory(int(sys.argv[2]))
+        raise SystemExit(0)
     if len(sys.argv) == 3 and sys.argv[1] == "--_eval":
         eval_scoring(sys.argv[2])
         raise SystemExit(0)
