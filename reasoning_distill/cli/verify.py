@@ -4,13 +4,20 @@
   rdistill verify math --input samples.jsonl --out verified.jsonl
   rdistill verify code --input samples.jsonl --out verified.jsonl --tests-field gold
   rdistill verify auto --input mixed.jsonl --out verified.jsonl   # route rows by their `kind`
+  rdistill verify --samples runs/gen --ray --address 10.0.0.1:6379  # Ray actors, many machines
 
 `--samples DIR` writes keyed verdict records (`verification/verdicts.py`) to DIR/verdicts.jsonl
 beside the shards, appended and fsynced as they finish: Ctrl-C keeps them and a rerun verifies
 only the samples without one. A rerun with other verifier options is refused (`--redo`
 verifies everything again). The format check is on by default there. A shard or verdicts
 file in DIR that another run made (its rows' `made_by` is not the manifest's) is refused,
-naming the file and row, before anything is verified.
+naming the file and row, before anything is verified. The samples stream from the shards, so
+memory holds the work in flight, not the store.
+
+`--ray [ACTORS]` runs the same verifiers in Ray actors (`verification/ray_verify.py`), on the
+cluster at `--address` or a local Ray: the driver streams the samples to them and is the one
+writer of the verdicts, so a killed or preempted job resumes the same way, and a dead actor's
+batch is sent again to a live one. Each node checks its own sandbox before it runs code.
 
 `--input FILE` writes each input row plus `verdict` ({correct, reason, extracted, details}) to
 `--out`, renamed into place at the end; verdicts that finished before an interruption are
@@ -78,7 +85,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "default), also math-verify's LaTeX and expression extraction, or refuse (a box "
         "only). The format check demands a box under refuse alone",
     )
-    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPUs)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel workers (default: CPUs); under --ray, each actor's CPUs and workers (1)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        type=int,
+        const=0,
+        default=None,
+        metavar="ACTORS",
+        help="verify in Ray actors across the cluster's machines (default: one actor per "
+        "--workers CPUs of the cluster); the driver writes every verdict, so it resumes alike",
+    )
+    p.add_argument(
+        "--address",
+        "--ray-address",
+        dest="address",
+        default=None,
+        help="--ray: the cluster to join (`ray start --head` prints it; default: a local Ray)",
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds per item / test case")
     p.add_argument(
         "--redo", action="store_true", help="verify again every sample (options changed)"
@@ -111,6 +140,28 @@ def _options(args: argparse.Namespace, check_format: bool, kind: str | None = No
         include_think=args.include_think,
         unboxed=args.unboxed,
         **kw,
+    )
+
+
+def _grader(args: argparse.Namespace) -> Any:
+    """The Ray grader `--ray` asks for, else None (the local verifiers)."""
+    from reasoning_distill.errors import ConfigError
+
+    if args.ray is None:
+        if args.address is not None:
+            raise ConfigError("--address is the Ray cluster of --ray: add --ray")
+        return None
+    if args.ray < 0:
+        raise ConfigError(f"--ray must be a number of actors >= 1 (or none), got {args.ray}")
+    from reasoning_distill.verification.ray_verify import ray_grader
+    from reasoning_distill.verifiers.sandbox_policy import allowed_by_env
+
+    return ray_grader(
+        address=args.address,
+        num_actors=args.ray or None,
+        actor_num_cpus=args.workers or 1,
+        # each node checks its own sandbox; the opt-in travels with the job
+        allow_weak_sandbox=args.allow_weak_sandbox or allowed_by_env(),
     )
 
 
@@ -198,8 +249,10 @@ def _main_input(args: argparse.Namespace) -> int:
         raise OutputError(f"{args.out}: is a folder; --out names the output JSONL file")
     if args.input.resolve() == args.out.resolve():
         raise OutputError("--out must differ from --input (the input is never overwritten)")
+    grade = _grader(args)
     rows, items = read_items(args)
-    _require_sandbox(args, sum(it.kind == "code" for it in items), f"rows of {args.input}")
+    if grade is None:  # under --ray each node checks its own sandbox
+        _require_sandbox(args, sum(it.kind == "code" for it in items), f"rows of {args.input}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {
         **options.config(),
@@ -216,7 +269,14 @@ def _main_input(args: argparse.Namespace) -> int:
             for r in iter_records(journal.path):
                 verdicts[int(r.problem_id)] = r.verdict()
             logger.info("resuming: %d of %d rows already verified", len(verdicts), len(rows))
-        run = verify_into(journal, items, options, workers=args.workers, progress=RichProgress())
+        run = verify_into(
+            journal,
+            items,
+            options,
+            workers=None if grade else args.workers,
+            progress=RichProgress(),
+            grade=grade,
+        )
         verdicts.update({int(k[0]): r.verdict() for k, r in run.records.items()})
         for i, row in enumerate(rows):
             row[args.verdict_field] = verdicts[i].to_dict()
@@ -263,21 +323,35 @@ def _main_samples(args: argparse.Namespace) -> int:
             f"--samples verifies each sample by its own kind; drop the positional {args.kind!r}"
         )
     options = _options(args, True if args.check_format is None else args.check_format)
-    from reasoning_distill.verification import survey_store
-
-    # One streaming pass checks every row and counts the kinds before anything is verified.
-    survey = survey_store(args.samples)
-    _require_sandbox(args, survey.kinds["code"], f"samples in {args.samples}")
-    run = verify_store(
-        args.samples,
-        options,
-        redo=args.redo,
-        workers=args.workers,
-        progress=RichProgress(),
-        survey=survey,
-    )
     from rich.console import Console
 
+    from reasoning_distill.verification import survey_store
+
+    grade = _grader(args)
+    # One streaming pass checks every row and counts the kinds before anything is verified.
+    survey = survey_store(args.samples)
+    if grade is None:  # under --ray each node checks its own sandbox
+        _require_sandbox(args, survey.kinds["code"], f"samples in {args.samples}")
+    try:
+        run = verify_store(
+            args.samples,
+            options,
+            redo=args.redo,
+            workers=None if grade else args.workers,
+            progress=RichProgress(),
+            survey=survey,
+            grade=grade,
+        )
+    except RuntimeError as e:  # --ray: a batch lost with actor after actor
+        if grade is None:
+            raise
+        from rich.markup import escape
+
+        Console(stderr=True).print(
+            f"[red]error:[/red] {escape(str(e))}; the verdicts that finished are kept",
+            highlight=False,
+        )
+        return 1
     Console().print(
         f"{run.verified} samples verified now, {run.already} already had a verdict -> "
         f"{run.verdicts_path}"

@@ -31,6 +31,40 @@ from reasoning_distill.records import Problem
 logger = logging.getLogger(__name__)
 
 
+def connect(address: str | None) -> Any:
+    """The `ray` module, initialised: joined to the cluster at `address` (host:port, "auto",
+    or ray://), else a local instance; an instance already up is reused.
+
+    Ray not installed, or a host:port nothing listens on, is a `ConfigError` of one line
+    (ray.init would otherwise retry for a minute and end in a traceback).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "Ray is not installed: pip install 'reasoning-distill[ray]' (or drop --ray)"
+        ) from None
+    if ray.is_initialized():
+        return ray
+    if address and ":" in address and "://" not in address:
+        import socket
+
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"cannot reach the Ray cluster at {address} ({e}): start it with "
+                "`ray start --head` and pass the address it prints"
+            ) from None
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise ConfigError(f"cannot start or join {where}: {e}") from None
+    return ray
+
+
 class GenerationActor:
     """A Ray Data batch UDF: one engine per actor, writing to its own shards of the store."""
 
@@ -141,8 +175,6 @@ def run_ray_job(
     progress: Progress | None = None,
 ) -> GenerationSummary:
     """Run the job `spec` (already checked by `spec.preflight(out_dir)`) on Ray actors."""
-    import ray
-
     if num_actors < 1 or chunk_size < 1:
         raise ConfigError(f"num_actors and chunk_size must be >= 1, got {num_actors}, {chunk_size}")
     opts = {k: v for k, v in engine_opts.items() if v is not None}
@@ -158,8 +190,7 @@ def run_ray_job(
         )
         written = tokens = 0
         if job.requests:
-            if not ray.is_initialized():
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray = connect(address)
             actor_spec = {
                 "job": spec.to_dict(),
                 "engine_opts": opts,

@@ -322,16 +322,21 @@ def verify_into(
     options = options or VerifyOptions()
     name = verifier or options.verifier_name
     grade = grade or grade_local
-    done = store.done_keys()
     out = Verified()
+    # Keys in flight -> whether their verdict is stored (False: the gold changed). Once
+    # stored, a key is the store's (`key in store`): a stream of a million items holds the
+    # store's keys once, not a second copy.
     keep: dict[Key, bool] = {}
+    returned: set[Key] = set()  # verdicts returned, not stored (gold changed): few
 
     def todo() -> Iterator[Item]:
         for it in items:
+            if it.key in keep or it.key in returned:
+                continue  # a key given twice: its first item is verified
             changed = gold_changed is not None and gold_changed(it)
-            if it.key in done and not changed:
+            if it.key in store and not changed:
                 out.skipped += 1
-            elif it.key not in keep:
+            else:
                 keep[it.key] = not changed
                 yield it
 
@@ -348,6 +353,8 @@ def verify_into(
         if judge is not None:
             batch = judge(batch)
         out.written += store.append(batch)
+        for r in batch:
+            keep.pop(r.key, None)  # the store has it now
         if keep_records:
             out.records.update((r.key, r) for r in batch)
 
@@ -356,6 +363,8 @@ def verify_into(
             for it, v in grade(stream, options, workers, task):
                 rec = VerdictRecord.of(it.key, it.kind, v, name(it.kind))
                 if not keep[it.key]:
+                    del keep[it.key]
+                    returned.add(rec.key)
                     out.records[rec.key] = rec
                     continue
                 pending.append(rec)
@@ -421,7 +430,7 @@ def verify_store(
     options = options or VerifyOptions()
     survey = survey or survey_store(samples_dir)
     with VerdictStore.open(samples_dir, options.config(), redo=redo) as store:
-        left = max(0, survey.total - len(store.done_keys()))
+        left = max(0, survey.total - len(store))
         run = verify_into(
             store,
             (item_of(s) for s in iter_store(samples_dir)),

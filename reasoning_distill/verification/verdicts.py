@@ -320,6 +320,13 @@ class VerdictStore:
     def done_keys(self) -> set[Key]:
         return set(self._done)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether `key` has a verdict here (without copying the keys, as `done_keys` does)."""
+        return key in self._done
+
+    def __len__(self) -> int:
+        return len(self._done)
+
     def append(self, records: Iterable[VerdictRecord]) -> int:
         """Durably write the records whose key has no verdict yet; how many were written."""
         new = [r for r in records if r.key not in self._done]

@@ -1,0 +1,105 @@
+"""Verification on a real two-node Ray cluster (two raylets on 127.0.0.1), with the worker node
+killed mid-run: every verdict is stored exactly once and equals the serial run's, and the CLI
+resumes a run cut short on the same cluster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from reasoning_distill.verification import VerifyOptions, read_verdicts, verify_store
+from tests.cli._verify_rows import make_store, math_completion
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+N = 480  # enough batches of 4 that the kill lands while most are still to come
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    pytest.importorskip("ray")
+    from tests.ray_cluster import two_node_cluster
+
+    with two_node_cluster() as handles:
+        yield handles
+
+
+def samples() -> list[dict]:
+    user = [{"role": "user", "content": "What is a + b?"}]
+    out = []
+    for i in range(N):
+        gold = str(i // 4)
+        answer = gold if i % 3 else str(i)  # a third wrong (and one in 4 of those right)
+        completion = math_completion(answer) if i % 11 else "<think>\nno end"  # some truncated
+        out.append(dict(problem_id=f"p{i // 4}", sample_index=i % 4, messages=user,
+                        kind="math", gold=gold, completion=completion))  # fmt: skip
+    return out
+
+
+def stored_lines(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "verdicts.jsonl").read_text().splitlines()]
+
+
+def as_compared(records) -> dict:
+    return {k: (r.kind, r.correct, r.reason, r.extracted, r.details) for k, r in records.items()}
+
+
+def test_a_killed_node_loses_and_duplicates_no_verdict(cluster, tmp_path, caplog):
+    from reasoning_distill.verification.ray_verify import ray_grader
+
+    ray, handle, worker = cluster
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    store = make_store(tmp_path / "gen", samples())
+    serial = shutil.copytree(store, tmp_path / "serial")
+    verify_store(serial, VerifyOptions(), workers=1)
+    expected = as_compared(read_verdicts(serial))
+    assert len(expected) == N
+
+    at_kill: list[int] = []
+
+    def kill_the_worker_node_once_verdicts_flow() -> None:
+        path = store / "verdicts.jsonl"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_bytes().count(b"\n") >= 40:
+                at_kill.append(path.read_bytes().count(b"\n"))
+                handle.remove_node(worker)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker_node_once_verdicts_flow)
+    killer.start()
+    grade = ray_grader(num_actors=2, batch_size=4)
+    caplog.set_level("WARNING", logger="reasoning_distill.verification.ray_verify")
+    run = verify_store(store, VerifyOptions(), grade=grade)
+    killer.join()
+
+    assert at_kill and at_kill[0] < N, "the node died while verdicts were still to come"
+    assert "its batch of 4 items is sent again" in caplog.text  # the dead actor's work
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 1
+    assert run.verified == N and run.already == 0
+    keys = [(r["problem_id"], r["sample_index"]) for r in stored_lines(store)]
+    assert len(keys) == len(set(keys)) == N  # each verdict present exactly once
+    assert as_compared(read_verdicts(store)) == expected
+
+    # A job cut short (its driver killed mid-append: the last line torn), resumed by the CLI
+    # joining the same cluster: only the missing verdicts are made, on the surviving node.
+    lines = (store / "verdicts.jsonl").read_bytes().split(b"\n")[:-1]
+    keep = N // 2
+    (store / "verdicts.jsonl").write_bytes(
+        b"".join(x + b"\n" for x in lines[:keep]) + lines[keep][:30]
+    )
+    cmd = [sys.executable, "-m", "reasoning_distill.cli.main", "verify", "--samples", str(store)]
+    cmd += ["--ray", "1", "--address", ray.get_runtime_context().gcs_address]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{N - keep} samples verified now, {keep} already" in proc.stdout, proc.stdout[-2000:]
+    keys = [(r["problem_id"], r["sample_index"]) for r in stored_lines(store)]
+    assert len(keys) == len(set(keys)) == N
+    assert as_compared(read_verdicts(store)) == expected
