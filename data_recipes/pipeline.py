@@ -419,7 +419,13 @@ def _verify_stage(
     by_source: dict[str, list] = defaultdict(list)
     for s in samples:
         by_source[str((s.meta or {}).get("source") or "")].append(s)
-    n = 0
+    n, grade, ray = 0, None, recipe.verify.ray
+    if ray is not None:  # the same verifiers in Ray actors; this driver writes every verdict
+        from reasoning_distill.verification.ray_verify import ray_grader
+
+        code = [recipe.verify_for(x.name).code for x in recipe.sources if x.kind == "code"]
+        weak = all(c.allow_weak_sandbox for c in code)  # each node checks its own sandbox
+        grade = ray_grader(address=ray.address, num_actors=ray.actors, allow_weak_sandbox=weak)
     redo_hint = "rerun with --rebuild to verify every sample again, or restore the recipe"
     # under --rebuild, verdicts made with other options (ours, by their manifest) are redone
     with VerdictStore.open(gen, config, redo=rebuild, redo_hint=redo_hint) as store:
@@ -432,6 +438,7 @@ def _verify_stage(
                 workers=workers,
                 progress=progress,
                 judge=partial(judge_records, samples=samples, judge=judge) if judge else None,
+                grade=grade,
             )
             n += run.written
     return {"verified_now": n}

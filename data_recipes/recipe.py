@@ -112,11 +112,22 @@ class JudgeOptions(_Strict):
     concurrency: int = Field(default=8, gt=0)
 
 
+class RayVerifyOptions(_Strict):
+    """Run the verify stage in Ray actors (`verification/ray_verify.py`), like `rdistill
+    verify --ray`: `address` of a running cluster (None: a local Ray), `actors` (None: one
+    per CPU of the cluster)."""
+
+    address: str | None = None
+    actors: int | None = Field(default=None, gt=0)
+
+
 class VerifyOptionsSpec(_Strict):
     format: FormatOptions = FormatOptions()
     math: MathOptions = MathOptions()
     code: CodeOptions = CodeOptions()
     judge: JudgeOptions | None = None
+    # where verification runs, not what a verdict means: in no stage's hash (top level only)
+    ray: RayVerifyOptions | None = Field(default=None, exclude=True)
 
 
 class Source(_Strict):
@@ -133,6 +144,12 @@ class Source(_Strict):
     weight: float = Field(default=1.0, gt=0)
     template: str | None = None  # overrides the prompt section's template for its kind
     verify: VerifyOptionsSpec | None = None
+
+    @model_validator(mode="after")
+    def _ray_at_the_top(self) -> Source:
+        if self.verify is not None and self.verify.ray is not None:
+            raise ValueError("verify.ray is set in the recipe's top-level verify section only")
+        return self
 
     @model_validator(mode="after")
     def _one_origin(self) -> Source:

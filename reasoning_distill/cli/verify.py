@@ -153,9 +153,11 @@ def _grader(args: argparse.Namespace) -> Any:
         return None
     if args.ray < 0:
         raise ConfigError(f"--ray must be a number of actors >= 1 (or none), got {args.ray}")
+    from reasoning_distill.generation.ray_job import connect
     from reasoning_distill.verification.ray_verify import ray_grader
     from reasoning_distill.verifiers.sandbox_policy import allowed_by_env
 
+    connect(args.address)  # a missing ray or an unreachable cluster, before any work
     return ray_grader(
         address=args.address,
         num_actors=args.ray or None,
