@@ -18,22 +18,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def two_node_cluster():
-    ray = pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
+    pytest.importorskip("ray")
+    from tests.ray_cluster import two_node_cluster
 
-    if ray.is_initialized():  # another module's local instance; this one needs the cluster
-        ray.shutdown()
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
-    )
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, log_to_driver=False)
+    with two_node_cluster() as (ray, _cluster, _worker):
         yield ray
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 def generation_actor_nodes(ray) -> set[str]:
