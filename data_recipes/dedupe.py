@@ -119,7 +119,13 @@ def dedupe(
     if near and len(alive) > 1:
         sig = minhash([texts[i] for i in alive], num_perm, ngram)
         n_bands, rows = _bands(threshold, num_perm)
-        candidates: set[tuple[int, int]] = set()
+
+        def compare(x: int, y: int) -> None:
+            # pairs already merged are skipped: no set of every candidate pair is held (on
+            # a million similar problems it would outgrow the signatures themselves)
+            if find(alive[x]) != find(alive[y]) and float(np.mean(sig[x] == sig[y])) >= threshold:
+                union(alive[x], alive[y], "near")
+
         for band in range(n_bands):
             buckets: dict[bytes, list[int]] = defaultdict(list)
             part = sig[:, band * rows : (band + 1) * rows]
@@ -128,14 +134,12 @@ def dedupe(
             for members in buckets.values():
                 if len(members) > 1:
                     head = members[0]
-                    candidates.update((head, m) for m in members[1:])
-                    if len(members) > 2:  # pairs beyond the head: only within small buckets
-                        candidates.update(
-                            (x, y) for k, x in enumerate(members[1:50]) for y in members[k + 2 : 50]
-                        )
-        for x, y in candidates:
-            if float(np.mean(sig[x] == sig[y])) >= threshold:
-                union(alive[x], alive[y], "near")
+                    for m in members[1:]:
+                        compare(head, m)
+                    # pairs beyond the head: only within small buckets
+                    for k, x in enumerate(members[1:50]):
+                        for y in members[k + 2 : 50]:
+                            compare(x, y)
     keep = [i for i in range(len(texts)) if find(i) == i]
     dropped = {i: (find(i), how.get(i, "near")) for i in range(len(texts)) if find(i) != i}
     return DedupeResult(keep, dropped)
