@@ -23,7 +23,7 @@ import logging
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -411,14 +411,26 @@ def _verify_stage(
 ) -> dict:
     from reasoning_distill.data_recipes.judge import judge_records
 
-    from reasoning_distill.verification import VerdictStore, item_of, read_store, verify_into
+    from reasoning_distill.verification import (
+        VerdictStore,
+        item_of,
+        iter_store,
+        read_store,
+        verify_into,
+    )
 
     gen = work / "generations"
-    samples = read_store(gen)
     config = verdict_config(recipe)
-    by_source: dict[str, list] = defaultdict(list)
-    for s in samples:
-        by_source[str((s.meta or {}).get("source") or "")].append(s)
+    # A judge looks samples up by key, so it needs them listed; else each source's samples
+    # stream from the shards and memory holds only the work in flight.
+    judged = any(recipe.verify_for(src.name).judge for src in recipe.sources)
+    samples = read_store(gen) if judged else None
+
+    def items_of(source: str) -> Iterator[Any]:
+        for s in samples if samples is not None else iter_store(gen):
+            if str((s.meta or {}).get("source") or "") == source:
+                yield item_of(s)
+
     n, grade, ray = 0, None, recipe.verify.ray
     if ray is not None:  # the same verifiers in Ray actors; this driver writes every verdict
         from reasoning_distill.verification.ray_verify import ray_grader
@@ -433,7 +445,7 @@ def _verify_stage(
             judge = recipe.verify_for(src.name).judge
             run = verify_into(
                 store,
-                map(item_of, by_source.get(src.name, [])),
+                items_of(src.name),
                 verify_options(recipe, src.name),
                 workers=workers,
                 progress=progress,
