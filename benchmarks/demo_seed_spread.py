@@ -125,7 +125,7 @@ def main() -> int:
 
     hf_logging.disable_progress_bar()  # one line per seed instead of a bar per model load
     from reasoning_distill.atomic import atomic_write_json
-    from reasoning_distill.demo.config import load_demo_config
+    from reasoning_distill.demo.config import load_demo_config, run_key
     from reasoning_distill.demo.run import evaluate
     from reasoning_distill.demo.stages import make_problems
 
@@ -137,7 +137,7 @@ def main() -> int:
         "sft_steps": args.steps, "sft_lr": args.lr, "sft_batch_size": args.batch_size,
         "sft_scheduler": args.scheduler, "sft_warmup": args.warmup,
     }  # fmt: skip
-    demo_key = cfg.key()
+    demo_key = run_key(args.demo)
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = args.demo / "seed_spread" / args.tag if args.tag else args.demo / "seed_spread"
     t0 = time.perf_counter()

@@ -158,6 +158,7 @@ def main() -> int:
     args = _parse()
     logging.basicConfig(level=logging.WARNING)
     from reasoning_distill.atomic import atomic_write_json
+    from reasoning_distill.demo.config import run_key
     from reasoning_distill.demo.run import evaluate
     from reasoning_distill.demo.white_box import add_to_demo_report, multi_seed_table
     from reasoning_distill.toy.tasks import make_traces
@@ -186,7 +187,7 @@ def main() -> int:
         results[name] = {bench: per[name] for bench, per in evaluated.items()}
         report = {
             "command": " ".join(["benchmarks/kd_helps.py", *sys.argv[1:]]),
-            "demo_config_key": cfg.key(),
+            "demo_config_key": run_key(args.demo),
             "settings": {
                 "seeds": args.seeds,
                 "margin": args.margin,

@@ -197,7 +197,7 @@ def main() -> int:
     from reasoning_distill.eval.seeds import CI_METHOD
 
     from reasoning_distill.atomic import atomic_write_json
-    from reasoning_distill.demo.config import load_demo_config
+    from reasoning_distill.demo.config import load_demo_config, run_key
     from reasoning_distill.demo.sweep import add_to_demo_report, sweep_file, sweep_table
 
     try:
@@ -213,7 +213,7 @@ def main() -> int:
         points.append(_point(cfg, args.demo, temperature, seeds, args.workers))
         sweep = {
             "command": " ".join(["benchmarks/verification_sweep.py", *sys.argv[1:]]),
-            "demo_config_key": cfg.key(),
+            "demo_config_key": run_key(args.demo),
             "ci_method": CI_METHOD if seeds > 1 else "paired t over problems (one seed)",
             "settings": {
                 "seeds": seeds,
