@@ -53,20 +53,9 @@ def _parse() -> argparse.Namespace:
 
 
 def _jobs(cfg, demo: Path, out: Path, arm: str, seeds: int) -> dict[str, dict]:
-    from reasoning_distill.demo.run import sft_schedule
+    from reasoning_distill.demo.run import seed_sft_jobs
 
-    jobs = {}
-    for s in range(seeds):
-        name = f"{arm}_s{s}"
-        jobs[name] = {
-            "arm": name, "kind": "sft", "init": str(demo / "students" / "init"),
-            "teacher": str(demo / "teacher"), "dataset": str(demo / "datasets" / arm),
-            "out": str(out / "students" / name), "steps": cfg.sft_steps, "lr": cfg.sft_lr,
-            "batch_size": cfg.sft_batch_size, "seed": cfg.seed + s,
-            "step_file": str(out / "students" / f".{name}.step"),
-            "config": sft_schedule(cfg),
-        }  # fmt: skip
-    return jobs
+    return seed_sft_jobs(cfg, demo, out, arm, demo / "datasets" / arm, seeds)
 
 
 def _train(jobs: dict[str, dict], workers: int) -> dict[str, dict]:

@@ -97,20 +97,11 @@ def _traces(cfg, demo: Path, out: Path, temperature: float) -> tuple[Path, dict,
 
 
 def _jobs(cfg, demo: Path, out: Path, datasets: dict, seeds: int) -> dict[str, dict]:
-    from reasoning_distill.demo.run import sft_schedule
+    from reasoning_distill.demo.run import seed_sft_jobs
 
     jobs = {}
     for arm in ARMS:
-        for s in range(seeds):
-            name = f"{arm}_s{s}"
-            jobs[name] = {
-                "arm": name, "kind": "sft", "init": str(demo / "students" / "init"),
-                "teacher": str(demo / "teacher"), "dataset": str(datasets[arm]),
-                "out": str(out / "students" / name), "steps": cfg.sft_steps, "lr": cfg.sft_lr,
-                "batch_size": cfg.sft_batch_size, "seed": cfg.seed + s,
-                "step_file": str(out / "students" / f".{name}.step"),
-                "config": sft_schedule(cfg),
-            }  # fmt: skip
+        jobs.update(seed_sft_jobs(cfg, demo, out, arm, datasets[arm], seeds))
     return jobs
 
 

@@ -109,3 +109,22 @@ def run_key(demo: Path) -> str:
     scripts that add to it record, so the report takes their figures even after DemoConfig
     gained a setting (which changes `DemoConfig.key()` of the same run)."""
     return json.loads((Path(demo) / "run.json").read_text())["config_key"]
+
+
+def load_addition(path: Path, config_key: str) -> dict | None:
+    """What a script wrote into a demo run (kd_helps.json, sweep.json), or None when it is
+    absent, unreadable or was measured on a demo run with other settings."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        log.warning("ignoring %s: %s", path, e)
+        return None
+    if not isinstance(saved, dict) or saved.get("demo_config_key") != config_key:
+        log.warning("ignoring %s: it was measured on a demo run with other settings", path)
+        return None
+    return saved

@@ -102,6 +102,25 @@ def sft_schedule(cfg: DemoConfig) -> dict[str, Any]:
     return {"lr_scheduler_type": cfg.sft_scheduler, "warmup_steps": cfg.sft_warmup}
 
 
+def seed_sft_jobs(
+    cfg: DemoConfig, demo: Path, out: Path, arm: str, dataset: Path, seeds: int
+) -> dict[str, dict[str, Any]]:
+    """Jobs (for `stages.train_arms`) training `arm` over `seeds` training seeds from the
+    finished demo's initialisation with its SFT recipe, into OUT/students/ARM_sS: the scripts
+    that add to a demo (seed spread, verification sweep) train exactly as the demo does."""
+    jobs = {}
+    for s in range(seeds):
+        name = f"{arm}_s{s}"
+        jobs[name] = {
+            "arm": name, "kind": "sft", "init": str(demo / "students" / "init"),
+            "teacher": str(demo / "teacher"), "dataset": str(dataset),
+            "out": str(out / "students" / name), "steps": cfg.sft_steps, "lr": cfg.sft_lr,
+            "batch_size": cfg.sft_batch_size, "seed": cfg.seed + s,
+            "step_file": str(out / "students" / f".{name}.step"), "config": sft_schedule(cfg),
+        }  # fmt: skip
+    return jobs
+
+
 def _train_students(cfg: DemoConfig, out: Path, teacher: Path, datasets: dict, progress) -> dict:
     """Five arms per training seed from one initialisation, in two waves of single-threaded
     processes; {arm_name(arm, k): result}."""

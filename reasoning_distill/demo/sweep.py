@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.demo.config import load_addition
 from reasoning_distill.markdown import md_code_span, md_text
 
 logger = logging.getLogger(__name__)
@@ -45,18 +46,7 @@ def wrong_share(verdicts: Any) -> dict[str, Any]:
 
 def load_sweep(out: Path, config_key: str) -> dict[str, Any] | None:
     """The sweep measured on this demo run, or None (absent, unreadable or another run's)."""
-    path = sweep_file(out)
-    if not path.exists():
-        return None
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        logger.warning("ignoring %s: %s", path, e)
-        return None
-    if saved.get("demo_config_key") != config_key:
-        logger.warning("ignoring %s: it was measured on a demo run with other settings", path)
-        return None
-    return saved
+    return load_addition(sweep_file(out), config_key)
 
 
 def _answer(d: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from reasoning_distill.demo.config import load_addition
 from reasoning_distill.markdown import md_code_span, md_text
 
 logger = logging.getLogger(__name__)
@@ -26,18 +27,7 @@ ARM, CONTROL = "verified_rkl", "verified_sft_eq"
 
 def load_multi_seed(out: Path, config_key: str) -> dict[str, Any] | None:
     """kd_helps' answer for this demo run, or None (absent, unreadable or another run's)."""
-    path = Path(out) / "kd_helps" / "kd_helps.json"
-    if not path.exists():
-        return None
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        logger.warning("ignoring %s: %s", path, e)
-        return None
-    if saved.get("demo_config_key") != config_key:
-        logger.warning("ignoring %s: it was measured on a demo run with other settings", path)
-        return None
-    return saved
+    return load_addition(Path(out) / "kd_helps" / "kd_helps.json", config_key)
 
 
 def _fmt(d: dict[str, Any]) -> str:
