@@ -96,7 +96,7 @@ def section(sweep: dict[str, Any] | None) -> dict[str, str]:
         f"{md_code_span(sweep['command'], in_table=False)}: the demo's teacher sampled the "
         f"training traces at each temperature; `verified` (traces that passed) and "
         f"`unverified` (every trace) trained with the demo's recipe over {md_text(s['seeds'])} "
-        f"seeds each, the difference paired within each seed and pooled "
+        f"seed{'s' if s['seeds'] != 1 else ''} each, the difference paired within each seed and pooled "
         f"({md_text(sweep['ci_method'])}).",
         "",
         *sweep_table(sweep),
