@@ -136,7 +136,8 @@ def _point(cfg, demo: Path, temperature: float, seeds: int, workers: int) -> dic
     from reasoning_distill.demo.stages import make_problems
 
     own = temperature == cfg.gen_temperature
-    out = demo if own else demo / "verification_sweep" / f"T{temperature:g}"
+    # the demo's own point trains only seeds beyond the demo's, and never into its folders
+    out = demo / "verification_sweep" / f"T{temperature:g}"
     t0 = time.perf_counter()
     _, datasets, wrong = _traces(cfg, demo, out, temperature)
     print(

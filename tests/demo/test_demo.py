@@ -147,6 +147,39 @@ def test_seed_spread_script_trains_and_summarises_seeds(quick_run):
     assert "| toy_math |" in proc.stdout and "seed sd" in proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # may build the quick teacher and run the quick demo
+def test_verification_sweep_script_adds_its_points_to_the_report(quick_run):
+    """benchmarks/verification_sweep.py on the quick run: the demo's own temperature is a point
+    made of the demo's own students (its scores are the demo's), another temperature samples
+    the teacher again; the report gains the section and the plot."""
+    from pathlib import Path
+
+    out, _, _ = quick_run
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "verification_sweep.py"
+    cmd = [sys.executable, str(script), "--demo", str(out), "--temperatures", "0.5"]
+    proc = subprocess.run(cmd + ["--seeds", "2"], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sweep = json.loads((out / "verification_sweep" / "sweep.json").read_text())
+    points = {p["temperature"]: p for p in sweep["points"]}
+    assert set(points) == {0.5, 1.0} and points[1.0]["demo"] and not points[0.5]["demo"]
+    report = json.loads((out / "report.json").read_text())
+    for bench in ("toy_math", "toy_code"):
+        own = points[1.0]["benchmarks"][bench]
+        arms = report["benchmarks"][bench]
+        assert own["verified"] == pytest.approx(arms["verified"]["pass@1"])
+        assert own["unverified"] == pytest.approx(arms["unverified"]["pass@1"])
+        assert own["per_seed"] == pytest.approx(
+            report["comparisons"][bench]["verified vs unverified"]["per_seed"]
+        )
+        assert points[0.5]["benchmarks"][bench]["seeds"] == [0, 1]
+    wrong = points[0.5]["wrong"]
+    assert wrong["all"]["traces"] == wrong["math"]["traces"] + wrong["code"]["traces"] > 0
+    md = (out / "report.md").read_text()
+    assert "## When does verification pay?" in md and "| 0.5 |" in md
+    assert (out / "verification_sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_one_seed_settles_no_comparison():
     """With one training seed the report says seed variance was not measured, and neither a
     comparison nor a comparison target is settled, whatever the intervals over problems say."""
