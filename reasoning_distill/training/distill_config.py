@@ -91,6 +91,11 @@ class DistillConfig(StudentSFTConfig):
     )
 
     def _validate(self) -> None:
+        # An empty value clears a teacher source a recipe set, so a flag can switch sources:
+        # `--config R.yaml --teacher '' --teacher_cache DIR`.
+        for name in ("teacher", "teacher_cache", "teacher_url", "teacher_name"):
+            if getattr(self, name) == "":
+                setattr(self, name, None)
         super()._validate()
         if self.divergence not in DIVERGENCES:
             raise ConfigError(

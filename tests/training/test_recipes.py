@@ -75,3 +75,22 @@ def test_accelerate_config_loads(name):
         assert config.deepspeed_config["zero_stage"] == 3
     if name == "fsdp2.yaml":
         assert config.fsdp_config["fsdp_version"] == 2
+
+
+def test_an_empty_flag_clears_the_recipes_teacher(tmp_path):
+    """`--teacher ''` over a recipe's `teacher:` switches the source to the flag's cache."""
+    from reasoning_distill.errors import ConfigError
+    from reasoning_distill.training.distill_config import DistillConfig
+    from reasoning_distill.training.scripts.args import parse_config_args
+    from reasoning_distill.training.scripts.distill import DistillScriptArguments
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("teacher: runs/teacher\noutput_dir: runs/rkl\n")
+    types = [DistillScriptArguments, DistillConfig]
+    _, config = parse_config_args(types, ["--config", str(recipe)])
+    assert config.teacher == "runs/teacher"
+    with pytest.raises(ConfigError, match="give one teacher source"):
+        parse_config_args(types, ["--config", str(recipe), "--teacher_cache", "runs/cache"])
+    argv = ["--config", str(recipe), "--teacher", "", "--teacher_cache", "runs/cache"]
+    _, config = parse_config_args(types, argv)
+    assert config.teacher is None and config.teacher_cache == "runs/cache"
