@@ -175,7 +175,7 @@ CASES = [
     # the teacher
     ("vocabulary mismatch, check skipped", lambda w: _rkl(w, "--teacher", w["other"], *SKIP), 2, "vocabularies differ"),
     ("cache manifest not JSON", lambda w: _rkl(w, "--teacher_cache", str(w["tmp"] / "bad_cache"), *SKIP), 2, "manifest.json"),
-    ("cache of another tokenizer", lambda w: _rkl(w, "--teacher_cache", w["other_cache"], *SKIP), 2, "another tokenizer"),
+    ("cache of another tokenizer", lambda w: _rkl(w, "--teacher_cache", w["other_cache"], *SKIP), 2, "another tokenisation"),
     ("served teacher unreachable", lambda w: _rkl(w, "--teacher_url", w["closed_url"], "--teacher_name", "teacher", *SKIP), 2, "cannot reach"),
     ("served teacher not serving the name", lambda w: _rkl(w, "--teacher_url", w["not_vllm_url"], "--teacher_name", "nope", *SKIP), 2, "'nope'"),
     ("served teacher's reply malformed", lambda w: _rkl(w, "--teacher_url", w["not_vllm_url"], "--teacher_name", "teacher", *SKIP), 2, "prompt_logprobs"),
@@ -360,7 +360,7 @@ def test_train_on_a_cache_of_another_tokenizer_is_one_line(cache_world):
 
     _cache_in_process(w, folder, edit)
     proc = _rdistill(*_rkl_on_cache(w, folder, "--skip_check", "true"))
-    _one_line_exit_2(proc, f"the teacher cache {folder} was built with another tokenizer")
+    _one_line_exit_2(proc, f"the teacher cache {folder} was built with another tokenisation")
     assert not (w["tmp"] / "rkl" / "final").exists()
 
 
