@@ -270,8 +270,8 @@ def main() -> int:
     try:
         for n in sizes:
             gen = base / f"gen-{n}"
-            if gen.exists():
-                shutil.rmtree(gen)
+            if gen.exists() or (base / f"ds-{n}").exists():  # never delete what we did not write
+                raise SystemExit(f"bench_scale: {gen} (or ds-{n}) exists; give an empty --dir")
             t0 = time.perf_counter()
             nbytes = make_store(gen, n, args.trace_kb)
             print(f"# {n} traces: store {nbytes / 1e6:.0f} MB, made in "
