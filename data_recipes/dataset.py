@@ -178,22 +178,6 @@ def pass_rate_by_source(
     return out
 
 
-def _store_samples(samples_dir: Path) -> Iterator[Sample]:
-    """The store's samples as they are read, shard by shard (errors name the file)."""
-    from reasoning_distill.generation.store import MANIFEST, Store, StoreCorruptError
-
-    if not samples_dir.is_dir():
-        raise InputError(
-            f"{samples_dir}: no such folder (expected a `rdistill generate --out` folder)"
-        )
-    if not (samples_dir / MANIFEST).exists():
-        raise InputError(f"{samples_dir}: no {MANIFEST}; not a generation output folder")
-    try:
-        yield from Store(samples_dir).read()
-    except StoreCorruptError as e:
-        raise InputError(str(e)) from None
-
-
 def _read_verdict_infos(samples_dir: Path) -> dict[tuple[str, int], VerdictInfo]:
     """The folder's verdicts, by key (first wins), each checked against the store's
     provenance, kept small."""
@@ -237,7 +221,11 @@ def build_dataset(
     check_output_dir(out_dir)
 
     def read() -> Iterable[Sample]:
-        return samples if samples is not None else _store_samples(samples_dir)
+        if samples is not None:
+            return samples
+        from reasoning_distill.verification import iter_store
+
+        return iter_store(samples_dir)
 
     with progress.task("read samples", None) as task:
         infos = []
