@@ -303,12 +303,15 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
     return folder, out
 
 
-def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, options, workers, progress):
+def _verify(
+    run: BenchmarkRun, folder: Path, samples, verifier: dict, options, workers, progress, grade
+):
     """Verdict dicts [problem][index], computing only those not stored beside the samples.
 
     A stored verdict counts only for a sample made for the same gold (a corrected gold is
     re-verified, not looked up, and its verdict is not stored). The samples to verify are
-    streamed from the store, each judged by its first problem's kind and gold.
+    streamed from the store, each judged by its first problem's kind and gold. `grade` is
+    `verify_into`'s (None: the local verifiers; `ray_verify.ray_grader`: Ray actors).
     """
     from reasoning_distill.verification import VerdictStore, item_of, read_verdicts, verify_into
 
@@ -335,9 +338,10 @@ def _verify(run: BenchmarkRun, folder: Path, samples, verifier: dict, options, w
         made = verify_into(
             store,
             items,
-            workers=workers,
+            workers=None if grade else workers,
             progress=progress,
             options=options,
+            grade=grade,
             gold_changed=lambda it: it.key in stale,
             verifier=lambda kind: f"format+{kind}" if options.check_format else kind,
         )
@@ -377,12 +381,15 @@ def evaluate_model(
     *,
     name: str | None = None,
     identity: dict[str, Any] | None = None,
+    grade: Any = None,
 ) -> dict[str, dict[str, list[bool]]]:
     """Evaluate one model; write `out_dir/results.json`; return {benchmark: {problem: [bool]}}.
 
     `benchmarks` maps a name to a `BenchmarkRun`, or to a list of `Problem`s (then the registry
     entry of that name, if any, names the version and token budget). `identity` is the model's
     manifest entry (`eval.models.model_identity`; default: computed from `engine.model`).
+    `grade` scores the samples (a `verification.Grader`: `ray_verify.ray_grader` for Ray
+    actors; default the local verifiers); the verdicts, stored and resumed, are the same.
     """
     from reasoning_distill.eval.manifest import digest
     from reasoning_distill.eval.models import identity_digest, model_identity
@@ -410,7 +417,7 @@ def evaluate_model(
             engine, run, protocol, id_key, out_dir / "generations", progress
         )
         verdicts = _verify(
-            run, folder, samples, verifier, protocol.verify_options, workers, progress
+            run, folder, samples, verifier, protocol.verify_options, workers, progress, grade
         )
         records = _records(run, samples, verdicts)
         kind = (
@@ -446,8 +453,11 @@ def evaluate_models(
     workers: int | None = None,
     allow_mismatch: bool = False,
     progress: Progress | None = None,
+    grade: Any = None,
 ) -> EvalOutcome:
-    """Evaluate each model in turn (one engine at a time), then the gap report with a teacher."""
+    """Evaluate each model in turn (one engine at a time), then the gap report with a teacher.
+
+    `grade` is `evaluate_model`'s (scoring in Ray actors with `ray_verify.ray_grader`)."""
     from reasoning_distill.eval.gap import build_gap, write_gap
     from reasoning_distill.eval.models import model_identity
     from reasoning_distill.eval.results import load_results, summary_markdown
@@ -474,6 +484,7 @@ def evaluate_models(
                 progress=progress,
                 name=name,
                 identity=identity,
+                grade=grade,
             )
         finally:
             engine.close()

@@ -103,7 +103,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="BENCHMARK=TOKENS",
         help="max tokens for one benchmark (repeatable); overrides --max-tokens there",
     )
-    p.add_argument("--workers", type=int, default=None, help="verifier processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="verifier processes; under --ray, each actor's CPUs and workers (1)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        type=int,
+        const=0,
+        default=None,
+        metavar="ACTORS",
+        help="score the samples in Ray actors across the cluster's machines, as `rdistill "
+        "verify --ray` (default: one actor per --workers CPUs); same verdicts, resumed alike",
+    )
+    p.add_argument(
+        "--address",
+        "--ray-address",
+        dest="address",
+        default=None,
+        help="--ray: the cluster to join (`ray start --head` prints it; default: a local Ray)",
+    )
     add_format_arguments(
         p,
         True,
@@ -177,10 +199,12 @@ def main(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from reasoning_distill.cli.rich_progress import RichProgress
+    from reasoning_distill.cli.verify import ray_grader_of
     from reasoning_distill.eval.evaluate import evaluate_models
 
     console = Console()
     models, benchmarks, protocol = check_arguments(args)
+    grade = ray_grader_of(args)  # a missing ray or an unreachable cluster, before a model loads
     outcome = evaluate_models(
         models,
         benchmarks,
@@ -190,6 +214,7 @@ def main(args: argparse.Namespace) -> int:
         workers=args.workers,
         allow_mismatch=args.allow_mismatch,
         progress=RichProgress(),
+        grade=grade,
     )
     for warning in outcome.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")

@@ -143,8 +143,8 @@ def _options(args: argparse.Namespace, check_format: bool, kind: str | None = No
     )
 
 
-def _grader(args: argparse.Namespace) -> Any:
-    """The Ray grader `--ray` asks for, else None (the local verifiers)."""
+def ray_grader_of(args: argparse.Namespace) -> Any:
+    """The Ray grader `--ray` asks for, else None (the local verifiers); `rdistill eval`'s too."""
     from reasoning_distill.errors import ConfigError
 
     if args.ray is None:
@@ -163,7 +163,7 @@ def _grader(args: argparse.Namespace) -> Any:
         num_actors=args.ray or None,
         actor_num_cpus=args.workers or 1,
         # each node checks its own sandbox; the opt-in travels with the job
-        allow_weak_sandbox=args.allow_weak_sandbox or allowed_by_env(),
+        allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False) or allowed_by_env(),
     )
 
 
@@ -251,7 +251,7 @@ def _main_input(args: argparse.Namespace) -> int:
         raise OutputError(f"{args.out}: is a folder; --out names the output JSONL file")
     if args.input.resolve() == args.out.resolve():
         raise OutputError("--out must differ from --input (the input is never overwritten)")
-    grade = _grader(args)
+    grade = ray_grader_of(args)
     rows, items = read_items(args)
     if grade is None:  # under --ray each node checks its own sandbox
         _require_sandbox(args, sum(it.kind == "code" for it in items), f"rows of {args.input}")
@@ -329,7 +329,7 @@ def _main_samples(args: argparse.Namespace) -> int:
 
     from reasoning_distill.verification import survey_store
 
-    grade = _grader(args)
+    grade = ray_grader_of(args)
     # One streaming pass checks every row and counts the kinds before anything is verified.
     survey = survey_store(args.samples)
     if grade is None:  # under --ray each node checks its own sandbox
