@@ -40,6 +40,7 @@ from typing import Any
 from reasoning_distill.atomic import atomic_write_text, clean_stale_temporaries, fsync_dir
 from reasoning_distill.errors import ConfigError, InputError, OutputError
 from reasoning_distill.jsonl import json_object
+from reasoning_distill.keyset import KeySet
 from reasoning_distill.provenance import FIELD as MADE_BY
 from reasoning_distill.provenance import Provenance, ProvenanceError, fingerprint
 from reasoning_distill.records import Sample
@@ -337,14 +338,15 @@ class Store:
                         yield where, json_object(line, where, StoreCorruptError)
 
     def read(self) -> Iterator[Sample]:
-        """Every stored sample, shard by shard (first copy wins if a key was ever duplicated)."""
-        seen: set[tuple[str, int]] = set()
+        """Every stored sample, shard by shard (first copy wins if a key was ever duplicated).
+
+        The keys seen are held as 16-byte digests (`KeySet`), so a reader of millions of
+        traces holds megabytes of keys, not a tuple per trace."""
+        seen = KeySet()
         for row in self._iter_rows():
             s = _row_to_sample(row) if self._is_parquet_row(row) else Sample.from_dict(row)
-            if s.key in seen:
-                continue
-            seen.add(s.key)
-            yield s
+            if seen.add(s.key):
+                yield s
 
     @staticmethod
     def _is_parquet_row(row: dict[str, Any]) -> bool:

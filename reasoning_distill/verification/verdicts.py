@@ -43,6 +43,7 @@ from typing import Any
 
 from reasoning_distill.atomic import atomic_write_json, fsync_dir
 from reasoning_distill.errors import ConfigError, InputError, OutputError
+from reasoning_distill.keyset import KeySet
 from reasoning_distill.provenance import FIELD as MADE_BY
 
 logger = logging.getLogger(__name__)
@@ -236,7 +237,9 @@ class VerdictStore:
         self.manifest_path = folder / f"{name}.manifest.json"
         self._fh: Any = None
         self._lock_fh: Any = None
-        self._done: set[Key] = set()
+        # Digests of the stored keys (16 bytes each): a store of millions of verdicts holds
+        # megabytes, not a tuple per key.
+        self._done = KeySet()
         self._provenance: Any = None
 
     @classmethod
@@ -278,7 +281,7 @@ class VerdictStore:
                 cut = _cut_torn_tail(store.path)
                 if cut:
                     logger.warning("%s: removed a torn last line (%d bytes)", store.path, cut)
-                store._done = {r.key for r in iter_records(store.path, store._provenance)}
+                store._done = KeySet(r.key for r in iter_records(store.path, store._provenance))
             store._fh = open(store.path, "ab")  # noqa: SIM115 - kept open across appends
             fsync_dir(store.folder)
         except BaseException:
@@ -318,7 +321,10 @@ class VerdictStore:
         )
 
     def done_keys(self) -> set[Key]:
-        return set(self._done)
+        """The stored keys, read back from the file (the store holds only their digests)."""
+        if not len(self._done):
+            return set()
+        return {r.key for r in iter_records(self.path)}
 
     def __contains__(self, key: object) -> bool:
         """Whether `key` has a verdict here (without copying the keys, as `done_keys` does)."""
