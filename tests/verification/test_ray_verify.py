@@ -5,6 +5,7 @@ resumes a run cut short on the same cluster."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -103,3 +104,40 @@ def test_a_killed_node_loses_and_duplicates_no_verdict(cluster, tmp_path, caplog
     keys = [(r["problem_id"], r["sample_index"]) for r in stored_lines(store)]
     assert len(keys) == len(set(keys)) == N
     assert as_compared(read_verdicts(store)) == expected
+
+
+def untimed(value):
+    """`value` without its measured times (`wall_s`), which differ from run to run."""
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if k != "wall_s"}
+    if isinstance(value, list | tuple):
+        return type(value)(untimed(v) for v in value)
+    return value
+
+
+def test_code_is_verified_in_each_nodes_sandbox_as_the_serial_run(cluster, tmp_path):
+    from tests.conftest import _bwrap_starts
+
+    if not _bwrap_starts():
+        pytest.skip("bubblewrap cannot start here: the Ray actors would refuse code")
+    from reasoning_distill.verification.ray_verify import ray_grader
+    from tests.cli._verify_rows import PLUS3, code_completion
+
+    user = [{"role": "user", "content": "Write f(x) = x + 3."}]
+    bodies = ["return x + 3", "return x", "while True: pass", "raise ValueError", "return 5"]
+    rows = [dict(problem_id=f"c{i // 4}", sample_index=i % 4, messages=user, kind="code",
+                 gold=PLUS3, completion=code_completion(bodies[i % len(bodies)]))
+            for i in range(24)]  # fmt: skip
+    store = make_store(tmp_path / "gen", rows)
+    serial = shutil.copytree(store, tmp_path / "serial")
+    options = VerifyOptions(code_timeout_s=2)
+    verify_store(serial, options, workers=1)
+    expected = untimed(as_compared(read_verdicts(serial)))
+    assert {r[1] for r in expected.values()} == {True, False}  # right and wrong programs
+    assert {r[2] for r in expected.values()} >= {"ok", "timeout"}
+
+    run = verify_store(store, options, grade=ray_grader(num_actors=2, batch_size=3))
+    assert run.verified == 24
+    assert untimed(as_compared(read_verdicts(store))) == expected
+    text = (store / "verdicts.jsonl").read_text()
+    assert set(re.findall(r'"isolation": "([^"]+)"', text)) == {"bubblewrap"}  # each node's own
