@@ -3,15 +3,21 @@ teacher traces, seeds pooled, on a finished demo run.
 
     rdistill demo --out runs/demo
     nice -n 10 .venv/bin/python benchmarks/verification_sweep.py --demo runs/demo \
-        [--temperatures 0.3,0.6] [--seeds 3]
+        [--wrong-shares 0.1,0.25,0.4] [--temperatures 0.3,0.6] [--seeds 3]
 
 Design (everything from the finished demo in --demo; its own run is one point):
-1. the demo's teacher samples the demo's training problems again at each other temperature
-   (the demo's recipe, `data_recipes.pipeline.run_recipe`, with only the temperature changed),
-   and the demo's verifiers judge every trace: a lower temperature gives fewer wrong traces;
-2. at each point two datasets from that store, as the demo builds them: `verified` (the traces
-   that passed) and `unverified` (every trace, right or wrong), so the unverified data's wrong
-   share is the point's x;
+1. two ways to move the share of wrong traces, each giving a point:
+   - `--wrong-shares`: the demo's own traces (its unverified dataset, every trace judged),
+     mixed to that share of wrong traces in each kind (`demo.sweep.mixed_rows`: every right
+     trace and a seeded sample of the wrong ones, or all wrong ones and fewer right ones where
+     the pool has too few): the same teacher and problems, only the share changes;
+   - `--temperatures`: the demo's teacher samples the demo's training problems again at that
+     temperature (the demo's recipe, `data_recipes.pipeline.run_recipe`, with only the
+     temperature changed), judged by the demo's verifiers. The toy teacher cannot go below
+     about 40% wrong this way, hence the mixed points;
+2. at each point two datasets: `unverified` (every trace of the point, right or wrong), whose
+   wrong share is the point's x, and `verified` (its traces that passed); where the verified
+   data is the demo's own verified dataset, the demo's verified students are reused;
 3. both trained from the demo's initialisation with the demo's SFT recipe (steps, batch,
    learning rate and schedule), over the demo's training seeds, then evaluated under the
    demo's protocol on its held-out toy_math and toy_code;
@@ -45,18 +51,27 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--demo", required=True, type=Path, help="a finished `rdistill demo` folder")
     p.add_argument(
         "--temperatures",
-        default="0.3,0.6",
+        default="",
         help="teacher sampling temperatures besides the demo's own (comma-separated)",
+    )
+    p.add_argument(
+        "--wrong-shares",
+        default="0.1,0.25,0.4",
+        help="wrong shares to mix the demo's own traces to (comma-separated, in [0, 1))",
     )
     p.add_argument("--seeds", type=int, help="training seeds per arm (default: the demo's)")
     p.add_argument("--workers", type=int, default=3, help="arms trained at once (1 thread each)")
     args = p.parse_args()
-    try:
-        args.temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
-    except ValueError:
-        p.error(f"--temperatures: comma-separated numbers, got {args.temperatures!r}")
+    for name in ("temperatures", "wrong_shares"):
+        text = getattr(args, name)
+        try:
+            setattr(args, name, [float(t) for t in text.split(",") if t.strip()])
+        except ValueError:
+            p.error(f"--{name.replace('_', '-')}: comma-separated numbers, got {text!r}")
     if any(not 0 < t <= 2 for t in args.temperatures):
         p.error("--temperatures must lie in (0, 2]")
+    if any(not 0 <= w < 1 for w in args.wrong_shares):
+        p.error("--wrong-shares must lie in [0, 1)")
     if (args.seeds is not None and args.seeds < 1) or args.workers < 1:
         p.error("--seeds and --workers must be at least 1")
     return args
@@ -96,6 +111,38 @@ def _traces(cfg, demo: Path, out: Path, temperature: float) -> tuple[Path, dict,
     return gen, datasets, wrong_share(kinds)
 
 
+def _mixed(cfg, demo: Path, out: Path, share: float) -> tuple[dict, dict, set]:
+    """The point's two datasets, mixed from the demo's own judged traces to `share` wrong in
+    each kind (saved under `out`, reused by a rerun), its wrong share, and the arms whose data
+    is the demo's own (their students are reused)."""
+    import os
+
+    from datasets import load_from_disk
+
+    from reasoning_distill.demo.sweep import mixed_rows, wrong_share
+
+    pool = load_from_disk(str(demo / "datasets" / "unverified"))
+    rows = mixed_rows(pool["kind"], pool["correct"], share, seed=cfg.seed)
+    unverified = pool.select(rows)
+    verified = unverified.select([i for i, c in enumerate(unverified["correct"]) if c])
+    datasets, own = {}, set()
+    demo_verified = load_from_disk(str(demo / "datasets" / "verified"))
+    ids = list(zip(verified["problem_id"], verified["sample_index"], strict=True))
+    if ids == list(zip(demo_verified["problem_id"], demo_verified["sample_index"], strict=True)):
+        datasets["verified"], own = demo / "datasets" / "verified", {"verified"}
+    for arm, ds in (("unverified", unverified), ("verified", verified)):
+        if arm in datasets:
+            continue
+        path = out / "datasets" / arm
+        if not (path / "dataset_info.json").exists():
+            tmp = path.with_name(f".{arm}.tmp")
+            ds.save_to_disk(str(tmp))
+            os.replace(tmp, path)
+        datasets[arm] = path
+    wrong = wrong_share(zip(unverified["kind"], unverified["correct"], strict=True))
+    return datasets, wrong, own
+
+
 def _jobs(cfg, demo: Path, out: Path, datasets: dict, seeds: int) -> dict[str, dict]:
     from reasoning_distill.demo.run import seed_sft_jobs
 
@@ -105,17 +152,16 @@ def _jobs(cfg, demo: Path, out: Path, datasets: dict, seeds: int) -> dict[str, d
     return jobs
 
 
-def _models(cfg, demo: Path, out: Path, own: bool, datasets: dict, seeds: int, workers: int):
-    """{arm: [checkpoint per seed]}: the demo's own students at its temperature (for the
+def _models(cfg, demo: Path, out: Path, own: set, datasets: dict, seeds: int, workers: int):
+    """{arm: [checkpoint per seed]}: the demo's own students for the arms in `own` (for the
     seeds it trained; further seeds are trained here), else trained here."""
     from reasoning_distill.demo.run import arm_name
     from reasoning_distill.demo.stages import train_arms
 
     models: dict[str, list[Path | None]] = {arm: [None] * seeds for arm in ARMS}
-    if own:
-        for arm in ARMS:
-            for k in range(min(seeds, cfg.seeds)):
-                models[arm][k] = demo / "students" / arm_name(arm, k) / "final"
+    for arm in own:
+        for k in range(min(seeds, cfg.seeds)):
+            models[arm][k] = demo / "students" / arm_name(arm, k) / "final"
     jobs = {
         n: j
         for n, j in _jobs(cfg, demo, out, datasets, seeds).items()
@@ -129,19 +175,27 @@ def _models(cfg, demo: Path, out: Path, own: bool, datasets: dict, seeds: int, w
     return models
 
 
-def _point(cfg, demo: Path, temperature: float, seeds: int, workers: int) -> dict:
+def _point(cfg, demo: Path, temperature: float, mix: float | None, seeds: int, workers: int):
+    """One point: the teacher's traces at `temperature`, or (with `mix`) the demo's own traces
+    mixed to that wrong share."""
     from reasoning_distill.eval.seeds import seed_difference, seed_score
 
-    from reasoning_distill.demo.run import evaluate
+    from reasoning_distill.demo.run import arm_name, evaluate
     from reasoning_distill.demo.stages import make_problems
 
-    own = temperature == cfg.gen_temperature
-    # the demo's own point trains only seeds beyond the demo's, and never into its folders
-    out = demo / "verification_sweep" / f"T{temperature:g}"
     t0 = time.perf_counter()
-    _, datasets, wrong = _traces(cfg, demo, out, temperature)
+    if mix is None:
+        # the demo's own point trains only seeds beyond the demo's, and never into its folders
+        out = demo / "verification_sweep" / f"T{temperature:g}"
+        _, datasets, wrong = _traces(cfg, demo, out, temperature)
+        own = set(ARMS) if temperature == cfg.gen_temperature else set()
+        label = f"T={temperature:g}"
+    else:
+        out = demo / "verification_sweep" / f"mix{mix:g}"
+        datasets, wrong, own = _mixed(cfg, demo, out, mix)
+        label = f"mixed to {mix:g} wrong"
     print(
-        f"T={temperature:g}: {wrong['all']['share']:.2f} of {wrong['all']['traces']} traces wrong",
+        f"{label}: {wrong['all']['share']:.2f} of {wrong['all']['traces']} traces wrong",
         flush=True,
     )
     models = _models(cfg, demo, out, own, datasets, seeds, workers)
@@ -152,13 +206,21 @@ def _point(cfg, demo: Path, temperature: float, seeds: int, workers: int) -> dic
         for k, ckpt in enumerate(models[arm]):
             name = f"{arm}_s{k}"
             # the demo's own students keep their eval cache in the demo folder
-            where = demo if own and k < cfg.seeds else out
-            got = evaluate(cfg, where, {_eval_name(own, arm, k, cfg): ckpt}, benchmarks)
+            theirs = arm in own and k < cfg.seeds
+            eval_name = arm_name(arm, k) if theirs else name
+            got = evaluate(cfg, demo if theirs else out, {eval_name: ckpt}, benchmarks)
             for b, res in got["results"].items():
                 per[b][arm].append(next(iter(res.values())))
         print(f"  evaluated {name}", flush=True)
     seed_ids = [cfg.seed + k for k in range(seeds)]
-    result = {"temperature": temperature, "demo": own, "wrong": wrong, "benchmarks": {}}
+    result = {
+        "temperature": temperature,
+        "mix": mix,
+        "demo": own == set(ARMS),
+        "reused": sorted(own),
+        "wrong": wrong,
+        "benchmarks": {},
+    }
     for b, arms in per.items():
         d = seed_difference(arms["verified"], arms["unverified"], seed_ids)
         result["benchmarks"][b] = {
@@ -172,12 +234,6 @@ def _point(cfg, demo: Path, temperature: float, seeds: int, workers: int) -> dic
         }
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     return result
-
-
-def _eval_name(own: bool, arm: str, k: int, cfg) -> str:
-    from reasoning_distill.demo.run import arm_name
-
-    return arm_name(arm, k) if own and k < cfg.seeds else f"{arm}_s{k}"
 
 
 def main() -> int:
@@ -198,11 +254,13 @@ def main() -> int:
         raise SystemExit(f"verification_sweep: {e}") from None
     seeds = args.seeds or cfg.seeds
     temperatures = sorted({cfg.gen_temperature, *args.temperatures})
+    specs = [(t, None) for t in temperatures]
+    specs += [(cfg.gen_temperature, w) for w in sorted(set(args.wrong_shares))]
     path = sweep_file(args.demo)
     t0 = time.perf_counter()
     points = []
-    for temperature in temperatures:
-        points.append(_point(cfg, args.demo, temperature, seeds, args.workers))
+    for temperature, mix in specs:
+        points.append(_point(cfg, args.demo, temperature, mix, seeds, args.workers))
         sweep = {
             "command": " ".join(["benchmarks/verification_sweep.py", *sys.argv[1:]]),
             "demo_config_key": run_key(args.demo),
@@ -210,6 +268,7 @@ def main() -> int:
             "settings": {
                 "seeds": seeds,
                 "temperatures": temperatures,
+                "wrong_shares": sorted(set(args.wrong_shares)),
                 "sft_steps": cfg.sft_steps,
                 "batch_size": cfg.sft_batch_size,
                 "eval_n": cfg.eval_n,

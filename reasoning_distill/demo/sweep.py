@@ -1,8 +1,9 @@
 """The demo report's answer to "when does verification pay?".
 
 `benchmarks/verification_sweep.py --demo OUT` trains the demo's `verified` and `unverified`
-arms again on traces the same teacher sampled at other temperatures, so the share of wrong
-traces in the unverified data changes (the demo's own run is one point), and writes
+arms again on traces with another share of wrong ones: the demo's own traces mixed to a wrong
+share (`mixed_rows`), or traces the same teacher sampled at another temperature (the demo's
+own run is one point), and writes
 OUT/verification_sweep/sweep.json: per point the wrong share, and per benchmark verified minus
 unverified paired within each training seed and pooled over seeds
 (`reasoning_distill.eval.seeds`). This module turns that file into the report's section and
@@ -44,6 +45,34 @@ def wrong_share(verdicts: Any) -> dict[str, Any]:
     }
 
 
+def mixed_rows(kinds: list[str], correct: list[bool], share: float, seed: int = 0) -> list[int]:
+    """Row indices (in the pool's order) of a dataset whose traces are `share` wrong in each
+    kind: per kind, the most rows the pool allows at that share, so every trace of one side
+    (right or wrong) and a seeded random sample of the other. The verified dataset of that
+    point is its right traces: what verification keeps of it."""
+    import random
+
+    if not 0 <= share < 1:
+        raise ValueError(f"a wrong share must lie in [0, 1), got {share}")
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for kind in sorted(set(kinds)):
+        right = [i for i, (k, c) in enumerate(zip(kinds, correct, strict=True)) if k == kind and c]
+        wrong = [
+            i for i, (k, c) in enumerate(zip(kinds, correct, strict=True)) if k == kind and not c
+        ]
+        if not right:
+            continue
+        target = round(len(right) * share / (1 - share))  # wrong traces beside every right one
+        if target <= len(wrong):
+            n_right, n_wrong = len(right), target
+        else:  # too few wrong traces: all of them, and fewer right ones
+            n_right = min(len(right), round(len(wrong) * (1 - share) / share))
+            n_wrong = len(wrong)
+        chosen += rng.sample(right, n_right) + rng.sample(wrong, n_wrong)
+    return sorted(chosen)
+
+
 def load_sweep(out: Path, config_key: str) -> dict[str, Any] | None:
     """The sweep measured on this demo run, or None (absent, unreadable or another run's)."""
     return load_addition(sweep_file(out), config_key)
@@ -60,11 +89,19 @@ def _answer(d: dict[str, Any]) -> str:
     return "not decided"
 
 
+def _traces_label(point: dict[str, Any]) -> str:
+    """How a point's traces were made: the teacher at a temperature, or the demo's own traces
+    mixed to a wrong share."""
+    if point.get("mix") is not None:
+        return f"the demo's, mixed to {point['mix']:g} wrong"
+    return f"T={point['temperature']:g}{' (the demo)' if point.get('demo') else ''}"
+
+
 def sweep_table(sweep: dict[str, Any]) -> list[str]:
     """Markdown table lines: per point and benchmark, the wrong share of the unverified data,
     both arms pooled, the paired difference with its interval and per seed, the answer."""
     lines = [
-        "| teacher temperature | wrong share (math, all) | benchmark | verified | unverified | "
+        "| traces | wrong share (math, all) | benchmark | verified | unverified | "
         "verified - unverified [95% CI] | per seed | answer |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -74,7 +111,7 @@ def sweep_table(sweep: dict[str, Any]) -> list[str]:
             lo, hi = d["ci95"]
             per = ", ".join(f"{x:+.3f}" for x in d["per_seed"])
             lines.append(
-                f"| {p['temperature']:g}{' (the demo)' if p.get('demo') else ''} | {share} | "
+                f"| {_traces_label(p)} | {share} | "
                 f"{md_text(bench)} | {d['verified']:.3f} | {d['unverified']:.3f} | "
                 f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {per} | {_answer(d)} |"
             )
@@ -87,15 +124,16 @@ def section(sweep: dict[str, Any] | None) -> dict[str, str]:
     if sweep is None:
         text = (
             "How verified minus unverified changes with the share of wrong traces has not been "
-            f"measured on this run: `{HOW}` measures it at other teacher temperatures and adds "
-            "it here.\n"
+            f"measured on this run: `{HOW}` measures it at other wrong shares and adds it here.\n"
         )
         return {"title": title, "markdown": text}
     s = sweep["settings"]
     lines = [
-        f"{md_code_span(sweep['command'], in_table=False)}: the demo's teacher sampled the "
-        f"training traces at each temperature; `verified` (traces that passed) and "
-        f"`unverified` (every trace) trained with the demo's recipe over {md_text(s['seeds'])} "
+        f"{md_code_span(sweep['command'], in_table=False)}: at each point the training traces "
+        "are the demo's own mixed to a share of wrong ones (every right trace and a seeded "
+        "sample of the wrong ones, per kind), or the demo's teacher sampled them at another "
+        "temperature; `unverified` (every trace of the point) and `verified` (its traces that "
+        f"passed) trained with the demo's recipe over {md_text(s['seeds'])} "
         f"seed{'s' if s['seeds'] != 1 else ''} each, the difference paired within each seed and pooled "
         f"({md_text(sweep['ci_method'])}).",
         "",

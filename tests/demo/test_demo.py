@@ -158,11 +158,17 @@ def test_verification_sweep_script_adds_its_points_to_the_report(quick_run):
     out, _, _ = quick_run
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "verification_sweep.py"
     cmd = [sys.executable, str(script), "--demo", str(out), "--temperatures", "0.5"]
-    proc = subprocess.run(cmd + ["--seeds", "2"], capture_output=True, text=True, timeout=1200)
+    cmd += ["--wrong-shares", "0.2", "--seeds", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sweep = json.loads((out / "verification_sweep" / "sweep.json").read_text())
-    points = {p["temperature"]: p for p in sweep["points"]}
-    assert set(points) == {0.5, 1.0} and points[1.0]["demo"] and not points[0.5]["demo"]
+    points = {p["mix"] or p["temperature"]: p for p in sweep["points"]}
+    assert set(points) == {0.5, 1.0, 0.2} and points[1.0]["demo"] and not points[0.5]["demo"]
+    mixed = points[0.2]
+    assert not mixed["demo"] and mixed["temperature"] == 1.0
+    for kind in ("math", "code"):  # mixed from the demo's own traces to 20% wrong per kind
+        w = mixed["wrong"][kind]
+        assert abs(w["share"] - 0.2) <= 2 / w["traces"], w
     report = json.loads((out / "report.json").read_text())
     for bench in ("toy_math", "toy_code"):
         own = points[1.0]["benchmarks"][bench]
@@ -176,7 +182,8 @@ def test_verification_sweep_script_adds_its_points_to_the_report(quick_run):
     wrong = points[0.5]["wrong"]
     assert wrong["all"]["traces"] == wrong["math"]["traces"] + wrong["code"]["traces"] > 0
     md = (out / "report.md").read_text()
-    assert "## When does verification pay?" in md and "| 0.5 |" in md
+    assert "## When does verification pay?" in md and "| T=0.5 |" in md
+    assert "| the demo's, mixed to 0.2 wrong |" in md
     assert (out / "verification_sweep.png").read_bytes()[:4] == b"\x89PNG"
 
 
