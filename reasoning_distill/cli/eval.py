@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reasoning_distill.cli.engine_options import add_engine_arguments, add_sampling_arguments
 from reasoning_distill.cli.gap import add_allow_mismatch
-from reasoning_distill.cli.verify import add_format_arguments
+from reasoning_distill.cli.verify import add_format_arguments, add_ray_arguments
 
 HELP = "evaluate models on benchmarks (one protocol for all) and report the teacher gap"
 
@@ -109,22 +109,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="verifier processes; under --ray, each actor's CPUs and workers (1)",
     )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        type=int,
-        const=0,
-        default=None,
-        metavar="ACTORS",
-        help="score the samples in Ray actors across the cluster's machines, as `rdistill "
+    add_ray_arguments(
+        p,
+        "score the samples in Ray actors across the cluster's machines, as `rdistill "
         "verify --ray` (default: one actor per --workers CPUs); same verdicts, resumed alike",
-    )
-    p.add_argument(
-        "--address",
-        "--ray-address",
-        dest="address",
-        default=None,
-        help="--ray: the cluster to join (`ray start --head` prints it; default: a local Ray)",
     )
     add_format_arguments(
         p,

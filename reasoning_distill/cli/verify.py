@@ -50,6 +50,18 @@ def add_format_arguments(p: argparse.ArgumentParser, default: bool | None, help:
     )
 
 
+def add_ray_arguments(p: argparse.ArgumentParser, help: str) -> None:
+    """`--ray [ACTORS]` and `--address`, as `rdistill verify` and `rdistill eval` take them."""
+    p.add_argument("--ray", nargs="?", type=int, const=0, default=None, metavar="ACTORS", help=help)
+    p.add_argument(
+        "--address",
+        "--ray-address",
+        dest="address",
+        default=None,
+        help="--ray: the cluster to join (`ray start --head` prints it; default: a local Ray)",
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
@@ -91,22 +103,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="parallel workers (default: CPUs); under --ray, each actor's CPUs and workers (1)",
     )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        type=int,
-        const=0,
-        default=None,
-        metavar="ACTORS",
-        help="verify in Ray actors across the cluster's machines (default: one actor per "
+    add_ray_arguments(
+        p,
+        "verify in Ray actors across the cluster's machines (default: one actor per "
         "--workers CPUs of the cluster); the driver writes every verdict, so it resumes alike",
-    )
-    p.add_argument(
-        "--address",
-        "--ray-address",
-        dest="address",
-        default=None,
-        help="--ray: the cluster to join (`ray start --head` prints it; default: a local Ray)",
     )
     p.add_argument("--timeout", type=float, default=None, help="seconds per item / test case")
     p.add_argument(
