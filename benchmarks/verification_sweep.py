@@ -115,10 +115,9 @@ def _mixed(cfg, demo: Path, out: Path, share: float) -> tuple[dict, dict, set]:
     """The point's two datasets, mixed from the demo's own judged traces to `share` wrong in
     each kind (saved under `out`, reused by a rerun), its wrong share, and the arms whose data
     is the demo's own (their students are reused)."""
-    import os
-
     from datasets import load_from_disk
 
+    from reasoning_distill.atomic import renamed_into_place
     from reasoning_distill.demo.sweep import mixed_rows, wrong_share
 
     pool = load_from_disk(str(demo / "datasets" / "unverified"))
@@ -135,9 +134,8 @@ def _mixed(cfg, demo: Path, out: Path, share: float) -> tuple[dict, dict, set]:
             continue
         path = out / "datasets" / arm
         if not (path / "dataset_info.json").exists():
-            tmp = path.with_name(f".{arm}.tmp")
-            ds.save_to_disk(str(tmp))
-            os.replace(tmp, path)
+            with renamed_into_place(path) as tmp:
+                ds.save_to_disk(str(tmp))
         datasets[arm] = path
     wrong = wrong_share(zip(unverified["kind"], unverified["correct"], strict=True))
     return datasets, wrong, own
