@@ -8,8 +8,9 @@ processes included), summed from /proc every 0.1 s:
 
 - verify: `rdistill verify --samples DIR` (through the CLI only);
 - build: `rdistill build --samples DIR --out OUT` (selection, card, streaming write);
-- eval scoring: the per-problem records eval scores (correct, reasons, tokens, finish,
-  answers) streamed from the store and its verdicts, then `scoring.benchmark_metrics`.
+- eval scoring: eval's own scoring path once the samples exist (`eval.evaluate`'s
+  `stored_rows`, `verify_rows`, which verifies with eval's verifier configuration into the
+  store's `verdicts-<version>.jsonl`, `scored_records`, then `scoring.benchmark_metrics`).
 
 Prints one row per stage and size, then the growth per 4x (time should be about 4x, memory
 about 1x). Math verification throughput is compared with a serial loop of plain math-verify
@@ -96,27 +97,36 @@ def make_store(folder: Path, traces: int, trace_kb: float, seed: int = 0) -> int
 
 
 def eval_scoring(folder: str) -> None:
-    """The scoring eval does, over a store and its verdicts, holding small records only."""
+    """Eval's own scoring of a store, as `rdistill eval` runs it once the samples exist: the
+    stored samples' small records, their verdicts (made and stored by eval's verifier
+    configuration, then read back), the per-problem records and the metrics."""
+    from reasoning_distill.eval.evaluate import (
+        BenchmarkRun,
+        EvalProtocol,
+        scored_records,
+        stored_rows,
+        verifier_config,
+        verify_rows,
+    )
     from reasoning_distill.eval.scoring import benchmark_metrics, math_equivalence
 
     from reasoning_distill.generation.store import Store
-    from reasoning_distill.verification.verdicts import iter_records
+    from reasoning_distill.records import Problem
 
-    verdicts = {r.key: (r.correct, r.reason, r.extracted) for r in iter_records(
-        Path(folder) / "verdicts.jsonl")}  # fmt: skip
-    by_problem: dict[str, dict] = {}
-    for s in Store(folder).read():
-        rec = by_problem.setdefault(
-            s.problem_id,
-            {"id": s.problem_id, "correct": [None] * PER_PROBLEM, "reasons": [None] * PER_PROBLEM,
-             "format_decided": [False] * PER_PROBLEM, "answers": [None] * PER_PROBLEM,
-             "tokens": [0] * PER_PROBLEM, "finish": [""] * PER_PROBLEM, "meta": {}},
-        )  # fmt: skip
-        ok, reason, extracted = verdicts[s.key]
-        i = s.sample_index
-        rec["correct"][i], rec["reasons"][i], rec["answers"][i] = ok, reason, extracted
-        rec["tokens"][i], rec["finish"][i] = s.completion_tokens, s.finish_reason
-    records = [by_problem[k] for k in sorted(by_problem)]
+    protocol = EvalProtocol()
+    golds: dict[str, str] = {}
+    for s in Store(folder).read():  # the benchmark's problems (one small record each)
+        golds.setdefault(s.problem_id, s.gold)
+    ids = sorted(golds)
+    problems = [Problem(i, f"What is {golds[i]}?", golds[i], "math", "synthetic") for i in ids]
+    del golds
+    run = BenchmarkRun("synthetic", problems, 4096)
+    rows = stored_rows(run, Path(folder), ids, PER_PROBLEM)
+    verdicts = verify_rows(
+        run, Path(folder), rows, verifier_config(), protocol.verify_options, None, None, None
+    )
+    records = scored_records(run, rows, verdicts)
+    del rows, verdicts  # as evaluate_model does
     metrics, _ = benchmark_metrics("synthetic", "math", records, PER_PROBLEM, math_equivalence(1))
     print(json.dumps({"pass@1": metrics.get("pass@1", {}).get("value")}))
 

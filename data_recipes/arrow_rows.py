@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from array import array
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 _STAGE = ".rows.stage.arrow"
 _CHUNK = 64  # rows per written batch
+# A Parquet row group is written at this many rows (as `Dataset.to_parquet` does) or this many
+# bytes, whichever comes first: tiny row groups make a footer that grows with the dataset.
+_GROUP_ROWS = 1000
+_GROUP_BYTES = 32 << 20
 
 
 def write_rows(
@@ -40,19 +45,23 @@ def write_rows(
     folder.mkdir(parents=True, exist_ok=True)
     schema = features.arrow_schema
     stage = folder / _STAGE
-    at: dict[int, int] = {}
-    nbytes = 0
+    at = array("q")  # position -> its batch in the staging file (-1: none yet), 8 bytes a row
+    n = nbytes = 0
     try:
         with pa.OSFile(str(stage), "wb") as sink, pa.ipc.new_file(sink, schema) as w:
             for pos, row in rows:
-                if pos in at:
+                if pos < 0:
+                    raise ValueError(f"row position {pos} is negative")
+                if pos >= len(at):
+                    at.extend([-1] * (pos + 1 - len(at)))
+                if at[pos] >= 0:
                     raise ValueError(f"row position {pos} given twice")
                 batch = pa.RecordBatch.from_pylist([features.encode_example(row)], schema=schema)
-                at[pos] = len(at)
+                at[pos] = n
+                n += 1
                 nbytes += batch.nbytes
                 w.write_batch(batch)
-        n = len(at)
-        if sorted(at) != list(range(n)):
+        if n != len(at):
             raise ValueError("row positions are not 0..n-1")
         if n:
             _write_shards(stage, at, folder, features, nbytes, parquet_path)
@@ -78,7 +87,7 @@ def _shard_bounds(n: int, nbytes: int) -> list[tuple[int, int]]:
 
 def _write_shards(
     stage: Path,
-    at: dict[int, int],
+    at: array,
     folder: Path,
     features: Any,
     nbytes: int,
@@ -95,6 +104,13 @@ def _write_shards(
     bounds = _shard_bounds(len(at), nbytes)
     names = [f"data-{i:05d}-of-{len(bounds):05d}.arrow" for i in range(len(bounds))]
     pw = pq.ParquetWriter(str(parquet_path), schema) if parquet_path is not None else None
+    group: list[Any] = []  # tables not yet in a Parquet row group
+
+    def flush() -> None:
+        if group:
+            pw.write_table(pa.concat_tables(group), row_group_size=_GROUP_ROWS)
+            group.clear()
+
     try:
         with pa.OSFile(str(stage), "rb") as src:
             reader = pa.ipc.open_file(src)
@@ -108,10 +124,17 @@ def _write_shards(
                         )
                         writer.write_table(table)
                         if pw is not None:
-                            pw.write_table(table)
+                            group.append(table)
+                            if (
+                                sum(t.num_rows for t in group) >= _GROUP_ROWS
+                                or sum(t.nbytes for t in group) >= _GROUP_BYTES
+                            ):
+                                flush()
                     writer.finalize()
                 finally:
                     writer.close()
+        if pw is not None:
+            flush()
     finally:
         if pw is not None:
             pw.close()

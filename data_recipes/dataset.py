@@ -95,7 +95,7 @@ def source_of(sample: Sample) -> str:
 
 def sample_info(sample: Sample) -> SampleInfo:
     return SampleInfo(
-        sample.problem_id,
+        sys.intern(sample.problem_id),  # one string per problem, not one per sample
         sample.sample_index,
         int(sample.completion_tokens),
         sys.intern(source_of(sample)),
@@ -105,13 +105,16 @@ def sample_info(sample: Sample) -> SampleInfo:
     )
 
 
-def verdict_info(record: Any) -> VerdictInfo:
-    return VerdictInfo(
+def verdict_info(record: Any, shared: dict | None = None) -> VerdictInfo:
+    """The small record of a verdict; with `shared`, equal ones are one object (a store holds
+    a handful of distinct verdicts, so a million cost a pointer each)."""
+    info = VerdictInfo(
         bool(record.correct),
         sys.intern(str(record.reason)),
         bool(getattr(record, "judged", False)),
         sys.intern(str(getattr(record, "verifier", ""))),
     )
+    return info if shared is None else shared.setdefault(info, info)
 
 
 def features() -> Any:
@@ -185,9 +188,11 @@ def _read_verdict_infos(samples_dir: Path) -> dict[tuple[str, int], VerdictInfo]
     from reasoning_distill.verification.verdicts import iter_records
 
     out: dict[tuple[str, int], VerdictInfo] = {}
+    shared: dict[VerdictInfo, VerdictInfo] = {}
     for rec in iter_records(samples_dir / "verdicts.jsonl", read_provenance(samples_dir)):
-        if rec.key not in out:
-            out[rec.key] = verdict_info(rec)
+        key = (sys.intern(rec.key[0]), rec.key[1])
+        if key not in out:
+            out[key] = verdict_info(rec, shared)
     return out
 
 
@@ -236,19 +241,20 @@ def build_dataset(
         task.advance(len(infos) % _EVERY)
     infos.sort(key=lambda s: s.key)
     if verdicts is not None:
-        verdicts = {k: verdict_info(r) for k, r in verdicts.items()}
+        shared: dict[VerdictInfo, VerdictInfo] = {}
+        verdicts = {(sys.intern(k[0]), k[1]): verdict_info(r, shared) for k, r in verdicts.items()}
     elif (samples_dir / "verdicts.jsonl").exists():
         verdicts = _read_verdict_infos(samples_dir)
     selection = select_samples(infos, verdicts, policy)
-    chosen = {s.key: (i, r) for i, (s, r) in enumerate(selection.chosen)}
     kept = [s for s, _ in selection.chosen]
+    chosen = {s.key: i for i, s in enumerate(kept)}  # key -> row position
 
     def rows() -> Iterator[tuple[int, dict]]:
         with progress.task("write rows", len(chosen)) as task:
             for s in read():
-                hit = chosen.get(s.key)
-                if hit is not None:
-                    pos, rec = hit
+                pos = chosen.get(s.key)
+                if pos is not None:
+                    rec = selection.chosen[pos][1]
                     yield (
                         pos,
                         dataset_row(s, rec, selection.pass_rate.get(s.problem_id), answer_only),

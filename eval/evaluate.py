@@ -12,6 +12,7 @@ With a teacher and at least one student, `out/gap/` holds the teacher-gap report
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -247,10 +248,15 @@ def _problem_meta(p: Problem) -> dict[str, Any]:
 class _Stored:
     """What scoring needs of one stored sample (its text stays in the store)."""
 
-    key: tuple[str, int]
+    problem_id: str  # the problem's prompt key (one string per problem)
+    sample_index: int
     completion_tokens: int
     finish_reason: str
-    gold: Any  # the gold it was made for (a benchmark's answer or tests: small)
+    gold: Any  # the gold it was made for (its problem's own object where equal)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.problem_id, self.sample_index)
 
 
 def _stored_samples(folder: Path, keys: set[str]) -> Any:
@@ -286,54 +292,97 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
         input_hash=CONTENT_KEYED,
         chunk_size=16,
     )
-    stored = {
-        s.key: _Stored(s.key, int(s.completion_tokens), s.finish_reason, s.gold)
-        for s in _stored_samples(folder, set(keyed))
-    }
-    out = []
+    return folder, stored_rows(run, folder, keys, protocol.n)
+
+
+def stored_rows(
+    run: BenchmarkRun, folder: Path, keys: Sequence[str], n: int
+) -> list[list[_Stored]]:
+    """[problem][index] `_Stored` records of `run`'s problems (problem i stored under
+    `keys[i]`), streamed from the store at `folder`; `IncompleteEvaluation` if one is missing.
+
+    A record holds no text and shares its problem's key string and, where equal, its gold: a
+    benchmark of 40k problems x 4 samples costs a few tens of MB."""
+    first: dict[str, Any] = {}  # prompt key -> its first problem's gold
     for key, p in zip(keys, run.problems, strict=True):
-        samples = [stored.get((key, i)) for i in range(protocol.n)]
-        missing = sum(s is None for s in samples)
+        first.setdefault(key, p.gold)
+    by_key: dict[str, list[_Stored | None]] = {key: [None] * n for key in first}
+    for s in _stored_samples(folder, set(first)):
+        row = by_key[s.problem_id]
+        if s.sample_index < n and row[s.sample_index] is None:  # first copy wins
+            pid = sys.intern(s.problem_id)
+            gold = first[pid] if s.gold == first[pid] else s.gold
+            row[s.sample_index] = _Stored(
+                pid, s.sample_index, int(s.completion_tokens), sys.intern(s.finish_reason), gold
+            )
+    for key, p in zip(keys, run.problems, strict=True):
+        missing = sum(s is None for s in by_key[key])
         if missing:
             raise IncompleteEvaluation(
-                f"{run.name}: problem {p.id!r} has {protocol.n - missing} of {protocol.n} "
+                f"{run.name}: problem {p.id!r} has {n - missing} of {n} "
                 f"samples (store {folder}); rerun the same command to resume"
             )
-        out.append(samples)
-    return folder, out
+    return [by_key[key] for key in keys]  # problems sharing a prompt share its row
 
 
-def _verify(
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What scoring needs of one verdict (the stored record keeps its details)."""
+
+    correct: bool
+    reason: str
+    format_decided: bool  # the format check, not the answer, decided it
+    extracted: str | None
+
+
+def _compact(rec: Any, shared: dict) -> _Verdict:
+    from reasoning_distill.verification.runner import DECIDED_BY
+
+    v = _Verdict(
+        bool(rec.correct),
+        sys.intern(str(rec.reason)),
+        (rec.details or {}).get(DECIDED_BY) == "format",
+        rec.extracted,
+    )
+    return shared.setdefault(v, v)  # equal verdicts are one object
+
+
+def verify_rows(
     run: BenchmarkRun, folder: Path, samples, verifier: dict, options, workers, progress, grade
-):
-    """Verdict dicts [problem][index], computing only those not stored beside the samples.
+) -> list[list[_Verdict]]:
+    """Verdicts [problem][index] of `samples` (`stored_rows`), computing only those not
+    stored beside the samples.
 
     A stored verdict counts only for a sample made for the same gold (a corrected gold is
     re-verified, not looked up, and its verdict is not stored). The samples to verify are
     streamed from the store, each judged by its first problem's kind and gold. `grade` is
-    `verify_into`'s (None: the local verifiers; `ray_verify.ray_grader`: Ray actors).
+    `verify_into`'s (None: the local verifiers; `ray_verify.ray_grader`: Ray actors). The
+    verdicts are held as small `_Verdict`s, read back from the store once written.
     """
-    from reasoning_distill.verification import VerdictStore, item_of, read_verdicts, verify_into
+    from reasoning_distill.generation.store import read_provenance
+    from reasoning_distill.verification import VerdictStore, item_of, verify_into
+    from reasoning_distill.verification.verdicts import iter_records
 
     name = f"verdicts-{verifier['version']}"
+    stale = {s.key for p, row in zip(run.problems, samples, strict=True) for s in row
+             if s.gold != p.gold}  # fmt: skip
+    judge_by: dict[str, Problem] = {}  # prompt key -> its first problem: decides kind and gold
+    n: dict[str, int] = {}  # prompt key -> samples per problem
+    for p, row in zip(run.problems, samples, strict=True):
+        if row:
+            judge_by.setdefault(row[0].problem_id, p)
+            n[row[0].problem_id] = len(row)
+
+    def wanted(pid: str, index: int) -> bool:
+        return index < n.get(pid, 0)
+
+    shared: dict[_Verdict, _Verdict] = {}
+    found: dict[str, list[_Verdict | None]] = {pid: [None] * k for pid, k in n.items()}
     with VerdictStore.open(folder, verifier, name=name) as store:
-        stored = read_verdicts(folder, name) if store.done_keys() else {}
-        found = {k: r.to_dict() for k, r in stored.items()}
-        pairs = [(p, s) for p, row in zip(run.problems, samples, strict=True) for s in row]
-        stale = {s.key for p, s in pairs if s.gold != p.gold}
-        todo = {s.key for _, s in pairs if s.key not in found or s.key in stale}
-        if todo:
-            n_keys = len({s.key for _, s in pairs})
-            logger.info(
-                "%s: verifying %d samples (%d stored)", run.name, len(todo), n_keys - len(todo)
-            )
-        judge_by: dict[tuple[str, int], Problem] = {}
-        for p, s in pairs:
-            judge_by.setdefault(s.key, p)  # the problem decides kind and gold
         items = (
-            item_of(s, kind=judge_by[s.key].kind, gold=judge_by[s.key].gold)
-            for s in _stored_samples(folder, {k for k, _ in judge_by})
-            if s.key in judge_by
+            item_of(s, kind=judge_by[s.problem_id].kind, gold=judge_by[s.problem_id].gold)
+            for s in _stored_samples(folder, set(judge_by))
+            if wanted(s.problem_id, s.sample_index)
         )
         made = verify_into(
             store,
@@ -344,31 +393,34 @@ def _verify(
             grade=grade,
             gold_changed=lambda it: it.key in stale,
             verifier=lambda kind: f"format+{kind}" if options.check_format else kind,
+            keep_records=False,
         )
-        found.update({k: r.to_dict() for k, r in made.records.items()})
-    return [[found[s.key] for s in row] for row in samples]
+        if made.written:
+            logger.info("%s: verified %d samples", run.name, made.written)
+        for (pid, i), rec in made.records.items():  # gold changed: returned, not stored
+            found[pid][i] = _compact(rec, shared)
+        for rec in iter_records(store.path, read_provenance(folder)):
+            pid, i = rec.key
+            if wanted(pid, i) and found[pid][i] is None:  # first record of a key wins
+                found[pid][i] = _compact(rec, shared)
+    return [found[row[0].problem_id] if row else [] for row in samples]
 
 
-def _records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
-    from reasoning_distill.verification.runner import DECIDED_BY
-
-    records = []
-    for p, row, vs in zip(run.problems, samples, verdicts, strict=True):
-        records.append(
-            {
-                "id": p.id,
-                "correct": [bool(v["correct"]) for v in vs],
-                "reasons": [v["reason"] for v in vs],
-                "format_decided": [
-                    (v.get("details") or {}).get(DECIDED_BY) == "format" for v in vs
-                ],
-                "answers": [v.get("extracted") for v in vs],
-                "tokens": [int(s.completion_tokens) for s in row],
-                "finish": [s.finish_reason for s in row],
-                "meta": _problem_meta(p),
-            }
-        )
-    return records
+def scored_records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
+    """The per-problem records `results.json` keeps and the metrics are computed from."""
+    return [
+        {
+            "id": p.id,
+            "correct": [v.correct for v in vs],
+            "reasons": [v.reason for v in vs],
+            "format_decided": [v.format_decided for v in vs],
+            "answers": [v.extracted for v in vs],
+            "tokens": [s.completion_tokens for s in row],
+            "finish": [s.finish_reason for s in row],
+            "meta": _problem_meta(p),
+        }
+        for p, row, vs in zip(run.problems, samples, verdicts, strict=True)
+    ]
 
 
 def evaluate_model(
@@ -416,10 +468,11 @@ def evaluate_model(
         folder, samples = _generate(
             engine, run, protocol, id_key, out_dir / "generations", progress
         )
-        verdicts = _verify(
+        verdicts = verify_rows(
             run, folder, samples, verifier, protocol.verify_options, workers, progress, grade
         )
-        records = _records(run, samples, verdicts)
+        records = scored_records(run, samples, verdicts)
+        del samples, verdicts  # the records hold what is left of them
         kind = (
             run.benchmark.kind if run.benchmark else (run.problems[0].kind if run.problems else "")
         )
