@@ -126,7 +126,6 @@ def eval_scoring(folder: str) -> None:
         run, Path(folder), rows, verifier_config(), protocol.verify_options, None, None, None
     )
     records = scored_records(run, rows, verdicts)
-    del rows, verdicts  # as evaluate_model does
     metrics, _ = benchmark_metrics("synthetic", "math", records, PER_PROBLEM, math_equivalence(1))
     print(json.dumps({"pass@1": metrics.get("pass@1", {}).get("value")}))
 

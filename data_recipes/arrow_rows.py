@@ -108,7 +108,8 @@ def _write_shards(
 
     def flush() -> None:
         if group:
-            pw.write_table(pa.concat_tables(group), row_group_size=_GROUP_ROWS)
+            table = pa.concat_tables(group)
+            pw.write_table(table, row_group_size=table.num_rows)  # one row group
             group.clear()
 
     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +78,23 @@ def minhash(texts: Sequence[str], num_perm: int = 128, ngram: int = 5, seed: int
     return out
 
 
+def _buckets(part: np.ndarray) -> Iterator[list[int]]:
+    """The rows of `part` (one band of the signatures) that are equal, as lists of row indices
+    in ascending order, for every value held by more than one row: a sort of the rows, not a
+    dictionary of a million byte strings."""
+    if not len(part):
+        return
+    order = np.lexsort(part.T[::-1])  # stable: equal rows stay in index order
+    ranked = part[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, len(order)))
+    for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
+        if size > 1:
+            yield order[start : start + size].tolist()
+
+
 def dedupe(
     texts: Sequence[str],
     *,
@@ -88,7 +105,7 @@ def dedupe(
     ngram: int = 3,
 ) -> DedupeResult:
     """Which of `texts` to keep: the first of each group of exact or near duplicates."""
-    parent = list(range(len(texts)))
+    parent = array("q", range(len(texts)))  # 8 bytes a text, not a list of int objects
     how: dict[int, str] = {}
 
     def find(i: int) -> int:
@@ -105,20 +122,23 @@ def dedupe(
         parent[hi] = lo
         how.setdefault(hi, kind)
 
-    alive = list(range(len(texts)))
-    if exact:
-        # a digest of each normalised text, not the text: memory per problem stays small
-        first: dict[bytes, int] = {}
-        for i, t in enumerate(texts):
-            k = hashlib.blake2b(text_key(t).encode(), digest_size=16).digest()
-            if k in first:
-                union(first[k], i, "exact")
-            else:
-                first[k] = i
-        alive = sorted(first.values())
+    alive = np.arange(len(texts))
+    if exact and len(texts):
+        # a 16-byte digest of each normalised text, not the text, in one array
+        digests = np.frombuffer(
+            b"".join(hashlib.blake2b(text_key(t).encode(), digest_size=16).digest() for t in texts),
+            dtype=np.dtype((np.void, 16)),
+        )
+        _, first, inverse = np.unique(digests, return_index=True, return_inverse=True)
+        del digests
+        for i in np.flatnonzero(first[inverse] != np.arange(len(texts))).tolist():
+            union(int(first[inverse[i]]), i, "exact")
+        alive = np.sort(first)
+        del first, inverse
     if near and len(alive) > 1:
-        sig = minhash([texts[i] for i in alive], num_perm, ngram)
+        sig = minhash([texts[i] for i in alive.tolist()], num_perm, ngram)
         n_bands, rows = _bands(threshold, num_perm)
+        alive = alive.tolist()
 
         def compare(x: int, y: int) -> None:
             # pairs already merged are skipped: no set of every candidate pair is held (on
@@ -127,19 +147,14 @@ def dedupe(
                 union(alive[x], alive[y], "near")
 
         for band in range(n_bands):
-            buckets: dict[bytes, list[int]] = defaultdict(list)
-            part = sig[:, band * rows : (band + 1) * rows]
-            for j in range(len(alive)):
-                buckets[part[j].tobytes()].append(j)
-            for members in buckets.values():
-                if len(members) > 1:
-                    head = members[0]
-                    for m in members[1:]:
-                        compare(head, m)
-                    # pairs beyond the head: only within small buckets
-                    for k, x in enumerate(members[1:50]):
-                        for y in members[k + 2 : 50]:
-                            compare(x, y)
+            for members in _buckets(sig[:, band * rows : (band + 1) * rows]):
+                head = members[0]
+                for m in members[1:]:
+                    compare(head, m)
+                # pairs beyond the head: only within small buckets
+                for k, x in enumerate(members[1:50]):
+                    for y in members[k + 2 : 50]:
+                        compare(x, y)
     keep = [i for i in range(len(texts)) if find(i) == i]
     dropped = {i: (find(i), how.get(i, "near")) for i in range(len(texts)) if find(i) != i}
     return DedupeResult(keep, dropped)

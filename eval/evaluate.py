@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -244,19 +245,18 @@ def _problem_meta(p: Problem) -> dict[str, Any]:
     return {k: p.meta[k] for k in keep if isinstance(p.meta, dict) and k in p.meta}
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """What scoring needs of one stored sample (its text stays in the store)."""
+@dataclass(slots=True)
+class StoredRow:
+    """What scoring needs of one problem's stored samples, by sample index (the texts stay in
+    the store): about 80 bytes a sample."""
 
-    problem_id: str  # the problem's prompt key (one string per problem)
-    sample_index: int
-    completion_tokens: int
-    finish_reason: str
-    gold: Any  # the gold it was made for (its problem's own object where equal)
+    problem_id: str  # the problem's prompt key
+    tokens: array  # completion tokens ('q')
+    finish: list[str | None]  # finish reasons (interned)
+    golds: list[Any]  # the gold each was made for (its problem's own object where equal)
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.problem_id, self.sample_index)
+    def __len__(self) -> int:
+        return len(self.finish)
 
 
 def _stored_samples(folder: Path, keys: set[str]) -> Any:
@@ -270,8 +270,7 @@ def _stored_samples(folder: Path, keys: set[str]) -> Any:
 
 
 def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path, progress):
-    """Samples of every problem of `run`, from the cache where present; [problem][index]
-    of small `_Stored` records (the texts are streamed from the store when verified)."""
+    """Samples of every problem of `run`, from the cache where present, as small `StoredRow`s, one per problem (the texts are streamed from the store when verified)."""
     from reasoning_distill.eval.cache import CONTENT_KEYED, generation_folder, prompt_key
 
     from reasoning_distill.generation.job import run_generation
@@ -295,31 +294,28 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
     return folder, stored_rows(run, folder, keys, protocol.n)
 
 
-def stored_rows(
-    run: BenchmarkRun, folder: Path, keys: Sequence[str], n: int
-) -> list[list[_Stored]]:
-    """[problem][index] `_Stored` records of `run`'s problems (problem i stored under
-    `keys[i]`), streamed from the store at `folder`; `IncompleteEvaluation` if one is missing.
-
-    A record holds no text and shares its problem's key string and, where equal, its gold: a
-    benchmark of 40k problems x 4 samples costs a few tens of MB."""
+def stored_rows(run: BenchmarkRun, folder: Path, keys: Sequence[str], n: int) -> list[StoredRow]:
+    """One `StoredRow` per problem of `run` (problem i stored under `keys[i]`, samples 0..n-1),
+    streamed from the store at `folder`; `IncompleteEvaluation` if a sample is missing."""
     first: dict[str, Any] = {}  # prompt key -> its first problem's gold
     for key, p in zip(keys, run.problems, strict=True):
         first.setdefault(key, p.gold)
-    by_key: dict[str, list[_Stored | None]] = {key: [None] * n for key in first}
+    missing = object()  # a sample not read yet (a gold may be None)
+    by_key = {
+        key: StoredRow(sys.intern(key), array("q", [0] * n), [None] * n, [missing] * n)
+        for key in first
+    }
     for s in _stored_samples(folder, set(first)):
-        row = by_key[s.problem_id]
-        if s.sample_index < n and row[s.sample_index] is None:  # first copy wins
-            pid = sys.intern(s.problem_id)
-            gold = first[pid] if s.gold == first[pid] else s.gold
-            row[s.sample_index] = _Stored(
-                pid, s.sample_index, int(s.completion_tokens), sys.intern(s.finish_reason), gold
-            )
+        row, i = by_key[s.problem_id], s.sample_index
+        if i < n and row.golds[i] is missing:  # the first copy of a key wins
+            row.tokens[i] = int(s.completion_tokens)
+            row.finish[i] = sys.intern(s.finish_reason)
+            row.golds[i] = first[row.problem_id] if s.gold == first[row.problem_id] else s.gold
     for key, p in zip(keys, run.problems, strict=True):
-        missing = sum(s is None for s in by_key[key])
-        if missing:
+        lost = sum(g is missing for g in by_key[key].golds)
+        if lost:
             raise IncompleteEvaluation(
-                f"{run.name}: problem {p.id!r} has {n - missing} of {n} "
+                f"{run.name}: problem {p.id!r} has {n - lost} of {n} "
                 f"samples (store {folder}); rerun the same command to resume"
             )
     return [by_key[key] for key in keys]  # problems sharing a prompt share its row
@@ -364,14 +360,13 @@ def verify_rows(
     from reasoning_distill.verification.verdicts import iter_records
 
     name = f"verdicts-{verifier['version']}"
-    stale = {s.key for p, row in zip(run.problems, samples, strict=True) for s in row
-             if s.gold != p.gold}  # fmt: skip
+    stale = {(row.problem_id, i) for p, row in zip(run.problems, samples, strict=True)
+             for i, gold in enumerate(row.golds) if gold != p.gold}  # fmt: skip
     judge_by: dict[str, Problem] = {}  # prompt key -> its first problem: decides kind and gold
     n: dict[str, int] = {}  # prompt key -> samples per problem
     for p, row in zip(run.problems, samples, strict=True):
-        if row:
-            judge_by.setdefault(row[0].problem_id, p)
-            n[row[0].problem_id] = len(row)
+        judge_by.setdefault(row.problem_id, p)
+        n[row.problem_id] = len(row)
 
     def wanted(pid: str, index: int) -> bool:
         return index < n.get(pid, 0)
@@ -403,24 +398,34 @@ def verify_rows(
             pid, i = rec.key
             if wanted(pid, i) and found[pid][i] is None:  # first record of a key wins
                 found[pid][i] = _compact(rec, shared)
-    return [found[row[0].problem_id] if row else [] for row in samples]
+    return [found[row.problem_id] for row in samples]
 
 
-def scored_records(run: BenchmarkRun, samples, verdicts) -> list[dict[str, Any]]:
-    """The per-problem records `results.json` keeps and the metrics are computed from."""
-    return [
-        {
-            "id": p.id,
-            "correct": [v.correct for v in vs],
-            "reasons": [v.reason for v in vs],
-            "format_decided": [v.format_decided for v in vs],
-            "answers": [v.extracted for v in vs],
-            "tokens": [s.completion_tokens for s in row],
-            "finish": [s.finish_reason for s in row],
-            "meta": _problem_meta(p),
-        }
-        for p, row, vs in zip(run.problems, samples, verdicts, strict=True)
-    ]
+def scored_records(run: BenchmarkRun, samples: list, verdicts: list) -> list[dict[str, Any]]:
+    """The per-problem records `results.json` keeps and the metrics are computed from.
+
+    Takes the rows of `samples` and `verdicts` over: each is released (its slot set to None)
+    once its record is made, so a large benchmark never holds the rows and the records at once.
+    """
+    if not len(run.problems) == len(samples) == len(verdicts):
+        raise ValueError("one row of samples and of verdicts per problem")
+    records = []
+    for j, p in enumerate(run.problems):
+        row, vs = samples[j], verdicts[j]
+        samples[j] = verdicts[j] = None
+        records.append(
+            {
+                "id": p.id,
+                "correct": [v.correct for v in vs],
+                "reasons": [v.reason for v in vs],
+                "format_decided": [v.format_decided for v in vs],
+                "answers": [v.extracted for v in vs],
+                "tokens": row.tokens.tolist(),
+                "finish": list(row.finish),
+                "meta": _problem_meta(p),
+            }
+        )
+    return records
 
 
 def evaluate_model(
@@ -471,8 +476,7 @@ def evaluate_model(
         verdicts = verify_rows(
             run, folder, samples, verifier, protocol.verify_options, workers, progress, grade
         )
-        records = scored_records(run, samples, verdicts)
-        del samples, verdicts  # the records hold what is left of them
+        records = scored_records(run, samples, verdicts)  # releases the rows as it goes
         kind = (
             run.benchmark.kind if run.benchmark else (run.problems[0].kind if run.problems else "")
         )

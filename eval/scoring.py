@@ -118,16 +118,23 @@ def majority_at_k(
     return out
 
 
+_EQUIVALENCE_CHUNK = 4096  # answer pairs graded per call
+
+
 def math_equivalence(workers: int | None = None) -> Equivalence:
     """Pairwise math-verify equivalence of answer strings, graded in worker processes."""
 
     def check(pairs: list[tuple[str, str]]) -> list[bool]:
         from reasoning_distill.verifiers import verify_math_batch
 
-        verdicts = verify_math_batch(
-            [f"\\boxed{{{b}}}" for _, b in pairs], [a for a, _ in pairs], workers=workers
-        )
-        return [v.correct for v in verdicts]
+        out: list[bool] = []
+        for lo in range(0, len(pairs), _EQUIVALENCE_CHUNK):  # held: one chunk's verdicts
+            chunk = pairs[lo : lo + _EQUIVALENCE_CHUNK]
+            verdicts = verify_math_batch(
+                [f"\\boxed{{{b}}}" for _, b in chunk], [a for a, _ in chunk], workers=workers
+            )
+            out += [v.correct for v in verdicts]
+        return out
 
     return check
 
@@ -194,7 +201,7 @@ def benchmark_metrics(
     equivalent: Equivalence | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """(metrics, warnings) of one model on one benchmark from its per-problem records."""
-    per_problem = {p["id"]: list(p["correct"]) for p in problems}
+    per_problem = {p["id"]: p["correct"] for p in problems}  # read only
     metrics: dict[str, Any] = {"n": n, "n_problems": len(problems)}
     for k in range(1, n + 1):
         s = score(per_problem, k=k)
@@ -214,18 +221,18 @@ def benchmark_metrics(
         metrics.update(majority_at_k(problems, n, equivalent))
     tokens = [t for p in problems for t in p["tokens"]]
     finish = [f for p in problems for f in p["finish"]]
-    ok = [
-        (t, f)
-        for p in problems
-        for t, f, c in zip(p["tokens"], p["finish"], p["correct"], strict=True)
-        if c
-    ]
+    ok_tokens, ok_finish = [], []  # of the correct samples (two flat lists, no pair each)
+    for p in problems:
+        for t, f, c in zip(p["tokens"], p["finish"], p["correct"], strict=True):
+            if c:
+                ok_tokens.append(t)
+                ok_finish.append(f)
     decided = format_decided(problems)
     if decided is not None:
         metrics["format_decided"] = decided
     metrics["length"] = {
         "all": length_stats(tokens, finish),
-        "correct": length_stats([t for t, _ in ok], [f for _, f in ok]),
+        "correct": length_stats(ok_tokens, ok_finish),
         "unit": "completion tokens",
     }
     warnings = []

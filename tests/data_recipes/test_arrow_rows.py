@@ -37,7 +37,20 @@ def test_shuffled_rows_come_back_in_order_across_shards(tmp_path, monkeypatch):
     assert not (tmp_path / "ds" / ".rows.stage.arrow").exists()
 
 
-@pytest.mark.parametrize("positions", [[0, 0], [0, 2]], ids=["twice", "gap"])
+def test_parquet_row_groups_are_large_so_its_footer_does_not_grow_with_the_rows(tmp_path):
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    n = 2500
+    write_rows(((i, _row(i)) for i in reversed(range(n))), tmp_path / "ds", _features(),
+               parquet_path=tmp_path / "rows.parquet")  # fmt: skip
+    meta = pq.ParquetFile(tmp_path / "rows.parquet").metadata
+    sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    assert sum(sizes) == n and len(sizes) <= 3  # about 1000 rows a group, not 64
+    assert Dataset.from_parquet(str(tmp_path / "rows.parquet"))["i"] == list(range(n))
+
+
+@pytest.mark.parametrize("positions", [[0, 0], [0, 2], [1, -1]], ids=["twice", "gap", "negative"])
 def test_bad_positions_are_refused(tmp_path, positions):
     with pytest.raises(ValueError, match="position"):
         write_rows(((p, _row(p)) for p in positions), tmp_path / "ds", _features())

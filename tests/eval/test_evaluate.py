@@ -164,3 +164,58 @@ def test_a_moved_model_folder_is_evaluated_not_refused(engine, tiny, tmp_path):
         other.close()
     env = json.loads((tmp_path / "m" / "results.json").read_text())
     assert env["model"]["path"] == str(moved)
+
+
+def _answers_store(folder: Path, answers: dict[str, list[str]], gold: dict[str, str]) -> None:
+    from reasoning_distill.generation.store import Store
+    from reasoning_distill.records import Sample
+
+    with Store.open(folder, {"model": "fixed"}) as store:
+        store.append(
+            Sample(problem_id=key, sample_index=i, seed=i, prompt=key,
+                   messages=[{"role": "user", "content": key}],
+                   completion=f"<think>\nwork\n</think>\n\\boxed{{{a}}}", reasoning="work",
+                   answer=f"\\boxed{{{a}}}", finish_reason="stop", prompt_tokens=3,
+                   completion_tokens=10 + i, engine="none", model="fixed", sampling={},
+                   kind="math", gold=gold[key])
+            for key, row in answers.items() for i, a in enumerate(row)
+        )  # fmt: skip
+
+
+def test_a_corrected_gold_is_verified_again_and_its_verdicts_not_stored(tmp_path):
+    """Scoring from a store (eval's own path): a sample made for one gold and scored against
+    a corrected one is verified against the new gold and that verdict is returned, not
+    stored; two problems with one prompt share its samples; a missing sample is named."""
+    from reasoning_distill.records import Problem
+
+    folder = tmp_path / "gen"
+    _answers_store(folder, {"k1": ["4", "5"], "k2": ["7", "7"]}, {"k1": "4", "k2": "7"})
+    protocol = EvalProtocol(SamplingParams(n=2))
+
+    def score(golds: dict[str, str], keys=("k1", "k2")) -> list[dict]:
+        problems = [Problem(pid, "", g, "math", "adhoc") for pid, g in golds.items()]
+        run = ev.BenchmarkRun("adhoc", problems, 100)
+        rows = ev.stored_rows(run, folder, list(keys), 2)
+        verdicts = ev.verify_rows(run, folder, rows, ev.verifier_config(),
+                                  protocol.verify_options, 1, None, None)  # fmt: skip
+        return ev.scored_records(run, rows, verdicts)
+
+    def stored() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in folder.glob("verdicts-*.jsonl")}
+
+    first = score({"a": "4", "b": "7"})
+    assert [r["correct"] for r in first] == [[True, False], [True, True]]
+    assert [r["tokens"] for r in first] == [[10, 11], [10, 11]]
+    assert [r["answers"] for r in first] == [["4", "5"], ["7", "7"]]
+    kept = stored()
+    assert [v.count(b"\n") for v in kept.values()] == [4]
+    assert [r["correct"] for r in score({"a": "5", "b": "7"})] == [[False, True], [True, True]]
+    assert stored() == kept  # the corrected gold's verdicts are not stored
+    assert score({"a": "4", "b": "7"}) == first
+    # two problems under one prompt key share its samples and verdicts (the first problem's
+    # gold judges them, as verify_rows documents)
+    both = score({"a": "4", "a2": "5"}, keys=("k1", "k1"))
+    assert [r["correct"] for r in both] == [[True, False], [True, False]]
+    assert [r["id"] for r in both] == ["a", "a2"]
+    with pytest.raises(ev.IncompleteEvaluation, match="has 0 of 2 samples"):
+        score({"a": "4", "c": "1"}, keys=("k1", "k3"))
