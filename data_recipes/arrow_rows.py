@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 _STAGE = ".rows.stage.arrow"
 _CHUNK = 64  # rows per written batch
-# A Parquet row group is written at this many rows (as `Dataset.to_parquet` does) or this many
+# A Parquet row group holds about this many rows (`datasets`' default batch size) or this many
 # bytes, whichever comes first: tiny row groups make a footer that grows with the dataset.
 _GROUP_ROWS = 1000
 _GROUP_BYTES = 32 << 20

@@ -270,7 +270,8 @@ def _stored_samples(folder: Path, keys: set[str]) -> Any:
 
 
 def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path, progress):
-    """Samples of every problem of `run`, from the cache where present, as small `StoredRow`s, one per problem (the texts are streamed from the store when verified)."""
+    """Samples of every problem of `run`, from the cache where present: one small `StoredRow`
+    per problem (the texts are streamed from the store when verified)."""
     from reasoning_distill.eval.cache import CONTENT_KEYED, generation_folder, prompt_key
 
     from reasoning_distill.generation.job import run_generation
