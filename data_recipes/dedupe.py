@@ -136,9 +136,9 @@ def dedupe(
         alive = np.sort(first)
         del first, inverse
     if near and len(alive) > 1:
-        sig = minhash([texts[i] for i in alive.tolist()], num_perm, ngram)
-        n_bands, rows = _bands(threshold, num_perm)
         alive = alive.tolist()
+        sig = minhash([texts[i] for i in alive], num_perm, ngram)
+        n_bands, rows = _bands(threshold, num_perm)
 
         def compare(x: int, y: int) -> None:
             # pairs already merged are skipped: no set of every candidate pair is held (on

@@ -332,13 +332,11 @@ class _Verdict:
     extracted: str | None
 
 
-def _compact(rec: Any, shared: dict) -> _Verdict:
-    from reasoning_distill.verification.runner import DECIDED_BY
-
+def _compact(rec: Any, shared: dict, decided_by: str) -> _Verdict:
     v = _Verdict(
         bool(rec.correct),
         sys.intern(str(rec.reason)),
-        (rec.details or {}).get(DECIDED_BY) == "format",
+        (rec.details or {}).get(decided_by) == "format",
         rec.extracted,
     )
     return shared.setdefault(v, v)  # equal verdicts are one object
@@ -358,6 +356,7 @@ def verify_rows(
     """
     from reasoning_distill.generation.store import read_provenance
     from reasoning_distill.verification import VerdictStore, item_of, verify_into
+    from reasoning_distill.verification.runner import DECIDED_BY
     from reasoning_distill.verification.verdicts import iter_records
 
     name = f"verdicts-{verifier['version']}"
@@ -394,11 +393,11 @@ def verify_rows(
         if made.written:
             logger.info("%s: verified %d samples", run.name, made.written)
         for (pid, i), rec in made.records.items():  # gold changed: returned, not stored
-            found[pid][i] = _compact(rec, shared)
+            found[pid][i] = _compact(rec, shared, DECIDED_BY)
         for rec in iter_records(store.path, read_provenance(folder)):
             pid, i = rec.key
             if wanted(pid, i) and found[pid][i] is None:  # first record of a key wins
-                found[pid][i] = _compact(rec, shared)
+                found[pid][i] = _compact(rec, shared, DECIDED_BY)
     return [found[row.problem_id] for row in samples]
 
 
