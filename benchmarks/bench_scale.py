@@ -10,7 +10,7 @@ processes included), summed from /proc every 0.1 s:
 - build: `rdistill build --samples DIR --out OUT` (selection, card, streaming write);
 - eval scoring: eval's own scoring path once the samples exist (`eval.evaluate`'s
   `stored_rows`, `verify_rows`, which verifies with eval's verifier configuration into the
-  store's `verdicts-<version>.jsonl`, `scored_records`, then `scoring.benchmark_metrics`).
+  store's `verdicts-<version>.jsonl`, `scored_records`, `scoring.benchmark_metrics`, then `results.json` written).
 
 Prints one row per stage and size, then the growth per 4x (time should be about 4x, memory
 about 1x). Math verification throughput is compared with a serial loop of plain math-verify
@@ -103,6 +103,7 @@ def eval_scoring(folder: str) -> None:
     from reasoning_distill.eval.evaluate import (
         BenchmarkRun,
         EvalProtocol,
+        json_default,
         scored_records,
         stored_rows,
         verifier_config,
@@ -110,6 +111,7 @@ def eval_scoring(folder: str) -> None:
     )
     from reasoning_distill.eval.scoring import benchmark_metrics, math_equivalence
 
+    from reasoning_distill.atomic import atomic_write_json
     from reasoning_distill.generation.store import Store
     from reasoning_distill.records import Problem
 
@@ -127,6 +129,11 @@ def eval_scoring(folder: str) -> None:
     )
     records = scored_records(run, rows, verdicts)
     metrics, _ = benchmark_metrics("synthetic", "math", records, PER_PROBLEM, math_equivalence(1))
+    with tempfile.TemporaryDirectory() as out:  # results.json, as `evaluate_model` writes it
+        envelope = {"benchmarks": {"synthetic": {"metrics": metrics, "problems": records}}}
+        atomic_write_json(
+            Path(out) / "results.json", envelope, allow_nan=False, default=json_default
+        )
     print(json.dumps({"pass@1": metrics.get("pass@1", {}).get("value")}))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -246,20 +246,22 @@ def _problem_meta(p: Problem) -> dict[str, Any]:
 
 
 @dataclass(slots=True)
-class StoredRow:
-    """What scoring needs of one problem's stored samples, by sample index (the texts stay in
-    the store): about 80 bytes a sample."""
+class StoredSamples:
+    """What scoring needs of a run's stored samples, flat (the texts stay in the store): the
+    sample `i` of the row of prompt key `k` is at `slot[k] * n + i`. About 16 bytes a sample
+    and 100 a distinct prompt; problems sharing a prompt share its row."""
 
-    problem_id: str  # the problem's prompt key
-    tokens: array  # completion tokens ('q')
-    finish: list[str | None]  # finish reasons (interned)
-    golds: list[Any]  # the gold each was made for (its problem's own object where equal)
+    n: int  # samples per problem
+    slot: dict[str, int]  # prompt key -> its row (rows in the keys' first order)
+    row_of: array  # problem j -> its row ('q')
+    judge: array  # row -> its first problem, whose kind and gold judge its samples ('q')
+    tokens: array  # completion tokens, flat ('q')
+    finish: list[str | None]  # finish reasons, flat (interned)
+    odd_golds: dict[int, Any]  # flat position -> the gold a sample was made for, where that
+    # is not its row's first problem's gold
 
-    def __len__(self) -> int:
-        return len(self.finish)
 
-
-def _stored_samples(folder: Path, keys: set[str]) -> Any:
+def _stored_samples(folder: Path, keys: Container[str]) -> Any:
     """The samples of `folder` whose problem key is in `keys`, streamed from its shards."""
     from reasoning_distill.errors import InputError
     from reasoning_distill.generation.store import MANIFEST, Store
@@ -270,8 +272,8 @@ def _stored_samples(folder: Path, keys: set[str]) -> Any:
 
 
 def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path, progress):
-    """Samples of every problem of `run`, from the cache where present: one small `StoredRow`
-    per problem (the texts are streamed from the store when verified)."""
+    """Samples of every problem of `run`, from the cache where present, as `StoredSamples`
+    (the texts are streamed from the store when verified)."""
     from reasoning_distill.eval.cache import CONTENT_KEYED, generation_folder, prompt_key
 
     from reasoning_distill.generation.job import run_generation
@@ -295,31 +297,38 @@ def _generate(engine, run: BenchmarkRun, protocol, identity_key: str, root: Path
     return folder, stored_rows(run, folder, keys, protocol.n)
 
 
-def stored_rows(run: BenchmarkRun, folder: Path, keys: Sequence[str], n: int) -> list[StoredRow]:
-    """One `StoredRow` per problem of `run` (problem i stored under `keys[i]`, samples 0..n-1),
-    streamed from the store at `folder`; `IncompleteEvaluation` if a sample is missing."""
-    first: dict[str, Any] = {}  # prompt key -> its first problem's gold
-    for key, p in zip(keys, run.problems, strict=True):
-        first.setdefault(key, p.gold)
-    missing = object()  # a sample not read yet (a gold may be None)
-    by_key = {
-        key: StoredRow(sys.intern(key), array("q", [0] * n), [None] * n, [missing] * n)
-        for key in first
-    }
-    for s in _stored_samples(folder, set(first)):
-        row, i = by_key[s.problem_id], s.sample_index
-        if i < n and row.golds[i] is missing:  # the first copy of a key wins
-            row.tokens[i] = int(s.completion_tokens)
-            row.finish[i] = sys.intern(s.finish_reason)
-            row.golds[i] = first[row.problem_id] if s.gold == first[row.problem_id] else s.gold
-    for key, p in zip(keys, run.problems, strict=True):
-        lost = sum(g is missing for g in by_key[key].golds)
-        if lost:
+def stored_rows(run: BenchmarkRun, folder: Path, keys: Sequence[str], n: int) -> StoredSamples:
+    """`StoredSamples` of `run` (problem j stored under `keys[j]`, samples 0..n-1), streamed
+    from the store at `folder`; `IncompleteEvaluation` if a sample is missing."""
+    if len(keys) != len(run.problems):
+        raise ValueError("one prompt key per problem")
+    slot: dict[str, int] = {}
+    row_of, judge = array("q"), array("q")
+    for j, key in enumerate(keys):
+        r = slot.setdefault(sys.intern(key), len(slot))
+        if r == len(judge):
+            judge.append(j)
+        row_of.append(r)
+    size = len(slot) * n
+    rows = StoredSamples(n, slot, row_of, judge, array("q", bytes(8 * size)), [None] * size, {})
+    seen = bytearray(size)
+    for s in _stored_samples(folder, slot):
+        r, i = slot[s.problem_id], s.sample_index
+        at = r * n + i
+        if i < n and not seen[at]:  # the first copy of a sample wins
+            seen[at] = 1
+            rows.tokens[at] = int(s.completion_tokens)
+            rows.finish[at] = sys.intern(s.finish_reason)
+            if s.gold != run.problems[judge[r]].gold:
+                rows.odd_golds[at] = s.gold
+    for p, r in zip(run.problems, row_of, strict=True):
+        have = sum(seen[r * n : (r + 1) * n])
+        if have < n:
             raise IncompleteEvaluation(
-                f"{run.name}: problem {p.id!r} has {n - lost} of {n} "
+                f"{run.name}: problem {p.id!r} has {have} of {n} "
                 f"samples (store {folder}); rerun the same command to resume"
             )
-    return [by_key[key] for key in keys]  # problems sharing a prompt share its row
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,15 +353,15 @@ def _compact(rec: Any, shared: dict, decided_by: str) -> _Verdict:
 
 def verify_rows(
     run: BenchmarkRun, folder: Path, samples, verifier: dict, options, workers, progress, grade
-) -> list[list[_Verdict]]:
-    """Verdicts [problem][index] of `samples` (`stored_rows`), computing only those not
-    stored beside the samples.
+) -> list[_Verdict]:
+    """Verdicts of `samples` (`stored_rows`), flat as its samples are, computing only those
+    not stored beside the samples.
 
     A stored verdict counts only for a sample made for the same gold (a corrected gold is
     re-verified, not looked up, and its verdict is not stored). The samples to verify are
     streamed from the store, each judged by its first problem's kind and gold. `grade` is
     `verify_into`'s (None: the local verifiers; `ray_verify.ray_grader`: Ray actors). The
-    verdicts are held as small `_Verdict`s, read back from the store once written.
+    verdicts are held as small shared `_Verdict`s, read back from the store once written.
     """
     from reasoning_distill.generation.store import read_provenance
     from reasoning_distill.verification import VerdictStore, item_of, verify_into
@@ -360,24 +369,25 @@ def verify_rows(
     from reasoning_distill.verification.verdicts import iter_records
 
     name = f"verdicts-{verifier['version']}"
-    stale = {(row.problem_id, i) for p, row in zip(run.problems, samples, strict=True)
-             for i, gold in enumerate(row.golds) if gold != p.gold}  # fmt: skip
-    judge_by: dict[str, Problem] = {}  # prompt key -> its first problem: decides kind and gold
-    n: dict[str, int] = {}  # prompt key -> samples per problem
-    for p, row in zip(run.problems, samples, strict=True):
-        judge_by.setdefault(row.problem_id, p)
-        n[row.problem_id] = len(row)
+    n, slot, problems = samples.n, samples.slot, run.problems
+    keys = list(slot)  # by row
+    stale: set[tuple[str, int]] = set()
+    for p, r in zip(problems, samples.row_of, strict=True):
+        first = problems[samples.judge[r]].gold
+        for at in range(r * n, (r + 1) * n):
+            if samples.odd_golds.get(at, first) != p.gold:
+                stale.add((keys[r], at - r * n))
 
-    def wanted(pid: str, index: int) -> bool:
-        return index < n.get(pid, 0)
+    def judge(pid: str) -> Problem:
+        return problems[samples.judge[slot[pid]]]
 
     shared: dict[_Verdict, _Verdict] = {}
-    found: dict[str, list[_Verdict | None]] = {pid: [None] * k for pid, k in n.items()}
+    found: list[_Verdict | None] = [None] * (len(keys) * n)
     with VerdictStore.open(folder, verifier, name=name) as store:
         items = (
-            item_of(s, kind=judge_by[s.problem_id].kind, gold=judge_by[s.problem_id].gold)
-            for s in _stored_samples(folder, set(judge_by))
-            if wanted(s.problem_id, s.sample_index)
+            item_of(s, kind=judge(s.problem_id).kind, gold=judge(s.problem_id).gold)
+            for s in _stored_samples(folder, slot)
+            if s.sample_index < n
         )
         made = verify_into(
             store,
@@ -393,39 +403,84 @@ def verify_rows(
         if made.written:
             logger.info("%s: verified %d samples", run.name, made.written)
         for (pid, i), rec in made.records.items():  # gold changed: returned, not stored
-            found[pid][i] = _compact(rec, shared, DECIDED_BY)
+            found[slot[pid] * n + i] = _compact(rec, shared, DECIDED_BY)
         for rec in iter_records(store.path, read_provenance(folder)):
             pid, i = rec.key
-            if wanted(pid, i) and found[pid][i] is None:  # first record of a key wins
-                found[pid][i] = _compact(rec, shared, DECIDED_BY)
-    return [found[row.problem_id] for row in samples]
+            r = slot.get(pid)
+            if r is not None and i < n and found[r * n + i] is None:  # a key's first record
+                found[r * n + i] = _compact(rec, shared, DECIDED_BY)
+    return found
 
 
-def scored_records(run: BenchmarkRun, samples: list, verdicts: list) -> list[dict[str, Any]]:
-    """The per-problem records `results.json` keeps and the metrics are computed from.
+class ProblemResult(Mapping[str, Any]):
+    """One problem's record in `results.json`, read as the dict it is written as (`id`,
+    `correct`, `reasons`, `format_decided`, `answers`, `tokens`, `finish`, `meta`).
 
-    Takes the rows of `samples` and `verdicts` over: each is released (its slot set to None)
-    once its record is made, so a large benchmark never holds the rows and the records at once.
+    Holds its place in the run's flat `StoredSamples` and verdicts, not a list per field:
+    about 70 bytes a problem and 16 a sample, where the dict takes about 200 a sample. The
+    lists are made when a field is read; `json_default` writes it as that dict.
     """
-    if not len(run.problems) == len(samples) == len(verdicts):
-        raise ValueError("one row of samples and of verdicts per problem")
-    records = []
-    for j, p in enumerate(run.problems):
-        row, vs = samples[j], verdicts[j]
-        samples[j] = verdicts[j] = None
-        records.append(
-            {
-                "id": p.id,
-                "correct": [v.correct for v in vs],
-                "reasons": [v.reason for v in vs],
-                "format_decided": [v.format_decided for v in vs],
-                "answers": [v.extracted for v in vs],
-                "tokens": row.tokens.tolist(),
-                "finish": list(row.finish),
-                "meta": _problem_meta(p),
-            }
-        )
-    return records
+
+    __slots__ = ("id", "_samples", "_verdicts", "_row", "_meta")
+    _KEYS = ("id", "correct", "reasons", "format_decided", "answers", "tokens", "finish", "meta")
+
+    def __init__(self, pid: str, samples: StoredSamples, verdicts: list, row: int, meta) -> None:
+        self.id, self._samples, self._verdicts, self._row = pid, samples, verdicts, row
+        self._meta = meta
+
+    def __getitem__(self, key: str) -> Any:
+        n = self._samples.n
+        at = slice(self._row * n, (self._row + 1) * n)
+        vs = self._verdicts[at]
+        if key == "id":
+            return self.id
+        if key == "correct":
+            return [v.correct for v in vs]
+        if key == "reasons":
+            return [v.reason for v in vs]
+        if key == "format_decided":
+            return [v.format_decided for v in vs]
+        if key == "answers":
+            return [v.extracted for v in vs]
+        if key == "tokens":
+            return self._samples.tokens[at].tolist()
+        if key == "finish":
+            return self._samples.finish[at]
+        if key == "meta":
+            return dict(self._meta)
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+    def __repr__(self) -> str:
+        return f"ProblemResult({dict(self)!r})"
+
+
+_NO_META: dict[str, Any] = {}  # shared by every problem without meta; never written to
+
+
+def json_default(o: Any) -> Any:
+    """`json.dump`'s `default`: a `ProblemResult` as its dict, one record at a time."""
+    if isinstance(o, ProblemResult):
+        return dict(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def scored_records(run: BenchmarkRun, samples: StoredSamples, verdicts: list) -> list:
+    """The per-problem records (`ProblemResult`) `results.json` keeps and the metrics are
+    computed from, over `samples` and its flat `verdicts`."""
+    if len(samples.row_of) != len(run.problems) or len(verdicts) != len(samples.finish):
+        raise ValueError("samples of another run, or verdicts of other samples")
+    if any(v is None for v in verdicts):
+        raise ValueError("a sample without a verdict")
+    return [
+        ProblemResult(p.id, samples, verdicts, r, _problem_meta(p) or _NO_META)
+        for p, r in zip(run.problems, samples.row_of, strict=True)
+    ]
 
 
 def evaluate_model(
@@ -476,7 +531,7 @@ def evaluate_model(
         verdicts = verify_rows(
             run, folder, samples, verifier, protocol.verify_options, workers, progress, grade
         )
-        records = scored_records(run, samples, verdicts)  # releases the rows as it goes
+        records = scored_records(run, samples, verdicts)
         kind = (
             run.benchmark.kind if run.benchmark else (run.problems[0].kind if run.problems else "")
         )
@@ -488,7 +543,7 @@ def evaluate_model(
         plain[run.name] = {r["id"]: r["correct"] for r in records}
     for w in envelope["warnings"]:
         logger.warning("%s", w)
-    atomic_write_json(out_dir / "results.json", envelope, allow_nan=False)
+    atomic_write_json(out_dir / "results.json", envelope, allow_nan=False, default=json_default)
     return plain
 
 

@@ -9,15 +9,16 @@ siblings left by a killed process (their names carry the writer's pid).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from reasoning_distill.errors import OutputError
 
@@ -49,11 +50,16 @@ def temp_sibling(path: str | Path, tag: str = "tmp") -> Path:
 def write_aside(path: str | Path, data: bytes) -> Path:
     """`data` written and fsynced to a temporary sibling of `path`, for `publish` to rename in
     (a caller that records the file elsewhere between the two steps). Removed if it fails."""
+    return _write_aside_with(path, lambda f: f.write(data))
+
+
+def _write_aside_with(path: str | Path, fill: Callable[[BinaryIO], Any]) -> Path:
+    """A temporary sibling of `path` that `fill` wrote, fsynced; removed if anything fails."""
     path = Path(path)
     tmp = temp_sibling(path)
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
     except BaseException as e:
@@ -86,8 +92,21 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_json(path: str | Path, obj: Any, **dump_kwargs: Any) -> Path:
+    """Replace `path` with `obj` as JSON (indent 2 unless told). Streamed to the file as it
+    is encoded: `json.dumps` would hold the text and every piece of it at once, several times
+    the size of `obj` for a large results file."""
     dump_kwargs.setdefault("indent", 2)
-    return atomic_write_text(path, json.dumps(obj, **dump_kwargs) + "\n")
+
+    def fill(f: BinaryIO) -> None:
+        text = io.TextIOWrapper(f, encoding="utf-8", write_through=False)
+        try:
+            json.dump(obj, text, **dump_kwargs)
+            text.write("\n")
+            text.flush()
+        finally:
+            text.detach()  # `f` stays open for the fsync
+
+    return publish(_write_aside_with(path, fill), path)
 
 
 def _pid_alive(pid: int) -> bool:

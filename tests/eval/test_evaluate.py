@@ -207,6 +207,11 @@ def test_a_corrected_gold_is_verified_again_and_its_verdicts_not_stored(tmp_path
     assert [r["correct"] for r in first] == [[True, False], [True, True]]
     assert [r["tokens"] for r in first] == [[10, 11], [10, 11]]
     assert [r["answers"] for r in first] == [["4", "5"], ["7", "7"]]
+    written = json.loads(json.dumps(first, default=ev.json_default))  # as results.json has it
+    assert written == [dict(r) for r in first]
+    assert list(written[0]) == ["id", "correct", "reasons", "format_decided", "answers",
+                                "tokens", "finish", "meta"]  # fmt: skip
+    assert written[0]["finish"] == ["stop", "stop"] and written[0]["meta"] == {}
     kept = stored()
     assert [v.count(b"\n") for v in kept.values()] == [4]
     assert [r["correct"] for r in score({"a": "5", "b": "7"})] == [[False, True], [True, True]]
