@@ -10,7 +10,8 @@ processes included), summed from /proc every 0.1 s:
 - build: `rdistill build --samples DIR --out OUT` (selection, card, streaming write);
 - eval scoring: eval's own scoring path once the samples exist (`eval.evaluate`'s
   `stored_rows`, `verify_rows`, which verifies with eval's verifier configuration into the
-  store's `verdicts-<version>.jsonl`, `scored_records`, `scoring.benchmark_metrics`, then `results.json` written).
+  store's `verdicts-<version>.jsonl`, `scored_records`, `scoring.benchmark_metrics`, then
+  `results.json` written).
 
 Prints one row per stage and size, then the growth per 4x (time should be about 4x, memory
 about 1x). Math verification throughput is compared with a serial loop of plain math-verify
