@@ -307,11 +307,26 @@ def align_generation_eos(trainer) -> None:
         )
 
 
+def _tied_keys_expected_on_resume(trainer) -> None:
+    """A checkpoint of a model whose head is tied to its embeddings rightly leaves the tied
+    copy out; transformers' Trainer (5.x) then warns 'missing keys ... lm_head.weight' on
+    resume, since it compares the missing keys with `_keys_to_ignore_on_save`, not with the
+    tied ones. Name the tied keys there (where the model names none), so that it re-ties them
+    without the false alarm; any other missing key still warns."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    tied = getattr(model, "all_tied_weights_keys", None)
+    ignored = getattr(model, "_keys_to_ignore_on_save", None)
+    if tied and isinstance(ignored, set) and not ignored:
+        model._keys_to_ignore_on_save = set(tied)
+
+
 def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> TrainResult:
     """Train (resuming when asked), save `final/` atomically, write `train_log.json`."""
     import time
 
     resume_from = _resume_point(run_dir, config)
+    if resume_from:
+        _tied_keys_expected_on_resume(trainer)
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     runtime = time.perf_counter() - start
