@@ -320,6 +320,25 @@ def _tied_keys_expected_on_resume(trainer) -> None:
         model._keys_to_ignore_on_save = set(tied)
 
 
+def _finished(trainer, checkpoint: str) -> bool:
+    """Whether `checkpoint` is the run's last step; if so, its weights and state are loaded.
+
+    transformers' loop runs one step before it checks the step count, so resuming from the
+    last checkpoint (a run killed after its end, before its results were read) would train a
+    step past `max_steps` and change the student. Only runs counted in steps are checked.
+    """
+    from transformers import TrainerState
+
+    wanted = int(trainer.args.max_steps)  # a larger max_steps than the checkpoint's trains on
+    state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+    if not 0 < wanted <= state.global_step:
+        return False
+    trainer._load_from_checkpoint(checkpoint)
+    trainer.state = state
+    logger.info("%s is step %d of %d: nothing left to train", checkpoint, state.global_step, wanted)
+    return True
+
+
 def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> TrainResult:
     """Train (resuming when asked), save `final/` atomically, write `train_log.json`."""
     import time
@@ -328,7 +347,10 @@ def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> 
     if resume_from:
         _tied_keys_expected_on_resume(trainer)
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    if resume_from and _finished(trainer, resume_from):
+        metrics = {}
+    else:
+        metrics = trainer.train(resume_from_checkpoint=resume_from).metrics
     runtime = time.perf_counter() - start
     align_generation_eos(trainer)
     original = getattr(trainer, "inference_chat_template", None)
@@ -339,7 +361,7 @@ def run_trainer(trainer, tokenizer, run_dir: Path, config: StudentSFTConfig) -> 
         final,
         trainer.state.log_history,
         steps=int(trainer.state.global_step),
-        train_runtime_s=float(output.metrics.get("train_runtime", runtime)),
+        train_runtime_s=float(metrics.get("train_runtime", runtime)),
         window=config.loss_window,
         world_size=int(trainer.args.world_size),
     )

@@ -276,3 +276,29 @@ def test_real_batch_check_needs_the_eos_but_not_in_rows_cut_by_max_length(
     # rows longer than max_length lose their EOS: tolerated when the recipe says so
     cfg = _cfg(max_steps=1, max_length=40, max_truncated_share=1.0)
     assert train_sft(tiny_model_dir, None, train_dataset, tmp_path / "b", cfg).steps == 1
+
+
+def test_resuming_a_finished_run_trains_no_step_beyond_its_last(
+    tiny_model_dir, train_dataset, tmp_path
+):
+    """A run killed after its last checkpoint (the demo, between an arm's end and its result
+    file) is resumed: it ends at its own step count, with the weights it had, not one step on."""
+    done = train_sft(tiny_model_dir, None, train_dataset, tmp_path / "r", _cfg(**_RESUME))
+    assert done.steps == 4 and (tmp_path / "r" / "checkpoint-4").is_dir()
+    before = {k: v.detach().clone() for k, v in _weights(done.checkpoint).items()}
+    again = train_sft(
+        tiny_model_dir, None, train_dataset, tmp_path / "r", _cfg(**{**_RESUME, "resume": True})
+    )
+    assert again.steps == 4
+    assert sorted(p.name for p in (tmp_path / "r").glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+    ]
+    after = _weights(again.checkpoint)
+    for name, value in before.items():
+        torch.testing.assert_close(after[name], value, rtol=0, atol=0)
+    longer = train_sft(
+        tiny_model_dir, None, train_dataset, tmp_path / "r",
+        _cfg(**{**_RESUME, "max_steps": 6, "resume": True}),
+    )  # fmt: skip
+    assert longer.steps == 6  # a larger max_steps continues the run
