@@ -429,11 +429,17 @@ class ProblemResult(Mapping[str, Any]):
         self._meta = meta
 
     def __getitem__(self, key: str) -> Any:
-        n = self._samples.n
-        at = slice(self._row * n, (self._row + 1) * n)
-        vs = self._verdicts[at]
         if key == "id":
             return self.id
+        if key == "meta":
+            return dict(self._meta)
+        n = self._samples.n
+        at = slice(self._row * n, (self._row + 1) * n)
+        if key == "tokens":
+            return self._samples.tokens[at].tolist()
+        if key == "finish":
+            return self._samples.finish[at]
+        vs = self._verdicts[at]
         if key == "correct":
             return [v.correct for v in vs]
         if key == "reasons":
@@ -442,12 +448,6 @@ class ProblemResult(Mapping[str, Any]):
             return [v.format_decided for v in vs]
         if key == "answers":
             return [v.extracted for v in vs]
-        if key == "tokens":
-            return self._samples.tokens[at].tolist()
-        if key == "finish":
-            return self._samples.finish[at]
-        if key == "meta":
-            return dict(self._meta)
         raise KeyError(key)
 
     def __iter__(self):
