@@ -63,25 +63,34 @@ def test_a_killed_node_loses_and_duplicates_no_verdict(cluster, tmp_path, caplog
     assert len(expected) == N
 
     at_kill: list[int] = []
+    on_worker = f"ready on node {worker.node_id[:12]}"
 
-    def kill_the_worker_node_once_verdicts_flow() -> None:
+    def kill_the_worker_node_once_its_actor_works() -> None:
+        # The worker node's actor may be placed late on a busy machine (the head's actor
+        # alone can write the first verdicts), and a node killed before its actor answered
+        # holds no batch to send again: wait for that actor, then for verdicts after it.
         path = store / "verdicts.jsonl"
         deadline = time.monotonic() + 240
+        placed_at = None
         while time.monotonic() < deadline:
-            if path.exists() and path.read_bytes().count(b"\n") >= 40:
-                at_kill.append(path.read_bytes().count(b"\n"))
+            done = path.read_bytes().count(b"\n") if path.exists() else 0
+            if placed_at is None and any(on_worker in r.getMessage() for r in caplog.records):
+                placed_at = done
+            if placed_at is not None and done >= max(40, placed_at + 16):
+                at_kill.append(done)
                 handle.remove_node(worker)
                 return
             time.sleep(0.05)
 
-    killer = threading.Thread(target=kill_the_worker_node_once_verdicts_flow)
+    caplog.set_level("INFO", logger="reasoning_distill.verification.ray_verify")
+    killer = threading.Thread(target=kill_the_worker_node_once_its_actor_works)
     killer.start()
     grade = ray_grader(num_actors=2, batch_size=4)
-    caplog.set_level("WARNING", logger="reasoning_distill.verification.ray_verify")
     run = verify_store(store, VerifyOptions(), grade=grade)
     killer.join()
 
     assert at_kill and at_kill[0] < N, "the node died while verdicts were still to come"
+    assert any(on_worker in r.getMessage() for r in caplog.records)
     assert "its batch of 4 items is sent again" in caplog.text  # the dead actor's work
     assert len([n for n in ray.nodes() if n["Alive"]]) == 1
     assert run.verified == N and run.already == 0
