@@ -585,6 +585,7 @@ def plan(
 
     sources = []
     total = 0
+    uncounted = []  # Hub sources it could not read (no network, a wrong id): not in `total`
     for src in recipe.sources:
         origin = (
             f"hf:{src.hf.id}" if src.hf else (f"toy:{src.toy.kind}" if src.toy else str(resolve_path(src.path, root)))
@@ -595,7 +596,8 @@ def plan(
         except Exception as e:  # noqa: BLE001 - the plan reports a Hub source it cannot read
             if src.hf is None:
                 raise  # a local source (a file, the toy world) the build could not read either
-            rows = f"unavailable ({str(e)[:200]})"
+            rows = f"unavailable ({e})"  # the loader's message, its advice included
+            uncounted.append(src.name)
         sources.append(
             {
                 "name": src.name,
@@ -626,6 +628,8 @@ def plan(
         "work": str(work),
         "stages done": [st for st in STAGE_ORDER if st in stored],
     }
+    if uncounted:
+        out_plan["uncounted sources"] = uncounted
     if estimate_costs:
         from reasoning_distill.data_recipes.estimate import estimate
 
@@ -633,6 +637,12 @@ def plan(
         out_plan["estimate"] = estimate(
             total, s.n, s.max_tokens, kinds=kinds, parquet=recipe.output.parquet, workers=workers
         )
+        if uncounted:
+            out_plan["estimate"]["note"] += f"; {', '.join(uncounted)} could not be read, so " + (
+                "the figures assume the mix's total can be drawn without it"
+                if recipe.mix_total is not None
+                else "the figures count only the other sources (a lower bound)"
+            )
     return out_plan
 
 

@@ -43,3 +43,23 @@ def test_disk_grows_with_the_traces_and_their_token_budget():
     big = estimate(1_000_000, 4, 16_000, kinds={"code"}, parquet=False, workers=1)
     assert big["disk (at most)"]["generation store"].endswith("GB")
     assert "not estimated for code" in big["time"]["verify"]
+
+
+def test_a_hub_source_it_cannot_read_is_named_and_the_figures_say_they_leave_it_out(
+    tmp_path, capsys
+):
+    counts = write_sources(tmp_path)
+    recipe = write_recipe(tmp_path, tmp_path / "no-such-model")
+    text = recipe.read_text()
+    hub = "  - name: offline_hub\n    hf: {id: no-such-org/no-such-dataset}\n    kind: math\n"
+    recipe.write_text(text.replace("sources:\n", "sources:\n" + hub, 1))
+    assert main(["build", str(recipe), "--root", str(tmp_path), "--dry-run"]) == 0
+    captured = capsys.readouterr().out
+    plan = json.loads(captured[captured.index("{") : captured.rindex("}") + 1])
+    assert plan["uncounted sources"] == ["offline_hub"]
+    hub_row = next(s for s in plan["sources"] if s["name"] == "offline_hub")
+    assert hub_row["problems"].startswith("unavailable (")
+    assert "point `path:` at the local copy" in hub_row["problems"]  # the advice is kept
+    assert plan["problems before dedupe"] == counts["math"] + counts["code"]
+    assert "offline_hub could not be read" in plan["estimate"]["note"]
+    assert "lower bound" in plan["estimate"]["note"]
