@@ -381,10 +381,18 @@ def parse_recipe(text: str, where: str = "<recipe>") -> Recipe:
             p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))
         )
         line = _line_of(lines, loc)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(
-            f"{where}:{line or 1}: {_describe({**first, 'loc': loc})}{more}"
+            f"{where}:{line or 1}: {_describe({**first, 'loc': loc})}{_the_others(errors[1:])}"
         ) from None
+
+
+def _the_others(errors: list) -> str:
+    """The errors after the first, named (up to three), so one run shows what to fix."""
+    if not errors:
+        return ""
+    named = "; ".join(_describe(err) for err in errors[:3])
+    rest = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    return f" (and {len(errors)} more: {named}{rest})"
 
 
 def find_recipe(path: str | Path) -> Path:

@@ -124,6 +124,25 @@ def test_an_int_is_still_a_float_and_yaml_booleans_are_booleans():
     assert r.verify.format.enabled is False
 
 
+def test_one_line_names_every_error_so_one_run_shows_what_to_fix():
+    with pytest.raises(ConfigError) as e:
+        parse_recipe("name: t\n", "r.yaml")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg == (
+        "r.yaml:1: missing field 'sources' "
+        "(and 2 more: missing field 'teacher'; missing field 'output')"
+    )
+    bad = GOOD.replace("  sampling: {n: 2}", "  sampling: {n: 0, top_p: 7, bogus: 1}")
+    bad = bad.replace("output:\n  dir: out\n", "colour: red\n")
+    with pytest.raises(ConfigError) as e:
+        parse_recipe(bad, "r.yaml")
+    msg = str(e.value)
+    assert msg.startswith("r.yaml:8: teacher.sampling.n: ") and "(and 4 more: " in msg
+    assert "teacher.sampling.top_p" in msg and "unknown key 'teacher.sampling.bogus'" in msg
+    assert msg.endswith("; and 1 more)")  # three named, the fifth counted
+
+
 def test_yaml_syntax_errors_and_missing_files(tmp_path):
     with pytest.raises(ConfigError, match=r"r.yaml:2: not valid YAML"):
         parse_recipe("name: t\nkey: value: other\n", "r.yaml")
