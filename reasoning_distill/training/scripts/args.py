@@ -55,11 +55,57 @@ def parse_config_args(
     except ConfigError as e:
         raise ConfigError(f"{e}{where}") from e
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{e}{where}") from e
+        names = option_names(dataclass_types)
+        raise ConfigError(f"{_unknown_said_plainly(str(e), names) or e}{where}") from e
     except yaml.YAMLError as e:
         raise ConfigError(
             f"--config {argv[argv.index('--config') + 1]}: not valid YAML ({e})"
         ) from e
+
+
+# What transformers' HfArgumentParser raises for keys no dataclass has, with its list.
+_UNKNOWN = (
+    ("Unknown arguments from config file: ", "unknown recipe key"),
+    ("Some specified arguments are not used by the HfArgumentParser: ", "unknown option"),
+)
+
+
+def option_names(dataclass_types: list) -> list[str]:
+    import dataclasses
+
+    return [f.name for dc in dataclass_types for f in dataclasses.fields(dc)]
+
+
+def unknown_text(strings: list[str], names: list[str], what: str = "unknown option") -> str:
+    """`strings` (flags and their values, as the parser leaves them) as one line naming each
+    unknown key, with the nearest known name where one is close."""
+    import difflib
+
+    said = []
+    for s in strings:
+        if not s.startswith("--"):
+            continue  # a value
+        key = s[2:].split("=", 1)[0].replace("-", "_")
+        near = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
+        said.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    plural = "s" if len(said) > 1 else ""
+    return f"{what}{plural} {', '.join(said)}" if said else f"{what}s {strings}"
+
+
+def _unknown_said_plainly(message: str, names: list[str]) -> str | None:
+    """transformers' unknown-key error (which ends in advice for the code's authors) as
+    `unknown_text`; None for any other error."""
+    import ast
+
+    for prefix, what in _UNKNOWN:
+        if message.startswith(prefix):
+            listed = message[len(prefix) :].split("]", 1)[0] + "]"
+            try:
+                strings = [str(x) for x in ast.literal_eval(listed)]
+            except (ValueError, SyntaxError):
+                return None
+            return unknown_text(strings, names, what)
+    return None
 
 
 def is_main_process() -> bool:

@@ -13,7 +13,13 @@ from reasoning_distill.training.data import (
     with_model_context,
 )
 from reasoning_distill.training.preflight import preflight
-from reasoning_distill.training.scripts.args import parse_config_args, print_report, run_script
+from reasoning_distill.training.scripts.args import (
+    option_names,
+    parse_config_args,
+    print_report,
+    run_script,
+    unknown_text,
+)
 from reasoning_distill.training.sft_config import SFTScriptArguments, StudentSFTConfig
 
 
@@ -40,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     check_args = rest[0]
     unknown = rest[1] if len(rest) > 1 else []
     if unknown and check_args.teacher_model_name_or_path is None:
-        raise ConfigError(f"unknown options or recipe keys: {unknown}")
+        names = option_names([SFTScriptArguments, StudentSFTConfig, ModelConfig, CheckArguments])
+        raise ConfigError(unknown_text(unknown, names, "unknown option or recipe key"))
     if not model_args.model_name_or_path or not script.dataset_name:
         raise ConfigError("check needs model_name_or_path and dataset_name (flags or recipe keys)")
     with quiet_progress(True):
